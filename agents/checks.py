@@ -1,0 +1,220 @@
+"""check-results → per-monitor runtime, statistics, recent checks → monitor-events.
+
+Reads top to bottom as the stream goes:
+
+1. the topic: `check-results`, one result or an envelope of results per message,
+   plus control messages (`pause`, `resume`, `purge`, `tick`) other actors send
+   to the partition instead of writing its state (invariant 1);
+2. the state: `monitor_data` (tables/monitor_data.py), read-only `monitors`;
+3. the transitions: tables/monitor_state.py and tables/uptime.py, pure;
+4. the events: `monitor.down` / `monitor.recovered` on `monitor-events`, kept in
+   the state-change history too; unusable input on `dead-letters`.
+
+Batches of messages are folded into the write-behind cache and flushed before
+their offsets are acked; positions make redelivery harmless.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from engine import topics
+from engine.app import Engine
+from engine.dead_letters import DeadLetters
+from engine.partitioning import entity_key, partition_for
+from schemas.check_result import CheckResult
+from schemas.validation import field_errors
+from tables.monitor_data import (
+    CheckRow, MonitorRuntime, SealedBucket, bucket_key, change_key, chunk_key, position, prefix, runtime_key,
+)
+from tables.monitor_state import PAUSED
+from tables.uptime import UptimeBucket, bucket_start
+
+log = logging.getLogger(__name__)
+
+TAKE = 200                 # messages folded per flush at most
+FUTURE_TOLERANCE = 300.0   # seconds a probe's clock may run ahead of ours
+CONTROL_KINDS = {"pause", "resume", "purge", "tick"}
+
+
+class CheckFolder:
+    """Folds check-result messages of owned partitions into monitor_data."""
+
+    def __init__(self, engine: Engine, dead_letters: DeadLetters) -> None:
+        self.engine = engine
+        self.data = engine.monitor_data
+        self.monitors = engine.monitors
+        self.state = engine.state
+        self.partitions = engine.settings.partitions
+        self.retention = engine.settings.retention_days * 86400
+        self.dead_letters = dead_letters
+        self.applied = 0
+        self.duplicates = 0
+
+    def fold_message(self, partition: int, offset: int, value: bytes | None) -> None:
+        try:
+            message = orjson.loads(value or b"")
+        except orjson.JSONDecodeError as exc:
+            self.dead_letters.send(topics.CHECK_RESULTS, partition, offset, 0, value, f"not JSON: {exc}")
+            return
+        if isinstance(message, dict) and message.get("kind") in CONTROL_KINDS:
+            self.fold_control(partition, offset, message)
+            return
+        if isinstance(message, dict) and isinstance(message.get("results"), list):
+            results, org_id = message["results"], message.get("org_id")
+        elif isinstance(message, list):
+            results, org_id = message, None
+        elif isinstance(message, dict):
+            results, org_id = [message], None
+        else:
+            self.dead_letters.send(topics.CHECK_RESULTS, partition, offset, 0, value,
+                                   "a message must be a check result object or {\"results\": [...]}")
+            return
+        for index, raw in enumerate(results):
+            self.fold_result(partition, offset, index, raw, org_id)
+
+    def fold_result(self, partition: int, offset: int, index: int, raw: Any, org_id: str | None) -> None:
+        try:
+            result = CheckResult.model_validate(raw)
+        except ValidationError as exc:
+            self.dead_letters.send(topics.CHECK_RESULTS, partition, offset, index, raw,
+                                   "invalid check result", field_errors(exc))
+            return
+        monitor_id = result.monitor_id
+        home = partition_for(monitor_id, self.partitions)
+        if home != partition:
+            self.forward(result, home, partition, offset, index)
+            return
+        config = self.monitors.get(partition, entity_key(monitor_id))
+        if config is None or (org_id is not None and config["org_id"] != org_id):
+            self.dead_letters.send(topics.CHECK_RESULTS, partition, offset, index, raw,
+                                   f"unknown monitor {monitor_id!r}: create it first (POST /v1/monitors)")
+            return
+        if result.checked_at > time.time() + FUTURE_TOLERANCE:
+            self.dead_letters.send(topics.CHECK_RESULTS, partition, offset, index, raw,
+                                   "checked_at is in the future: check the probe's clock")
+            return
+        pos = position(offset, index)
+        key = runtime_key(monitor_id)
+        runtime = self.data.get(partition, key) or MonitorRuntime()
+        if runtime.pos >= pos:
+            self.duplicates += 1
+            return
+        if config.get("paused"):
+            runtime.pos = pos  # a paused monitor ignores results
+            self.data.put(partition, key, runtime)
+            return
+        row = CheckRow(
+            id=result.id or f"{partition}-{offset}-{index}",
+            checked_at=result.checked_at,
+            region=result.region,
+            status=result.status,
+            response_time_ms=result.response_time_ms,
+            status_code=result.status_code,
+            cause=result.cause,
+        )
+        current_hour = None if runtime.bucket is None else runtime.bucket.start
+        applied = runtime.apply(row, pos, config)
+        if current_hour is not None and bucket_start(row.checked_at) < current_hour:
+            self.fold_late(partition, monitor_id, row, pos)
+        # derived keys first: a flush that stops half way never holds a runtime without them
+        if applied.sealed_bucket is not None:
+            self.data.put(partition, bucket_key(monitor_id, applied.sealed_bucket.start),
+                          SealedBucket(pos, applied.sealed_bucket))
+        if applied.sealed_chunk is not None:
+            number, rows = applied.sealed_chunk
+            self.data.put(partition, chunk_key(monitor_id, number), rows)
+        if applied.expired_chunk is not None:
+            self.data.delete(partition, chunk_key(monitor_id, applied.expired_chunk))
+        if applied.transition is not None:
+            self.record_change(partition, monitor_id, config, applied.transition, pos)
+        self.data.put(partition, key, runtime)
+        self.applied += 1
+
+    def fold_late(self, partition: int, monitor_id: str, row: CheckRow, pos: int) -> None:
+        """A result for an hour already sealed (probes buffer and retry) still counts."""
+        hour = bucket_start(row.checked_at)
+        if hour < time.time() - self.retention:
+            return
+        key = bucket_key(monitor_id, hour)
+        sealed = self.data.get(partition, key) or SealedBucket(-1, UptimeBucket(start=hour))
+        if sealed.pos >= pos:
+            return
+        sealed.pos = pos
+        sealed.bucket.add(row.status, row.response_time_ms)
+        self.data.put(partition, key, sealed)
+
+    def record_change(self, partition: int, monitor_id: str, config: dict, transition: Any, pos: int) -> None:
+        change = {
+            "id": f"{monitor_id}:{pos}",
+            "event": transition.kind,
+            "monitor_id": monitor_id,
+            "org_id": config["org_id"],
+            "at": transition.at,
+            "previous_status": transition.previous,
+            "status": transition.current,
+            "cause": transition.cause,
+            "regions": transition.regions,
+        }
+        self.data.put(partition, change_key(monitor_id, transition.at, pos), change)
+        self.state.emit(topics.MONITOR_EVENTS, entity_key(monitor_id), orjson.dumps(change), partition)
+
+    def forward(self, result: CheckResult, home: int, partition: int, offset: int, index: int) -> None:
+        """A result keyed differently than the JSON monitor id goes to the partition that owns it."""
+        body = result.model_dump()
+        body["id"] = result.id or f"{partition}-{offset}-{index}"
+        self.state.emit(topics.CHECK_RESULTS, entity_key(result.monitor_id), orjson.dumps(body), home)
+
+    def fold_control(self, partition: int, offset: int, message: dict) -> None:
+        kind = message["kind"]
+        pos = position(offset, 0)
+        if kind == "tick":
+            self.expire(partition, float(message.get("at") or time.time()))
+            return
+        monitor_id = str(message.get("monitor_id"))
+        if kind == "purge":
+            start, stop = prefix(monitor_id)
+            for key in self.data.keys(partition, start, stop):
+                self.data.delete(partition, key)
+            return
+        key = runtime_key(monitor_id)
+        runtime = self.data.get(partition, key) or MonitorRuntime()
+        if runtime.pos >= pos:
+            return
+        at = float(message.get("at") or time.time())
+        if kind == "pause":
+            runtime.pause(pos, at)
+        elif runtime.state.status == PAUSED or kind == "resume":
+            runtime.resume(pos, at)
+        self.data.put(partition, key, runtime)
+
+    def expire(self, partition: int, now: float) -> None:
+        """Retention: buckets, chunks and changes older than retention_days go (restored keys too)."""
+        cutoff = now - self.retention
+        cutoff_ms = int(cutoff * 1000)
+        for key, value in self.data.scan(partition, b"", b"\xff" * 8):
+            kind = key[key.index(b"\x00") + 1 : key.index(b"\x00") + 2]
+            if kind == b"b" and int.from_bytes(key[-8:], "big") + 3600 <= cutoff:
+                self.data.delete(partition, key)
+            elif kind == b"h" and int.from_bytes(key[-16:-8], "big") < cutoff_ms:
+                self.data.delete(partition, key)
+            elif kind == b"c" and value and value[-1][1] < cutoff:
+                self.data.delete(partition, key)
+
+
+def register(engine: Engine) -> None:
+    dead_letters = DeadLetters(engine.state)
+    folder = CheckFolder(engine, dead_letters)
+    engine.check_folder = folder
+
+    @engine.app.agent(engine.check_results, name="checks")
+    async def checks(stream):
+        async for events in stream.take_events(TAKE, within=engine.settings.flush_interval):
+            for event in events:
+                message = event.message
+                folder.fold_message(message.partition, message.offset, message.value)
+            await engine.state.flush()

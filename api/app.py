@@ -1,0 +1,43 @@
+"""The public HTTP API: thin views over commands and owner reads (see api/gateway.py)."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from api import checks, monitors, openapi
+from api.errors import error_middleware, json_response
+from api.gateway import Gateway
+
+MAX_BODY = 4 * 1024 * 1024  # a full batch of 1,000 results fits several times over
+
+health_routes = web.RouteTableDef()
+
+
+@health_routes.get("/v1/health-check")
+async def health_check(request: web.Request) -> web.Response:
+    """Is the engine serving: how many partitions have a worker that owns them."""
+    gateway: Gateway = request.app["gateway"]
+    owned = len(gateway.owners)
+    status = "ok" if owned == gateway.partitions else "degraded"
+    return json_response({"data": {
+        "status": status,
+        "partitions": gateway.partitions,
+        "partitions_served": owned,
+        "workers": sorted({url for url in gateway.owners.values()}),
+    }}, 200 if status == "ok" else 503)
+
+
+def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app["gateway"] = gateway
+    for table in (monitors.routes, checks.routes, openapi.routes, health_routes):
+        app.add_routes(table)
+    if manage_gateway:
+        async def start(app: web.Application) -> None:
+            await gateway.start()
+
+        async def stop(app: web.Application) -> None:
+            await gateway.stop()
+
+        app.on_startup.append(start)
+        app.on_cleanup.append(stop)
+    return app

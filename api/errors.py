@@ -1,0 +1,51 @@
+"""Every error leaves the API as {"error": code, "message": text[, "errors": {field: reason}]}."""
+from __future__ import annotations
+
+import logging
+
+import orjson
+from aiohttp import web
+
+from api.gateway import EngineUnavailable
+from schemas.validation import InvalidInput
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, errors: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.errors = status, code, message, errors
+
+
+def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+def error_response(status: int, code: str, message: str, errors: dict[str, str] | None = None) -> web.Response:
+    body: dict[str, object] = {"error": code, "message": message}
+    if errors:
+        body["errors"] = errors
+    return json_response(body, status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.errors)
+    except InvalidInput as exc:
+        status = 400 if exc.code == "malformed_json" else 422
+        return error_response(status, exc.code, exc.message, exc.errors)
+    except EngineUnavailable as exc:
+        return error_response(503, "unavailable", f"{exc}. Retry in a few seconds.")
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status, "http_error")
+            return error_response(exc.status, code, exc.reason if exc.status != 404 else
+                                  f"No route {request.method} {request.path}: see /v1/openapi.json")
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")

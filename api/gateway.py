@@ -1,0 +1,238 @@
+"""How the stateless API reaches the engine: commands out, replies back, reads to owners.
+
+Everything the API knows it reads from Kafka at start and keeps following:
+which worker owns which partition (`workers`), API keys (`access`), and the
+replies to its own commands (`command-replies`). Restart it anywhere; it holds
+no state of its own (invariant 2).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from engine import topics
+from engine.partitioning import entity_key, partition_for
+from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INTERNAL_HEADER = "X-Pingstream-Internal"
+
+
+class EngineUnavailable(Exception):
+    """No worker answered for a partition within the request timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    org_id: str
+    key_id: str
+    scopes: frozenset[str]
+
+    def can(self, scope: str) -> bool:
+        return scope in self.scopes or "*" in self.scopes
+
+
+def key_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Gateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.partitions = settings.partitions
+        self.owners: dict[int, str] = {}          # partition -> owning worker's URL
+        self.worker_partitions: dict[str, set[int]] = {}
+        self.api_keys: dict[str, dict] = {}       # sha256 of the secret -> key record
+        self.organisations: dict[str, dict] = {}
+        self._replies: dict[str, asyncio.Future] = {}
+        self._owner_changed = asyncio.Event()
+        self._follow_task: asyncio.Task | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.registry: AIOKafkaConsumer | None = None
+        self.http: aiohttp.ClientSession | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        bootstrap = self.settings.bootstrap_servers
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=1, max_request_size=4 * 1024 * 1024,
+        )
+        await self.producer.start()
+        self.registry = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest", fetch_max_wait_ms=20,
+        )
+        await self.registry.start()
+        reply_tps = [TopicPartition(topics.COMMAND_REPLIES, p) for p in range(self.partitions)]
+        registry_tps = [TopicPartition(topics.WORKERS, 0), TopicPartition(topics.ACCESS, 0)]
+        self.registry.assign(reply_tps + registry_tps)
+        for tp in registry_tps:
+            self.registry.seek(tp, 0)
+        await self.registry.seek_to_end(*reply_tps)
+        for tp in reply_tps:
+            await self.registry.position(tp)  # resolve now: replies to come are read from here
+        await self._catch_up(registry_tps)
+        self._follow_task = asyncio.create_task(self._follow())
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout))
+
+    async def _catch_up(self, tps: list[TopicPartition]) -> None:
+        """Read API keys and worker announcements up to now before serving anything."""
+        ends = await self.registry.end_offsets(tps)
+        if self.settings.on_tansu:
+            from engine.tansu_offsets import true_end_offsets
+
+            ends = await true_end_offsets(self.settings.bootstrap_servers, tps, ends)
+        deadline = time.monotonic() + 30
+        while not await self._reached(ends):
+            if time.monotonic() > deadline:
+                raise EngineUnavailable("could not read the access and workers topics within 30 s")
+            batch = await self.registry.getmany(*tps, timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    self._on_record(record)
+
+    async def _reached(self, ends: dict[TopicPartition, int]) -> bool:
+        for tp, end in ends.items():
+            if await self.registry.position(tp) < end:
+                return False
+        return True
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                batch = await self.registry.getmany(timeout_ms=500)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading replies and registries failed; retrying")
+                await asyncio.sleep(0.5)
+                continue
+            for records in batch.values():
+                for record in records:
+                    try:
+                        self._on_record(record)
+                    except Exception:
+                        log.exception("ignoring an unreadable %s record", record.topic)
+
+    async def stop(self) -> None:
+        if self._follow_task is not None:
+            self._follow_task.cancel()
+            await asyncio.gather(self._follow_task, return_exceptions=True)
+        for closer in (self.registry and self.registry.stop, self.producer and self.producer.stop,
+                       self.http and self.http.close):
+            if closer is not None:
+                await closer()
+
+    # -- what the registries say ---------------------------------------------
+
+    def _on_record(self, record: Any) -> None:
+        if record.value is None:
+            return
+        value = orjson.loads(record.value)
+        if record.topic == topics.COMMAND_REPLIES:
+            future = self._replies.pop(value["request_id"], None)
+            if future is not None and not future.done():
+                future.set_result((value["status"], value["body"]))
+        elif record.topic == topics.WORKERS:
+            self._on_announcement(value)
+        elif record.topic == topics.ACCESS:
+            if value["kind"] == "api_key":
+                self.api_keys[value["hash"]] = value
+            elif value["kind"] == "organisation":
+                self.organisations[value["id"]] = value
+
+    def _on_announcement(self, announcement: dict) -> None:
+        url = announcement["url"]
+        owned = set(announcement["partitions"])
+        for partition in self.worker_partitions.get(url, set()) - owned:
+            if self.owners.get(partition) == url:
+                del self.owners[partition]
+        for partition in owned:
+            self.owners[partition] = url
+        self.worker_partitions[url] = owned
+        self._owner_changed.set()
+
+    def authenticate(self, secret: str) -> Principal | None:
+        record = self.api_keys.get(key_hash(secret))
+        if record is None or record.get("revoked"):
+            return None
+        expires_at = record.get("expires_at")
+        if expires_at is not None and expires_at < time.time():
+            return None
+        return Principal(org_id=record["org_id"], key_id=record["id"], scopes=frozenset(record["scopes"]))
+
+    # -- writes ---------------------------------------------------------------
+
+    async def command(self, kind: str, org_id: str, entity_id: str, body: Any = None) -> tuple[int, Any]:
+        """Send a command to the entity's partition and wait for the owning agent's answer."""
+        request_id = uuid.uuid4().hex
+        future = asyncio.get_running_loop().create_future()
+        self._replies[request_id] = future
+        command = {"id": request_id, "kind": kind, "org_id": org_id, "entity_id": entity_id,
+                   "body": body, "at": time.time()}
+        try:
+            await self.producer.send_and_wait(
+                topics.COMMANDS, orjson.dumps(command), key=entity_key(entity_id),
+                partition=partition_for(entity_id, self.partitions),
+            )
+            return await asyncio.wait_for(future, self.settings.request_timeout)
+        except asyncio.TimeoutError:
+            raise EngineUnavailable(
+                f"no worker applied the command within {self.settings.request_timeout:g} s; "
+                "is a worker running? The command may still be applied."
+            ) from None
+        finally:
+            self._replies.pop(request_id, None)
+
+    async def produce_results(self, org_id: str, by_partition: dict[int, list[dict]]) -> None:
+        """One envelope per partition; returns once Kafka acknowledged every one (acks=all)."""
+        sends = [
+            await self.producer.send(
+                topics.CHECK_RESULTS, orjson.dumps({"org_id": org_id, "results": results}), partition=partition,
+            )
+            for partition, results in by_partition.items()
+        ]
+        await asyncio.gather(*sends)
+
+    # -- reads ----------------------------------------------------------------
+
+    def partition_of(self, entity_id: str) -> int:
+        return partition_for(entity_id, self.partitions)
+
+    async def read(self, partition: int, path: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
+        """GET an owner view from the worker owning `partition`, following ownership changes."""
+        deadline = time.monotonic() + self.settings.request_timeout
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        headers = {INTERNAL_HEADER: self.settings.internal_token}
+        while True:
+            url = self.owners.get(partition)
+            if url is not None:
+                try:
+                    async with self.http.get(f"{url}/internal/partitions/{partition}{path}",
+                                             params=query, headers=headers) as response:
+                        body = await response.read()
+                        if response.status != 421:  # 421: not (or no longer, or not yet) the owner
+                            return response.status, orjson.loads(body)
+                except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError) as exc:
+                    log.info("owner %s of partition %d did not answer: %r", url, partition, exc)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise EngineUnavailable(
+                    f"no worker serves partition {partition} right now (starting, rebalancing or down)"
+                )
+            self._owner_changed.clear()
+            try:
+                await asyncio.wait_for(self._owner_changed.wait(), min(0.25, remaining))
+            except asyncio.TimeoutError:
+                pass

@@ -1,0 +1,182 @@
+"""/v1/monitors: configuration through commands, state and statistics from the owning worker."""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+
+from aiohttp import web
+
+from api import params
+from api.auth import authorize, principal_of
+from api.errors import ApiError, json_response
+from api.gateway import Gateway
+from schemas.monitor import MonitorPatch, MonitorSpec
+from schemas.validation import InvalidInput, parse, parse_json
+
+routes = web.RouteTableDef()
+MONITOR_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_BULK = 100
+
+
+def new_monitor_id() -> str:
+    return "mon_" + uuid.uuid4().hex[:20]
+
+
+def gateway_of(request: web.Request) -> Gateway:
+    return request.app["gateway"]
+
+
+def monitor_id_of(request: web.Request) -> str:
+    monitor_id = request.match_info["id"]
+    if not MONITOR_ID.match(monitor_id):
+        raise ApiError(404, "not_found", f"monitor {monitor_id} not found")
+    return monitor_id
+
+
+def answer(status: int, body: object) -> web.Response:
+    """A worker's reply as the HTTP response: resources wrapped in data, errors as they are."""
+    if status == 204:
+        return web.Response(status=204)
+    return json_response(body if status >= 400 else {"data": body}, status)
+
+
+async def body_of(request: web.Request) -> object:
+    return parse_json(await request.read())
+
+
+async def owner_read(request: web.Request, monitor_id: str, view: str, query: dict | None = None) -> web.Response:
+    gateway = gateway_of(request)
+    status, body = await gateway.read(
+        gateway.partition_of(monitor_id), f"/monitors/{monitor_id}{view}",
+        {"org": principal_of(request).org_id, **(query or {})},
+    )
+    return json_response(body, status)
+
+
+@routes.post("/v1/monitors")
+@authorize("monitors:write")
+async def create_monitor(request: web.Request) -> web.Response:
+    spec = parse(MonitorSpec, await body_of(request))
+    status, body = await gateway_of(request).command(
+        "monitor.create", principal_of(request).org_id, new_monitor_id(), spec.model_dump(mode="json"))
+    return answer(status, body)
+
+
+@routes.get("/v1/monitors")
+@authorize("monitors:read")
+async def list_monitors(request: web.Request) -> web.Response:
+    page, per_page = params.pagination(request)
+    gateway, org_id = gateway_of(request), principal_of(request).org_id
+    _, index = await gateway.read(gateway.partition_of(org_id), f"/index/{org_id}/monitors",
+                                  {"page": page, "per_page": per_page})
+    by_partition: dict[int, list[str]] = {}
+    for monitor_id in index["ids"]:
+        by_partition.setdefault(gateway.partition_of(monitor_id), []).append(monitor_id)
+    answers = await asyncio.gather(*[
+        gateway.read(partition, "/monitors", {"org": org_id, "ids": ",".join(ids)})
+        for partition, ids in by_partition.items()
+    ])
+    views = {view["id"]: view for _, body in answers for view in body["data"]}
+    data = [views[monitor_id] for monitor_id in index["ids"] if monitor_id in views]
+    return json_response(params.paginated(data, page, per_page, index["total"]))
+
+
+@routes.get("/v1/monitors/{id}")
+@authorize("monitors:read")
+async def get_monitor(request: web.Request) -> web.Response:
+    return await owner_read(request, monitor_id_of(request), "")
+
+
+@routes.patch("/v1/monitors/{id}")
+@authorize("monitors:write")
+async def update_monitor(request: web.Request) -> web.Response:
+    monitor_id = monitor_id_of(request)
+    patch = parse(MonitorPatch, await body_of(request))
+    status, body = await gateway_of(request).command(
+        "monitor.update", principal_of(request).org_id, monitor_id, patch.model_dump(exclude_unset=True))
+    return answer(status, body)
+
+
+@routes.delete("/v1/monitors/{id}")
+@authorize("monitors:write")
+async def delete_monitor(request: web.Request) -> web.Response:
+    status, body = await gateway_of(request).command(
+        "monitor.delete", principal_of(request).org_id, monitor_id_of(request))
+    return answer(status, body)
+
+
+@routes.delete("/v1/monitors")
+@authorize("monitors:write")
+async def delete_monitors(request: web.Request) -> web.Response:
+    ids = list(dict.fromkeys(request.query.getall("id", [])))
+    if not ids or len(ids) > MAX_BULK:
+        raise InvalidInput(f"Give between 1 and {MAX_BULK} monitors to delete as ?id=..&id=..",
+                           {"id": f"between 1 and {MAX_BULK} ids required"})
+    gateway, org_id = gateway_of(request), principal_of(request).org_id
+    answers = await asyncio.gather(*[
+        gateway.command("monitor.delete", org_id, monitor_id) if MONITOR_ID.match(monitor_id) else _absent()
+        for monitor_id in ids
+    ])
+    deleted = [monitor_id for monitor_id, (status, _) in zip(ids, answers) if status == 204]
+    missing = [monitor_id for monitor_id, (status, _) in zip(ids, answers) if status == 404]
+    return json_response({"data": {"deleted": deleted, "not_found": missing}})
+
+
+async def _absent() -> tuple[int, None]:
+    return 404, None
+
+
+@routes.post("/v1/monitors/{id}/pause")
+@authorize("monitors:write")
+async def pause_monitor(request: web.Request) -> web.Response:
+    status, body = await gateway_of(request).command(
+        "monitor.pause", principal_of(request).org_id, monitor_id_of(request))
+    return answer(status, body)
+
+
+@routes.post("/v1/monitors/{id}/resume")
+@authorize("monitors:write")
+async def resume_monitor(request: web.Request) -> web.Response:
+    status, body = await gateway_of(request).command(
+        "monitor.resume", principal_of(request).org_id, monitor_id_of(request))
+    return answer(status, body)
+
+
+@routes.get("/v1/monitors/{id}/uptime")
+@authorize("monitors:read")
+async def monitor_uptime(request: web.Request) -> web.Response:
+    period = params.choice(request, "period", "24h", ("24h", "7d", "30d", "90d"))
+    return await owner_read(request, monitor_id_of(request), "/uptime", {"period": period})
+
+
+@routes.get("/v1/monitors/{id}/performance")
+@authorize("monitors:read")
+async def monitor_performance(request: web.Request) -> web.Response:
+    now = time.time()
+    interval = params.choice(request, "interval", "1h", ("1h", "1d"))
+    start = params.moment(request, "start_date", now - 86400)
+    end = params.moment(request, "end_date", now)
+    if end <= start:
+        raise InvalidInput("end_date must be after start_date", {"end_date": "must be after start_date"})
+    return await owner_read(request, monitor_id_of(request), "/performance",
+                            {"start": start, "end": end, "interval": interval})
+
+
+@routes.get("/v1/monitors/{id}/checks")
+@authorize("monitors:read")
+async def monitor_checks(request: web.Request) -> web.Response:
+    page, per_page = params.pagination(request, max_per_page=500)
+    return await owner_read(request, monitor_id_of(request), "/checks", {"page": page, "per_page": per_page})
+
+
+@routes.get("/v1/monitors/{id}/state-changes")
+@authorize("monitors:read")
+async def monitor_state_changes(request: web.Request) -> web.Response:
+    now = time.time()
+    start = params.moment(request, "start_date", now - 90 * 86400)
+    end = params.moment(request, "end_date", now)
+    limit = params.integer(request, "limit", 100, 1, 1000)
+    return await owner_read(request, monitor_id_of(request), "/state-changes",
+                            {"start": start, "end": end, "limit": limit})

@@ -1,0 +1,97 @@
+"""The Faust application and everything a worker wires together: topics, tables, agents.
+
+Agents and timers live in agents/; the state they keep in tables/. This module
+builds them for one `Settings` and is the only place that knows all of them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from engine import topics
+from engine.settings import Settings
+from tables.store import StateStore, TableStore
+
+
+def raw_topic(app: faust.App, name: str, partitions: int | None) -> faust.TopicT:
+    """A topic whose keys and values we (de)serialise ourselves, fast, with orjson."""
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    app: faust.App
+    state: StateStore
+    #: monitor id -> its configuration (written by agents.commands)
+    monitors: TableStore
+    #: per-monitor runtime, statistics buckets, recent checks, state changes (agents.checks)
+    monitor_data: TableStore
+    #: organisation -> ids of its resources, for cheap pagination (agents.commands)
+    org_index: TableStore
+    check_results: faust.TopicT
+    commands: faust.TopicT
+    check_folder: Any = None  # agents.checks.CheckFolder, for the worker's health view
+
+    @property
+    def partitions(self) -> int:
+        return self.settings.partitions
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        store="rocksdb://",
+        datadir=str(settings.data_dir / f"worker-{settings.worker_port}"),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.heartbeat_interval,
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=settings.standby_replicas,
+        processing_guarantee="at_least_once",
+        web_enabled=False,  # our aiohttp server (engine.web) serves owner reads and the API
+        stream_wait_empty=False,
+        logging_config=None,
+    )
+    if settings.on_tansu:
+        from engine import tansu_offsets
+
+        tansu_offsets.install(app)
+    return app
+
+
+def build(settings: Settings) -> Engine:
+    app = create_app(settings)
+    state = StateStore(app, settings.partitions)
+    engine = Engine(
+        settings=settings,
+        app=app,
+        state=state,
+        monitors=state.table("monitors", help="monitor configuration by id"),
+        monitor_data=state.table("monitor_data", help="monitor runtime, buckets, recent checks, history"),
+        org_index=state.table("org_index", help="resource ids by organisation"),
+        check_results=raw_topic(app, topics.CHECK_RESULTS, settings.partitions),
+        commands=raw_topic(app, topics.COMMANDS, settings.partitions),
+    )
+    from agents import checks, commands, housekeeping  # each registers its agent/timers on the app
+
+    commands.register(engine)
+    checks.register(engine)
+    housekeeping.register(engine)
+    from engine import web
+
+    web.register(engine)
+    return engine

@@ -1,0 +1,168 @@
+"""pingstream's command line: `up`, `worker`, `api`, `bootstrap`.
+
+Every process is configured by the same PINGSTREAM_* environment (engine/settings.py).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from engine.settings import Settings, SettingsError
+
+log = logging.getLogger("pingstream")
+
+
+def run_worker(settings: Settings) -> None:
+    from faust.worker import Worker
+
+    from engine.app import build
+    from engine.topics import ensure_topics
+
+    asyncio.run(ensure_topics(settings))
+    engine = build(settings)
+    Worker(engine.app, loglevel=os.environ.get("PINGSTREAM_LOG_LEVEL", "warning"),
+           redirect_stdouts=False).execute_from_commandline()
+
+
+def run_api(settings: Settings) -> None:
+    from aiohttp import web
+
+    from api.app import create_app
+    from api.gateway import Gateway
+    from engine.topics import ensure_topics
+
+    asyncio.run(ensure_topics(settings))
+    web.run_app(create_app(Gateway(settings)), host=settings.api_host, port=settings.api_port,
+                access_log=None, print=lambda *_: None)
+
+
+def run_bootstrap(settings: Settings, org_name: str) -> None:
+    from engine.access import bootstrap
+    from engine.topics import ensure_topics
+
+    async def go() -> tuple[dict, str]:
+        await ensure_topics(settings)
+        return await bootstrap(settings, org_name)
+
+    organisation, secret = asyncio.run(go())
+    print(f"organisation {organisation['id']} ({organisation['name']})")
+    print(f"admin API key (shown once): {secret}")
+
+
+def wait_healthy(url: str, processes: list[subprocess.Popen], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise SystemExit(f"a pingstream process exited with {process.returncode}; see its log")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"pingstream did not become healthy at {url}; see the logs")
+
+
+def run_up(settings: Settings) -> None:
+    """Broker (embedded unless PINGSTREAM_BROKER is set), one worker and the API, in the foreground."""
+    from engine.broker import EmbeddedBroker
+
+    data_dir = settings.data_dir.resolve()
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("PINGSTREAM_INTERNAL_TOKEN", secrets.token_urlsafe(24))
+    broker = None
+    if not settings.broker:
+        broker = EmbeddedBroker(log_path=logs / "broker.log")
+        broker.start()
+        env["PINGSTREAM_BROKER"] = broker.url
+        env["PINGSTREAM_BROKER_KIND"] = "tansu"
+        for stale in data_dir.glob("worker-*"):
+            shutil.rmtree(stale)  # the embedded broker starts empty; old table state would not match it
+    settings = Settings.from_env(env)
+    processes: list[subprocess.Popen] = []
+    try:
+        from engine.access import bootstrap
+        from engine.topics import ensure_topics
+
+        async def prepare() -> str:
+            await ensure_topics(settings)
+            return (await bootstrap(settings))[1]
+
+        secret = asyncio.run(prepare())
+        for role in ("worker", "api"):
+            with open(logs / f"{role}.log", "ab") as out:
+                processes.append(subprocess.Popen([sys.executable, "-m", "engine.cli", role], env=env,
+                                                  stdout=out, stderr=subprocess.STDOUT))
+        api = f"http://{settings.api_host}:{settings.api_port}"
+        wait_healthy(f"{api}/v1/health-check", processes, time.monotonic() + 120)
+        key_file = data_dir / "admin-key"
+        key_file.write_text(secret + "\n")
+        key_file.chmod(0o600)
+        print(f"""
+pingstream is up.
+  API           {api}   (OpenAPI: {api}/v1/openapi.json)
+  broker        {settings.broker}{'  (embedded, in memory: data is gone when this stops)' if broker else ''}
+  admin API key {secret}
+                (shown once; also saved to {key_file})
+  try           curl -H "Authorization: Bearer $(cat {key_file})" {api}/v1/monitors
+  logs          {logs}/
+Ctrl-C stops everything.
+""", flush=True)
+        stop = False
+
+        def on_signal(*_: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        while not stop and all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if broker is not None:
+            broker.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="pingstream", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start broker (embedded unless PINGSTREAM_BROKER), a worker and the API")
+    commands.add_parser("worker", help="run one stream-processing worker")
+    commands.add_parser("api", help="run the stateless HTTP API")
+    boot = commands.add_parser("bootstrap", help="create an organisation and print its admin API key")
+    boot.add_argument("--org-name", default="Default organisation")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("PINGSTREAM_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise SystemExit(f"pingstream: {exc}") from None
+    if args.command != "up" and not settings.broker:
+        raise SystemExit("pingstream: set PINGSTREAM_BROKER=kafka://host:port (or use `pingstream up`)")
+    {"up": run_up, "worker": run_worker, "api": run_api}.get(args.command, lambda s: run_bootstrap(s, args.org_name))(settings)
+
+
+if __name__ == "__main__":
+    main()

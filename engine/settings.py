@@ -1,0 +1,81 @@
+"""Every knob of pingstream, read from the environment in one place.
+
+Each field's default and meaning is listed in the README ("Settings"); a
+process reads them once at start (`Settings.from_env()`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A PINGSTREAM_* variable has a value we cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    #: kafka://host:port[,host:port] of an existing cluster; empty = embedded Tansu
+    broker: str = ""
+    #: "tansu" turns on the workarounds for the embedded broker; empty = tansu when embedded
+    broker_kind: str = ""
+    #: Kafka consumer group (and changelog topic prefix) of this deployment
+    app_id: str = "pingstream"
+    #: where workers keep RocksDB state and `make up` keeps logs
+    data_dir: Path = Path(".pingstream")
+    #: partitions of every keyed topic: the most workers that can share the load
+    partitions: int = 4
+    #: where the public API listens
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    #: where a worker serves owner reads (and the API, too)
+    worker_host: str = "127.0.0.1"
+    worker_port: int = 6066
+    #: Kafka group session timeout and heartbeat (seconds): short, so rebalances are quick
+    session_timeout: float = 10.0
+    heartbeat_interval: float = 1.0
+    #: the longest a batch of input waits before its state is flushed (seconds)
+    flush_interval: float = 0.2
+    #: how long statistics buckets and check history are kept (days)
+    retention_days: int = 90
+    #: how long the API waits for a worker to apply a command or answer a read (seconds)
+    request_timeout: float = 15.0
+    #: shared secret workers require on owner reads; set the same value for every process
+    internal_token: str = ""
+    #: changelog standby copies kept on other workers for fast failover
+    standby_replicas: int = 1
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            name = "PINGSTREAM_" + f.name.upper()
+            if name not in env or env[name] == "":
+                continue
+            raw = env[name]
+            kind = type(f.default)
+            try:
+                values[f.name] = kind(raw)
+            except ValueError:
+                raise SettingsError(
+                    f"{name}={raw!r} is not a valid {kind.__name__}; unset it or give e.g. {f.default!r}"
+                ) from None
+        settings = cls(**values)
+        if settings.broker and not settings.broker.startswith("kafka://"):
+            raise SettingsError(
+                f"PINGSTREAM_BROKER={settings.broker!r} must look like kafka://host:9092"
+            )
+        if settings.partitions < 1:
+            raise SettingsError("PINGSTREAM_PARTITIONS must be at least 1")
+        return settings
+
+    @property
+    def on_tansu(self) -> bool:
+        return self.broker_kind == "tansu" or (not self.broker and self.broker_kind == "")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """host:port[,host:port] for aiokafka clients."""
+        return self.broker.removeprefix("kafka://")

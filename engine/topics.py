@@ -1,0 +1,68 @@
+"""The topics pingstream reads and writes, and how they are created.
+
+Keyed topics share one partition count, so Faust co-partitions them: partition
+p of every keyed topic, and of every table changelog, lives on one worker.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CHECK_RESULTS = "check-results"      # key: monitor id; probe results, single or enveloped
+COMMANDS = "commands"                # key: entity id; configuration writes from the API
+MONITOR_EVENTS = "monitor-events"    # key: monitor id; monitor.down / monitor.recovered
+COMMAND_REPLIES = "command-replies"  # key: request id; what a command did, for the API
+DEAD_LETTERS = "dead-letters"        # key: source topic; input that could not be used, with why
+WORKERS = "workers"                  # key: worker id; which worker owns which partitions
+ACCESS = "access"                    # key: API key hash; organisations' API keys
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    keyed: bool          # keyed topics get `partitions`; registries get 1
+    compacted: bool = False
+
+
+TOPICS = (
+    TopicSpec(CHECK_RESULTS, keyed=True),
+    TopicSpec(COMMANDS, keyed=True),
+    TopicSpec(MONITOR_EVENTS, keyed=True),
+    TopicSpec(COMMAND_REPLIES, keyed=True),
+    TopicSpec(DEAD_LETTERS, keyed=True),
+    TopicSpec(WORKERS, keyed=False, compacted=True),
+    TopicSpec(ACCESS, keyed=False, compacted=True),
+)
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create every topic that is missing; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                spec.name,
+                num_partitions=settings.partitions if spec.keyed else 1,
+                replication_factor=1,
+                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+            )
+            for spec in TOPICS
+            if spec.name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+            log.info("created topics %s", [t.name for t in missing])
+    finally:
+        await admin.close()

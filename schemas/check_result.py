@@ -1,0 +1,51 @@
+"""One probe's result for one monitor from one region at one moment.
+
+On topic `check-results` (key: the JSON-encoded monitor id) a message is either
+one result object, or an envelope `{"results": [result, ...]}` whose results all
+belong to that partition (the API and batching probes send envelopes).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_BATCH = 1000
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, max_length=64, description="unique per result; derived when absent")
+    monitor_id: str = Field(min_length=1, max_length=64)
+    region: str = Field("default", min_length=1, max_length=32)
+    checked_at: float = Field(description="ISO-8601 time or epoch seconds")
+    status: Literal["up", "down"]
+    response_time_ms: float | None = Field(None, ge=0, le=3_600_000)
+    status_code: int | None = Field(None, ge=0, le=999)
+    cause: str | None = Field(None, max_length=1000)
+
+    @field_validator("checked_at", mode="before")
+    @classmethod
+    def _epoch_seconds(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{value!r} is not an ISO-8601 time such as 2026-11-23T10:15:00Z") from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            return moment.timestamp()
+        return value
+
+
+class CheckResultIn(CheckResult):
+    """The API body: checked_at may be left out (the API stamps its own clock)."""
+
+    checked_at: float | None = Field(None, description="ISO-8601 time or epoch seconds; default: now")
+
+
+class CheckBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    results: list[CheckResultIn] = Field(min_length=1, max_length=MAX_BATCH)

@@ -1,0 +1,141 @@
+"""An uptime monitor: what to check, how often, from where, and when it counts as down.
+
+`MonitorSpec` is the body of POST /v1/monitors; `MonitorPatch` of PATCH (every
+field optional, the merged result is validated as a whole `MonitorSpec`).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MonitorType = Literal["http", "tcp", "udp", "icmp", "dns", "smtp", "pop", "imap"]
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+ConditionType = Literal["status_code", "response_time", "keyword", "json_path", "header", "ssl_expiry"]
+Operator = Literal[
+    "equal", "not_equal", "greater", "less", "greater_or_equal", "less_or_equal",
+    "contains", "not_contains", "exists", "not_exists", "matches",
+]
+REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}[A-Za-z0-9_])?)*\.?$|^[0-9a-fA-F:.]+$")
+DEFAULT_PORTS = {"smtp": 25, "pop": 110, "imap": 143, "dns": 53}
+VALUELESS = {"exists", "not_exists"}
+
+
+class Condition(BaseModel):
+    """One rule a check's response must satisfy, e.g. status_code equal [200, 204]."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: ConditionType
+    key: str | None = Field(None, max_length=512, description="JSON path, header or keyword, by type")
+    operator: Operator
+    values: list[str | int | float] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> Condition:
+        if self.operator not in VALUELESS and not self.values:
+            raise ValueError(f"operator {self.operator!r} needs at least one value in 'values'")
+        if self.type in ("json_path", "header") and not self.key:
+            raise ValueError(f"a {self.type} condition needs a 'key' naming the {self.type.replace('_', ' ')}")
+        if self.operator == "matches":
+            for value in self.values:
+                try:
+                    re.compile(str(value))
+                except re.error as exc:
+                    raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+        return self
+
+
+class MonitorSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    type: MonitorType = "http"
+    url: str | None = Field(None, max_length=2048, description="http monitors: the URL to request")
+    host: str | None = Field(None, max_length=253, description="other monitors: host name or IP")
+    port: int | None = Field(None, ge=1, le=65535)
+    method: HttpMethod = "GET"
+    headers: dict[str, str] = Field(default_factory=dict, max_length=50)
+    body: str | None = Field(None, max_length=65536)
+    conditions: list[Condition] = Field(default_factory=list, max_length=50)
+    regions: list[str] = Field(default_factory=list, max_length=20)
+    grace_period: int = Field(0, ge=0, le=86400, description="seconds a failure must persist before a region counts as down")
+    recovery_period: int = Field(0, ge=0, le=86400, description="seconds success must persist before a region counts as up again")
+    maintenance_cron_expression: str | None = Field(None, max_length=100)
+    maintenance_duration: int | None = Field(None, ge=60, le=7 * 86400, description="seconds each maintenance window lasts")
+    skip_ssl_error: bool = False
+    not_follow_redirect: bool = False
+    service_id: str | None = Field(None, max_length=64)
+    interval_seconds: int = Field(60, ge=10, le=86400)
+    timeout_seconds: int = Field(30, ge=1, le=120)
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_are_codes(cls, regions: list[str]) -> list[str]:
+        for region in regions:
+            if not REGION.match(region):
+                raise ValueError(f"{region!r} is not a region code (lowercase letters, digits and '-', e.g. 'eu-west')")
+        if len(set(regions)) != len(regions):
+            raise ValueError("regions must not repeat")
+        return regions
+
+    @field_validator("maintenance_cron_expression")
+    @classmethod
+    def _cron_is_valid(cls, expression: str | None) -> str | None:
+        if expression is not None and (len(expression.split()) != 5 or not croniter.is_valid(expression)):
+            raise ValueError(f"{expression!r} is not a 5-field cron expression such as '0 3 * * sun'")
+        return expression
+
+    @model_validator(mode="after")
+    def _target_fits_type(self) -> MonitorSpec:
+        if self.type == "http":
+            if not self.url:
+                raise ValueError("an http monitor needs a 'url'")
+            parsed = urlparse(self.url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ValueError(f"url {self.url!r} must be an absolute http:// or https:// URL")
+        else:
+            if not self.host:
+                raise ValueError(f"a {self.type} monitor needs a 'host'")
+            if not HOSTNAME.match(self.host):
+                raise ValueError(f"host {self.host!r} is not a host name or IP address")
+            if self.type in ("tcp", "udp") and self.port is None:
+                raise ValueError(f"a {self.type} monitor needs a 'port'")
+        if self.timeout_seconds >= self.interval_seconds:
+            raise ValueError("timeout_seconds must be shorter than interval_seconds")
+        if (self.maintenance_cron_expression is None) != (self.maintenance_duration is None):
+            raise ValueError("maintenance_cron_expression and maintenance_duration go together: give both or neither")
+        return self
+
+
+class MonitorPatch(BaseModel):
+    """Any subset of MonitorSpec's fields; null clears an optional field."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Any = None
+    type: Any = None
+    url: Any = None
+    host: Any = None
+    port: Any = None
+    method: Any = None
+    headers: Any = None
+    body: Any = None
+    conditions: Any = None
+    regions: Any = None
+    grace_period: Any = None
+    recovery_period: Any = None
+    maintenance_cron_expression: Any = None
+    maintenance_duration: Any = None
+    skip_ssl_error: Any = None
+    not_follow_redirect: Any = None
+    service_id: Any = None
+    interval_seconds: Any = None
+    timeout_seconds: Any = None
+
+    def merged_with(self, current: dict[str, Any]) -> dict[str, Any]:
+        spec = {name: current.get(name) for name in MonitorSpec.model_fields if name in current}
+        spec.update(self.model_dump(exclude_unset=True))
+        return {name: value for name, value in spec.items() if value is not None}

@@ -1,0 +1,47 @@
+"""Turning pydantic's complaints into the error body users get (invariant 5)."""
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class InvalidInput(Exception):
+    """Input that cannot be used; `errors` maps each field path to what is wrong with it."""
+
+    def __init__(self, message: str, errors: dict[str, str] | None = None, code: str = "validation_error"):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+        self.code = code
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in err["loc"]) or "body"
+        reason = err["msg"].removeprefix("Value error, ")
+        errors.setdefault(path, reason)
+    return errors
+
+
+def parse(model: type[Model], data: Any) -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        fields = ", ".join(sorted(errors))
+        raise InvalidInput(f"The request has invalid fields: {fields}.", errors) from None
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"The body is not valid JSON ({exc}). Send a JSON document with Content-Type: application/json.",
+            code="malformed_json",
+        ) from None

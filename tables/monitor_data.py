@@ -1,0 +1,184 @@
+"""Everything the checks agent keeps for one monitor, under one key prefix.
+
+Keys of the `monitor_data` table (all in the monitor's partition):
+
+    <id> 00 's'                    runtime: state, current hour bucket, newest checks
+    <id> 00 'b' <hour, 8 bytes>    a sealed hourly statistics bucket
+    <id> 00 'c' <n, 8 bytes>       the n-th sealed chunk of CHUNK recent check results
+    <id> 00 'h' <ms, 8 bytes> <pos, 8 bytes>   one state change
+
+The runtime is the one value written for every result; hour buckets and chunks
+are sealed into keys of their own when full, so a flush writes about one record
+per monitor however many results it applied. Every value remembers the source
+position (`pos`) it last applied: a redelivered result is recognised and skipped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from tables.monitor_state import MonitorState, Transition, apply_result, pause, resume
+from tables.uptime import UptimeBucket, bucket_start
+
+CHUNK = 25           # results per sealed chunk of recent checks
+KEEP_CHUNKS = 21     # sealed chunks kept: with the open one, at least 500 results
+SEP = b"\x00"
+
+
+def prefix(monitor_id: str) -> tuple[bytes, bytes]:
+    """[start, stop) of every key of a monitor."""
+    head = monitor_id.encode()
+    return head + SEP, head + b"\x01"
+
+
+def runtime_key(monitor_id: str) -> bytes:
+    return monitor_id.encode() + SEP + b"s"
+
+
+def bucket_key(monitor_id: str, start: int) -> bytes:
+    return monitor_id.encode() + SEP + b"b" + start.to_bytes(8, "big")
+
+
+def chunk_key(monitor_id: str, number: int) -> bytes:
+    return monitor_id.encode() + SEP + b"c" + number.to_bytes(8, "big")
+
+
+def change_key(monitor_id: str, at: float, pos: int) -> bytes:
+    return monitor_id.encode() + SEP + b"h" + int(at * 1000).to_bytes(8, "big") + pos.to_bytes(8, "big")
+
+
+def kind_range(monitor_id: str, kind: bytes, low: int = 0, high: int = 2**64 - 1) -> tuple[bytes, bytes]:
+    head = monitor_id.encode() + SEP + kind
+    return head + low.to_bytes(8, "big"), head + high.to_bytes(8, "big")
+
+
+def position(offset: int, index: int) -> int:
+    """A result's place in its partition: message offset, then index within an envelope."""
+    return (offset << 20) | index
+
+
+@dataclass(slots=True)
+class CheckRow:
+    """A recent check as the checks endpoint shows it (stored as a compact list)."""
+
+    id: str
+    checked_at: float
+    region: str
+    status: str
+    response_time_ms: float | None
+    status_code: int | None
+    cause: str | None
+
+    def to_list(self) -> list:
+        return [self.id, self.checked_at, self.region, self.status, self.response_time_ms, self.status_code, self.cause]
+
+
+@dataclass(slots=True)
+class Applied:
+    """What one result changed beyond the runtime itself."""
+
+    transition: Transition | None = None
+    sealed_bucket: UptimeBucket | None = None
+    sealed_chunk: tuple[int, list] | None = None   # (number, rows)
+    expired_chunk: int | None = None
+
+
+@dataclass(slots=True)
+class MonitorRuntime:
+    pos: int = -1
+    state: MonitorState = field(default_factory=MonitorState)
+    bucket: UptimeBucket | None = None
+    recent: list = field(default_factory=list)
+    sealed_chunks: int = 0
+
+    def apply(self, row: CheckRow, pos: int, config: dict[str, Any]) -> Applied:
+        """Fold one result in: state machine, this hour's statistics, recent checks."""
+        applied = Applied()
+        self.pos = pos
+        spec = config["spec"]
+        applied.transition = apply_result(
+            self.state,
+            region=row.region,
+            status=row.status,
+            checked_at=row.checked_at,
+            cause=row.cause,
+            grace_period=spec.get("grace_period", 0),
+            recovery_period=spec.get("recovery_period", 0),
+            configured_regions=spec.get("regions") or (),
+        )
+        hour = bucket_start(row.checked_at)
+        if self.bucket is None or hour == self.bucket.start:
+            self.bucket = self.bucket or UptimeBucket(start=hour)
+            self.bucket.add(row.status, row.response_time_ms)
+        elif hour > self.bucket.start:
+            applied.sealed_bucket = self.bucket
+            self.bucket = UptimeBucket(start=hour)
+            self.bucket.add(row.status, row.response_time_ms)
+        # an older hour's result is added to its sealed bucket by the agent
+        self.recent.append(row.to_list())
+        if len(self.recent) >= CHUNK:
+            applied.sealed_chunk = (self.sealed_chunks, self.recent)
+            self.recent = []
+            self.sealed_chunks += 1
+            if self.sealed_chunks > KEEP_CHUNKS:
+                applied.expired_chunk = self.sealed_chunks - KEEP_CHUNKS - 1
+        return applied
+
+    def pause(self, pos: int, at: float) -> None:
+        self.pos = pos
+        pause(self.state, at)
+
+    def resume(self, pos: int, at: float) -> None:
+        self.pos = pos
+        resume(self.state, at)
+
+    def to_dict(self) -> dict:
+        return {
+            "pos": self.pos,
+            "state": self.state.to_dict(),
+            "bucket": None if self.bucket is None else self.bucket.to_dict(),
+            "recent": self.recent,
+            "sealed_chunks": self.sealed_chunks,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MonitorRuntime:
+        return cls(
+            pos=d["pos"],
+            state=MonitorState.from_dict(d["state"]),
+            bucket=None if d["bucket"] is None else UptimeBucket.from_dict(d["bucket"]),
+            recent=d["recent"],
+            sealed_chunks=d["sealed_chunks"],
+        )
+
+
+@dataclass(slots=True)
+class SealedBucket:
+    """An hour bucket in its own key, with the position it last applied (late results)."""
+
+    pos: int
+    bucket: UptimeBucket
+
+    def to_dict(self) -> dict:
+        return {"pos": self.pos, "bucket": self.bucket.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SealedBucket:
+        return cls(pos=d["pos"], bucket=UptimeBucket.from_dict(d["bucket"]))
+
+
+def decode_value(key: bytes, raw: bytes) -> Any:
+    """monitor_data holds several kinds of value; the key says which."""
+    data = orjson.loads(raw)
+    kind = key[key.index(SEP) + 1 : key.index(SEP) + 2]
+    if kind == b"s":
+        return MonitorRuntime.from_dict(data)
+    if kind == b"b":
+        return SealedBucket.from_dict(data)
+    return data
+
+
+def encode_value(value: Any) -> bytes:
+    return orjson.dumps(value.to_dict() if hasattr(value, "to_dict") else value)

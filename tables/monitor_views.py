@@ -1,0 +1,119 @@
+"""What the API shows of a monitor, computed from its configuration and monitor_data."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from tables.monitor_data import (
+    CHUNK, KEEP_CHUNKS, MonitorRuntime, SealedBucket, chunk_key, kind_range, runtime_key,
+)
+from tables.monitor_state import PAUSED, UNKNOWN
+from tables.store import TableStore
+from tables.uptime import HOUR, UptimeBucket, bucket_start, series, summarise
+
+PERIODS = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400}
+CHECK_FIELDS = ("id", "checked_at", "region", "status", "response_time_ms", "status_code", "cause")
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def monitor_view(config: dict[str, Any], runtime: MonitorRuntime | None) -> dict[str, Any]:
+    state = runtime.state if runtime is not None else None
+    status = PAUSED if config["paused"] else (state.status if state else UNKNOWN)
+    if status == PAUSED and config["paused"] is False:
+        status = UNKNOWN  # resumed; the checks agent has not caught up yet
+    return {
+        "id": config["id"],
+        **config["spec"],
+        "paused": config["paused"],
+        "status": status,
+        "status_since": iso(state.since) if state else None,
+        "regions_status": {name: region.status for name, region in state.regions.items()} if state else {},
+        "last_checked_at": iso(state.last_checked_at) if state else None,
+        "created_at": iso(config["created_at"]),
+        "updated_at": iso(config["updated_at"]),
+    }
+
+
+def buckets_between(data: TableStore, partition: int, monitor_id: str, start: float, end: float) -> list[UptimeBucket]:
+    """Hour buckets overlapping [start, end): sealed ones plus the runtime's open hour."""
+    low, high = kind_range(monitor_id, b"b", bucket_start(start), int(end) + 1)
+    found = {value.bucket.start: value.bucket for _, value in data.scan(partition, low, high)
+             if isinstance(value, SealedBucket)}
+    runtime = data.get(partition, runtime_key(monitor_id))
+    if runtime is not None and runtime.bucket is not None:
+        open_hour = runtime.bucket
+        if bucket_start(start) <= open_hour.start < end:
+            if open_hour.start in found:  # late results for a sealed hour are in both
+                merged = UptimeBucket(start=open_hour.start)
+                merged.merge(found[open_hour.start])
+                merged.merge(open_hour)
+                open_hour = merged
+            found[open_hour.start] = open_hour
+    return [found[hour] for hour in sorted(found)]
+
+
+def uptime(data: TableStore, partition: int, monitor_id: str, period: str, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    buckets = buckets_between(data, partition, monitor_id, now - PERIODS[period] + HOUR, now + HOUR)
+    summary = summarise(buckets).to_dict()
+    return {
+        "monitor_id": monitor_id,
+        "period": period,
+        "uptime_percentage": summary["uptime_percentage"],
+        "total_checks": summary["total_checks"],
+        "up_checks": summary["up_checks"],
+        "down_checks": summary["down_checks"],
+        "avg_response_time_ms": summary["avg_response_time_ms"],
+        "p50_response_time_ms": summary["p50_response_time_ms"],
+        "p95_response_time_ms": summary["p95_response_time_ms"],
+        "p99_response_time_ms": summary["p99_response_time_ms"],
+        "min_response_time_ms": summary["min_response_time_ms"],
+        "max_response_time_ms": summary["max_response_time_ms"],
+    }
+
+
+def performance(data: TableStore, partition: int, monitor_id: str, start: float, end: float, interval: int) -> list[dict]:
+    return series(buckets_between(data, partition, monitor_id, start, end), interval)
+
+
+def recent_checks(data: TableStore, partition: int, monitor_id: str, page: int, per_page: int) -> tuple[list[dict], int]:
+    """Newest first; reads only the chunks the page needs."""
+    runtime = data.get(partition, runtime_key(monitor_id))
+    if runtime is None:
+        return [], 0
+    oldest_kept = max(0, runtime.sealed_chunks - KEEP_CHUNKS)
+    total = (runtime.sealed_chunks - oldest_kept) * CHUNK + len(runtime.recent)
+    skip, rows = (page - 1) * per_page, []
+    source = list(reversed(runtime.recent))
+    chunk = runtime.sealed_chunks - 1
+    while len(rows) < skip + per_page:
+        if not source:
+            if chunk < oldest_kept:
+                break
+            source = list(reversed(data.get(partition, chunk_key(monitor_id, chunk)) or []))
+            chunk -= 1
+            continue
+        rows.extend(source)
+        source = []
+    page_rows = rows[skip : skip + per_page]
+    return [_check(row) for row in page_rows], total
+
+
+def _check(row: list) -> dict:
+    check = dict(zip(CHECK_FIELDS, row))
+    check["checked_at"] = iso(check["checked_at"])
+    return check
+
+
+def state_changes(data: TableStore, partition: int, monitor_id: str, start: float, end: float, limit: int) -> list[dict]:
+    low, high = kind_range(monitor_id, b"h", int(start * 1000), int(end * 1000) + 1)
+    changes = []
+    for _, change in data.scan(partition, low, high, reverse=True, limit=limit):
+        changes.append({**change, "at": iso(change["at"])})
+    return changes
