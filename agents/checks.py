@@ -104,8 +104,9 @@ class CheckFolder:
         if runtime.pos >= pos:
             self.duplicates += 1
             return
-        if config.get("paused"):
-            runtime.pos = pos  # a paused monitor ignores results
+        if runtime.state.status == PAUSED:
+            # paused by the control message, which sits in this partition in order with the results
+            runtime.pos = pos
             self.data.put(partition, key, runtime)
             return
         row = CheckRow(
@@ -216,5 +217,10 @@ def register(engine: Engine) -> None:
         async for events in stream.take_events(TAKE, within=engine.settings.flush_interval):
             for event in events:
                 message = event.message
-                folder.fold_message(message.partition, message.offset, message.value)
+                try:
+                    folder.fold_message(message.partition, message.offset, message.value)
+                except Exception as exc:  # a message we cannot fold must not stop the stream
+                    log.exception("folding %d/%d failed", message.partition, message.offset)
+                    dead_letters.send(topics.CHECK_RESULTS, message.partition, message.offset, 0,
+                                      message.value, f"failed: {exc!r}")
             await engine.state.flush()

@@ -56,7 +56,12 @@ class CommandApplier:
         if handler is None:
             self.dead_letters.send(topics.COMMANDS, partition, offset, 0, value, f"unknown command kind {kind!r}")
             return
-        handler(partition, offset, command)
+        try:
+            handler(partition, offset, command)
+        except Exception as exc:  # one command must never stop the stream
+            log.exception("command %s at %s/%d failed", kind, partition, offset)
+            self.dead_letters.send(topics.COMMANDS, partition, offset, 0, value, f"failed: {exc!r}")
+            self.reply(request_id, 500, {"error": "internal_error", "message": "applying the command failed; it has been logged"})
 
     # -- replies --------------------------------------------------------------
 
@@ -143,12 +148,12 @@ class CommandApplier:
         self.forward_to_index(command, "index.remove", config, 204, None)
 
     def on_monitor_pause(self, partition: int, offset: int, command: dict) -> None:
-        self.set_paused(partition, command, True)
+        self.set_paused(partition, offset, command, True)
 
     def on_monitor_resume(self, partition: int, offset: int, command: dict) -> None:
-        self.set_paused(partition, command, False)
+        self.set_paused(partition, offset, command, False)
 
-    def set_paused(self, partition: int, command: dict, paused: bool) -> None:
+    def set_paused(self, partition: int, offset: int, command: dict, paused: bool) -> None:
         config = self.owned_config(partition, command)
         if config is None:
             return self.not_found(command)

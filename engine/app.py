@@ -12,6 +12,7 @@ import faust
 
 from engine import topics
 from engine.settings import Settings
+from tables import monitor_data
 from tables.store import StateStore, TableStore
 
 
@@ -81,7 +82,8 @@ def build(settings: Settings) -> Engine:
         app=app,
         state=state,
         monitors=state.table("monitors", help="monitor configuration by id"),
-        monitor_data=state.table("monitor_data", help="monitor runtime, buckets, recent checks, history"),
+        monitor_data=state.table("monitor_data", encode=monitor_data.encode_value, decode=monitor_data.decode_value,
+                                 help="monitor runtime, buckets, recent checks, history"),
         org_index=state.table("org_index", help="resource ids by organisation"),
         check_results=raw_topic(app, topics.CHECK_RESULTS, settings.partitions),
         commands=raw_topic(app, topics.COMMANDS, settings.partitions),

@@ -1,0 +1,28 @@
+# Two commands do all the set-up: `make up` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## up: embedded broker (unless PINGSTREAM_BROKER is set), one worker and the API, in the foreground
+up: $(STAMP)
+	$(BIN)/python -m engine.cli up
+
+## test: the whole suite against a real broker (embedded Tansu, or KAFKA_BOOTSTRAP)
+test: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider -rfE $(PYTEST_ARGS)
+
+## unit: only the fast pure-logic tests
+unit: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
+
+clean:
+	rm -rf $(VENV) .pingstream

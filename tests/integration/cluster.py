@@ -1,0 +1,183 @@
+"""Real pingstream processes for integration tests: broker, workers and API on 127.0.0.1."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.access import ALL_SCOPES, api_key_record, new_secret, organisation_record, publish
+from engine.broker import free_port
+from engine.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.1) -> Any:
+    """Poll `check` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as exc:  # the thing we wait for may not answer yet
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last error: {last_error!r})")
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class Client:
+    """A tiny HTTP client speaking to the API the way curl or a script would."""
+
+    def __init__(self, base: str, key: str | None = None) -> None:
+        self.base, self.key = base, key
+
+    def request(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+                headers: dict[str, str] | None = None) -> Response:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.key:
+            request.add_header("Authorization", f"Bearer {self.key}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                payload, status, got = response.read(), response.status, dict(response.headers)
+        except urllib.error.HTTPError as error:
+            payload, status, got = error.read(), error.code, dict(error.headers)
+        return Response(status, json.loads(payload) if payload else None, got)
+
+    def get(self, path: str, **kw: Any) -> Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return self.request("POST", path, body, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Response:
+        return self.request("DELETE", path, **kw)
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        if self.alive():
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
+
+@dataclass
+class Cluster:
+    """Workers and an API against one broker; everything listens on 127.0.0.1."""
+
+    broker_url: str
+    on_tansu: bool
+    root: Path
+    partitions: int = 4
+    app_id: str = "pingstream-test"
+    processes: list[Process] = field(default_factory=list)
+    token: str = "test-internal-token"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PINGSTREAM_")}
+        env.update({
+            "PINGSTREAM_BROKER": self.broker_url,
+            "PINGSTREAM_BROKER_KIND": "tansu" if self.on_tansu else "kafka",
+            "PINGSTREAM_APP_ID": self.app_id,
+            "PINGSTREAM_PARTITIONS": str(self.partitions),
+            "PINGSTREAM_DATA_DIR": str(self.root),
+            "PINGSTREAM_SESSION_TIMEOUT": "6",
+            "PINGSTREAM_HEARTBEAT_INTERVAL": "0.5",
+            "PINGSTREAM_INTERNAL_TOKEN": self.token,
+            "PINGSTREAM_REQUEST_TIMEOUT": "30",
+            "PINGSTREAM_LOG_LEVEL": "info",
+            "PYTHONPATH": str(ROOT),
+        })
+        env.update(extra)
+        return env
+
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env())
+
+    def _spawn(self, role: str, name: str, port: int, **extra: str) -> Process:
+        log = self.root / f"{name}.log"
+        with open(log, "ab") as out:
+            popen = subprocess.Popen([sys.executable, "-m", "engine.cli", role], cwd=ROOT,
+                                     env=self.env(**extra), stdout=out, stderr=subprocess.STDOUT)
+        process = Process(name, popen, log, port)
+        self.processes.append(process)
+        return process
+
+    def start_worker(self, name: str = "worker", port: int | None = None) -> Process:
+        port = port or free_port()
+        return self._spawn("worker", name, port, PINGSTREAM_WORKER_PORT=str(port))
+
+    def start_api(self, name: str = "api") -> Process:
+        port = free_port()
+        return self._spawn("api", name, port, PINGSTREAM_API_PORT=str(port))
+
+    def wait_serving(self, process: Process, timeout: float = 90) -> None:
+        """Until every partition has an owner, as seen through `process`'s health check."""
+        def healthy() -> bool:
+            if not process.alive():
+                raise AssertionError(f"{process.name} exited:\n{process.log_tail()}")
+            return Client(process.url).get("/v1/health-check").status == 200
+        try:
+            wait_for(f"{process.name} to serve every partition", healthy, timeout, interval=0.25)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- {process.name} log ---\n{process.log_tail()}") from None
+
+    def new_org(self, scopes: tuple[str, ...] = ALL_SCOPES, name: str = "test org") -> tuple[str, str]:
+        """A fresh organisation and a key for it; returns (org_id, secret)."""
+        organisation = organisation_record(name)
+        secret = new_secret()
+        asyncio.run(publish(self.settings(), organisation, api_key_record(organisation["id"], secret, "test", scopes)))
+        return organisation["id"], secret
+
+    def client(self, key: str | None, via: Process | None = None) -> Client:
+        via = via or next(p for p in self.processes if p.name.startswith("api"))
+        return Client(via.url, key)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
