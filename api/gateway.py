@@ -212,6 +212,12 @@ class Gateway:
 
     async def read(self, partition: int, path: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
         """GET an owner view from the worker owning `partition`, following ownership changes."""
+        status, body, _ = await self.read_from_owner(partition, path, params)
+        return status, body
+
+    async def read_from_owner(self, partition: int, path: str,
+                              params: dict[str, Any] | None = None) -> tuple[int, Any, str]:
+        """Like read(), also naming the worker that answered."""
         deadline = time.monotonic() + self.settings.request_timeout
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
         headers = {INTERNAL_HEADER: self.settings.internal_token}
@@ -223,7 +229,7 @@ class Gateway:
                                              params=query, headers=headers) as response:
                         body = await response.read()
                         if response.status != 421:  # 421: not (or no longer, or not yet) the owner
-                            return response.status, orjson.loads(body)
+                            return response.status, orjson.loads(body), url
                 except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError) as exc:
                     log.info("owner %s of partition %d did not answer: %r", url, partition, exc)
             remaining = deadline - time.monotonic()

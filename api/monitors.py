@@ -48,11 +48,11 @@ async def body_of(request: web.Request) -> object:
 
 async def owner_read(request: web.Request, monitor_id: str, view: str, query: dict | None = None) -> web.Response:
     gateway = gateway_of(request)
-    status, body = await gateway.read(
+    status, body, owner = await gateway.read_from_owner(
         gateway.partition_of(monitor_id), f"/monitors/{monitor_id}{view}",
         {"org": principal_of(request).org_id, **(query or {})},
     )
-    return json_response(body, status)
+    return json_response(body, status, headers={"X-Pingstream-Owner": owner})
 
 
 @routes.post("/v1/monitors")
