@@ -26,7 +26,7 @@ def owned(engine: Engine) -> list[int]:
 
 def register(engine: Engine) -> None:
     app = engine.app
-    url = f"http://{engine.settings.worker_host}:{engine.settings.worker_port}"
+    url = engine.settings.advertised_worker_url
     last = {"partitions": None, "at": 0.0}
 
     async def announce(partitions: list[int]) -> None:

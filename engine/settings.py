@@ -32,6 +32,8 @@ class Settings:
     #: where a worker serves owner reads (and the API, too)
     worker_host: str = "127.0.0.1"
     worker_port: int = 6066
+    #: how other processes reach this worker; empty = http://worker_host:worker_port
+    worker_url: str = ""
     #: Kafka group session timeout and heartbeat (seconds): short, so rebalances are quick
     session_timeout: float = 10.0
     heartbeat_interval: float = 1.0
@@ -74,6 +76,10 @@ class Settings:
     @property
     def on_tansu(self) -> bool:
         return self.broker_kind == "tansu" or (not self.broker and self.broker_kind == "")
+
+    @property
+    def advertised_worker_url(self) -> str:
+        return self.worker_url or f"http://{self.worker_host}:{self.worker_port}"
 
     @property
     def bootstrap_servers(self) -> str:
