@@ -61,7 +61,7 @@ class CheckFolder:
         except orjson.JSONDecodeError as exc:
             self.dead_letters.send(topics.CHECK_RESULTS, partition, offset, 0, value, f"not JSON: {exc}")
             return
-        if isinstance(message, dict) and message.get("kind") in CONTROL_KINDS:
+        if isinstance(message, dict) and isinstance(message.get("kind"), str) and message["kind"] in CONTROL_KINDS:
             self.fold_control(partition, offset, message)
             return
         if isinstance(message, dict) and isinstance(message.get("results"), list):
@@ -87,7 +87,7 @@ class CheckFolder:
         monitor_id = result.monitor_id
         home = partition_for(monitor_id, self.partitions)
         if home != partition:
-            self.forward(result, home, partition, offset, index)
+            self.forward(result, org_id, home, partition, offset, index)
             return
         config = self.monitors.get(partition, entity_key(monitor_id))
         if config is None or (org_id is not None and config["org_id"] != org_id):
@@ -164,11 +164,13 @@ class CheckFolder:
         self.data.put(partition, change_key(monitor_id, transition.at, pos), change)
         self.state.emit(topics.MONITOR_EVENTS, entity_key(monitor_id), orjson.dumps(change), partition)
 
-    def forward(self, result: CheckResult, home: int, partition: int, offset: int, index: int) -> None:
+    def forward(self, result: CheckResult, org_id: str | None, home: int, partition: int, offset: int,
+                index: int) -> None:
         """A result keyed differently than the JSON monitor id goes to the partition that owns it."""
         body = result.model_dump()
         body["id"] = result.id or f"{partition}-{offset}-{index}"
-        self.state.emit(topics.CHECK_RESULTS, entity_key(result.monitor_id), orjson.dumps(body), home)
+        envelope = {"results": [body]} if org_id is None else {"org_id": org_id, "results": [body]}
+        self.state.emit(topics.CHECK_RESULTS, entity_key(result.monitor_id), orjson.dumps(envelope), home)
 
     def fold_control(self, partition: int, offset: int, message: dict) -> None:
         kind = message["kind"]

@@ -29,6 +29,8 @@ class CheckResult(BaseModel):
     @field_validator("checked_at", mode="before")
     @classmethod
     def _epoch_seconds(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("must be an ISO-8601 time or epoch seconds, not true/false")
         if isinstance(value, str):
             try:
                 moment = datetime.fromisoformat(value.replace("Z", "+00:00"))

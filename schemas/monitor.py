@@ -93,21 +93,21 @@ class MonitorSpec(BaseModel):
     def _target_fits_type(self) -> MonitorSpec:
         if self.type == "http":
             if not self.url:
-                raise ValueError("an http monitor needs a 'url'")
+                raise ValueError("url: an http monitor needs a 'url'")
             parsed = urlparse(self.url)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise ValueError(f"url {self.url!r} must be an absolute http:// or https:// URL")
+                raise ValueError(f"url: {self.url!r} must be an absolute http:// or https:// URL")
         else:
             if not self.host:
-                raise ValueError(f"a {self.type} monitor needs a 'host'")
+                raise ValueError(f"host: a {self.type} monitor needs a 'host'")
             if not HOSTNAME.match(self.host):
-                raise ValueError(f"host {self.host!r} is not a host name or IP address")
+                raise ValueError(f"host: {self.host!r} is not a host name or IP address")
             if self.type in ("tcp", "udp") and self.port is None:
-                raise ValueError(f"a {self.type} monitor needs a 'port'")
+                raise ValueError(f"port: a {self.type} monitor needs a 'port'")
         if self.timeout_seconds >= self.interval_seconds:
-            raise ValueError("timeout_seconds must be shorter than interval_seconds")
+            raise ValueError("timeout_seconds: must be shorter than interval_seconds")
         if (self.maintenance_cron_expression is None) != (self.maintenance_duration is None):
-            raise ValueError("maintenance_cron_expression and maintenance_duration go together: give both or neither")
+            raise ValueError("maintenance_duration: maintenance_cron_expression and maintenance_duration go together: give both or neither")
         return self
 
 

@@ -1,12 +1,14 @@
 """Turning pydantic's complaints into the error body users get (invariant 5)."""
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
+NAMED_REASON = re.compile(r"^(?P<field>[a-z_]+): (?P<reason>.+)$", re.S)
 
 
 class InvalidInput(Exception):
@@ -22,9 +24,13 @@ class InvalidInput(Exception):
 def field_errors(exc: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for err in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in err["loc"]) or "body"
+        path = ".".join(str(part) for part in err["loc"])
         reason = err["msg"].removeprefix("Value error, ")
-        errors.setdefault(path, reason)
+        named = NAMED_REASON.match(reason)
+        if named:  # a rule across fields names the field to fix: "url: an http monitor needs a 'url'"
+            path = ".".join(filter(None, (path, named["field"])))
+            reason = named["reason"]
+        errors.setdefault(path or "body", reason)
     return errors
 
 

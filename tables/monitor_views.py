@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tables.monitor_data import (
-    CHUNK, KEEP_CHUNKS, MonitorRuntime, SealedBucket, chunk_key, kind_range, runtime_key,
+    CHUNK, MonitorRuntime, SealedBucket, kind_range, runtime_key,
 )
 from tables.monitor_state import PAUSED, UNKNOWN
 from tables.store import TableStore
@@ -87,20 +87,15 @@ def recent_checks(data: TableStore, partition: int, monitor_id: str, page: int, 
     runtime = data.get(partition, runtime_key(monitor_id))
     if runtime is None:
         return [], 0
-    oldest_kept = max(0, runtime.sealed_chunks - KEEP_CHUNKS)
-    total = (runtime.sealed_chunks - oldest_kept) * CHUNK + len(runtime.recent)
-    skip, rows = (page - 1) * per_page, []
-    source = list(reversed(runtime.recent))
-    chunk = runtime.sealed_chunks - 1
-    while len(rows) < skip + per_page:
-        if not source:
-            if chunk < oldest_kept:
-                break
-            source = list(reversed(data.get(partition, chunk_key(monitor_id, chunk)) or []))
-            chunk -= 1
-            continue
-        rows.extend(source)
-        source = []
+    low, high = kind_range(monitor_id, b"c")
+    chunks = data.keys(partition, low, high)  # at most KEEP_CHUNKS; retention may have removed some
+    total = len(chunks) * CHUNK + len(runtime.recent)
+    skip = (page - 1) * per_page
+    rows = list(reversed(runtime.recent))
+    for key in reversed(chunks):
+        if len(rows) >= skip + per_page:
+            break
+        rows.extend(reversed(data.get(partition, key) or []))
     page_rows = rows[skip : skip + per_page]
     return [_check(row) for row in page_rows], total
 
