@@ -225,4 +225,5 @@ def register(engine: Engine) -> None:
                     log.exception("folding %d/%d failed", message.partition, message.offset)
                     dead_letters.send(topics.CHECK_RESULTS, message.partition, message.offset, 0,
                                       message.value, f"failed: {exc!r}")
+                    engine.state.forget_cached()
             await engine.state.flush()

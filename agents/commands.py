@@ -61,6 +61,7 @@ class CommandApplier:
         except Exception as exc:  # one command must never stop the stream
             log.exception("command %s at %s/%d failed", kind, partition, offset)
             self.dead_letters.send(topics.COMMANDS, partition, offset, 0, value, f"failed: {exc!r}")
+            self.state.forget_cached()
             self.reply(request_id, 500, {"error": "internal_error", "message": "applying the command failed; it has been logged"})
 
     # -- replies --------------------------------------------------------------

@@ -44,15 +44,25 @@ async def post_checks(request: web.Request) -> web.Response:
 
 
 async def _require_known_monitors(gateway: Gateway, org_id: str, results: list[CheckResultIn], path: str) -> None:
-    """Results for monitors the caller does not own are refused whole: nothing is stored."""
+    """Results for monitors the caller does not own are refused whole: nothing is stored.
+
+    Monitors seen to exist are remembered briefly, so a probe's steady stream costs
+    no owner reads; the checks agent still drops results of a monitor deleted meanwhile.
+    """
+    now = time.monotonic()
+    known = {mid for mid in {r.monitor_id for r in results} if gateway.known_monitors.get((org_id, mid), 0) > now}
     by_partition: dict[int, set[str]] = {}
     for result in results:
-        by_partition.setdefault(gateway.partition_of(result.monitor_id), set()).add(result.monitor_id)
+        if result.monitor_id not in known:
+            by_partition.setdefault(gateway.partition_of(result.monitor_id), set()).add(result.monitor_id)
     answers = await asyncio.gather(*[
         gateway.read(partition, "/monitor-ids", {"org": org_id, "ids": ",".join(sorted(ids))})
         for partition, ids in by_partition.items()
     ])
-    known = {monitor_id for _, body in answers for monitor_id in body["data"]}
+    for _, body in answers:
+        for monitor_id in body["data"]:
+            known.add(monitor_id)
+            gateway.remember_known_monitor(org_id, monitor_id)
     errors = {
         f"{path}{index}.monitor_id" if path else "monitor_id": f"no monitor {result.monitor_id!r} in your organisation"
         for index, result in enumerate(results)

@@ -26,6 +26,8 @@ from engine.settings import Settings
 log = logging.getLogger(__name__)
 
 INTERNAL_HEADER = "X-Pingstream-Internal"
+KNOWN_MONITOR_TTL = 30.0      # seconds an existing monitor is trusted for check ingest without asking
+KNOWN_MONITORS_MAX = 500_000
 
 
 class EngineUnavailable(Exception):
@@ -55,6 +57,7 @@ class Gateway:
         self.api_keys: dict[str, dict] = {}       # sha256 of the secret -> key record
         self.organisations: dict[str, dict] = {}
         self._replies: dict[str, asyncio.Future] = {}
+        self.known_monitors: dict[tuple[str, str], float] = {}  # (org, monitor) -> monotonic expiry
         self._owner_changed = asyncio.Event()
         self._follow_task: asyncio.Task | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -206,6 +209,15 @@ class Gateway:
         await asyncio.gather(*sends)
 
     # -- reads ----------------------------------------------------------------
+
+    def remember_known_monitor(self, org_id: str, monitor_id: str) -> None:
+        if len(self.known_monitors) > KNOWN_MONITORS_MAX:
+            self.known_monitors.clear()
+        self.known_monitors[(org_id, monitor_id)] = time.monotonic() + KNOWN_MONITOR_TTL
+
+    def forget_known_monitor(self, monitor_id: str) -> None:
+        for key in [key for key in self.known_monitors if key[1] == monitor_id]:
+            del self.known_monitors[key]
 
     def partition_of(self, entity_id: str) -> int:
         return partition_for(entity_id, self.partitions)

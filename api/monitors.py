@@ -102,8 +102,9 @@ async def update_monitor(request: web.Request) -> web.Response:
 @routes.delete("/v1/monitors/{id}")
 @authorize("monitors:write")
 async def delete_monitor(request: web.Request) -> web.Response:
-    status, body = await gateway_of(request).command(
-        "monitor.delete", principal_of(request).org_id, monitor_id_of(request))
+    gateway, monitor_id = gateway_of(request), monitor_id_of(request)
+    status, body = await gateway.command("monitor.delete", principal_of(request).org_id, monitor_id)
+    gateway.forget_known_monitor(monitor_id)
     return answer(status, body)
 
 
@@ -120,6 +121,8 @@ async def delete_monitors(request: web.Request) -> web.Response:
         for monitor_id in ids
     ])
     deleted = [monitor_id for monitor_id, (status, _) in zip(ids, answers) if status == 204]
+    for monitor_id in deleted:
+        gateway.forget_known_monitor(monitor_id)
     missing = [monitor_id for monitor_id, (status, _) in zip(ids, answers) if status == 404]
     return json_response({"data": {"deleted": deleted, "not_found": missing}})
 

@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=1,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.heartbeat_interval,
-        broker_commit_interval=1.0,
+        broker_commit_interval=settings.commit_interval,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=settings.standby_replicas,
@@ -68,9 +68,10 @@ def create_app(settings: Settings) -> faust.App:
         logging_config=None,
     )
     if settings.on_tansu:
-        from engine import tansu_offsets
+        from engine import tansu_fetch_wait, tansu_offsets
 
         tansu_offsets.install(app)
+        tansu_fetch_wait.install(app)
     return app
 
 

@@ -6,6 +6,8 @@ a Java, Go or kcat producer keying by the JSON id lands where we look.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import orjson
 from aiokafka.partitioner import murmur2
 
@@ -14,5 +16,6 @@ def entity_key(entity_id: str) -> bytes:
     return orjson.dumps(entity_id)
 
 
+@lru_cache(maxsize=262_144)  # murmur2 is pure Python; ids repeat on every result
 def partition_for(entity_id: str, partitions: int) -> int:
     return (murmur2(entity_key(entity_id)) & 0x7FFFFFFF) % partitions

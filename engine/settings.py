@@ -37,6 +37,8 @@ class Settings:
     #: Kafka group session timeout and heartbeat (seconds): short, so rebalances are quick
     session_timeout: float = 10.0
     heartbeat_interval: float = 1.0
+    #: how often source offsets are committed (s); longer = less work, more redelivered after a crash
+    commit_interval: float = 1.0
     #: the longest a batch of input waits before its state is flushed (seconds)
     flush_interval: float = 0.2
     #: how long statistics buckets and check history are kept (days)

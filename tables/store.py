@@ -46,6 +46,7 @@ class TableStore:
         partitions: int,
         encode: Callable[[Any], bytes] = orjson.dumps,
         decode: Callable[[bytes, bytes], Any] = lambda key, raw: orjson.loads(raw),
+        cache_size: int = 100_000,
         help: str = "",
     ) -> None:
         self.name = name
@@ -54,11 +55,15 @@ class TableStore:
         self.table = app.Table(
             name,
             partitions=partitions,
-            schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+            key_type=bytes,  # bytes types make Faust use the raw codec, for the changelog too
+            value_type=bytes,
             help=help,
         )
         self._dirty: dict[int, dict[bytes, Any]] = {}
         self._in_flight: list[dict[int, dict[bytes, Any]]] = []
+        # decoded values equal to what RocksDB holds: hot keys skip the read and the decode
+        self._cache: dict[tuple[int, bytes], Any] = {}
+        self.cache_size = cache_size
 
     @property
     def changelog_topic(self) -> str:
@@ -84,8 +89,21 @@ class TableStore:
             return None
         if value is not None:
             return value
+        cached = self._cache.get((partition, key))
+        if cached is not None:
+            return cached
         raw = self._db(partition).get(key)
-        return None if raw is None else self.decode(key, raw)
+        if raw is None:
+            return None
+        value = self.decode(key, raw)
+        self._remember(partition, key, value)
+        return value
+
+    def _remember(self, partition: int, key: bytes, value: Any) -> None:
+        cache = self._cache
+        cache[(partition, key)] = value
+        if len(cache) > self.cache_size:
+            del cache[next(iter(cache))]  # the oldest entry: cheap, and hot keys come back
 
     def put(self, partition: int, key: bytes, value: Any) -> None:
         dirty = self._dirty.setdefault(partition, {})
@@ -151,19 +169,27 @@ class TableStore:
             if partition not in owned:
                 continue  # revoked meanwhile: the new owner restores it from the changelog
             write = WriteBatch(raw_mode=True)
+            values = batch[partition]
             for key, raw in records:
                 if raw is None:
                     write.delete(key)
+                    self._cache.pop((partition, key), None)
                 else:
                     write.put(key, raw)
+                    self._remember(partition, key, values[key])
             write.put(store.offset_key, str(changelog_offsets[partition]).encode())
             self._db(partition).write(write)
         self._in_flight = [pending for pending in self._in_flight if pending is not batch]
 
     def forget(self, partitions: set[int]) -> None:
-        """Drop pending writes of partitions this worker no longer owns."""
+        """Drop pending writes and cached values of partitions this worker no longer owns."""
         for partition in partitions:
             self._dirty.pop(partition, None)
+        self._cache = {key: value for key, value in self._cache.items() if key[0] not in partitions}
+
+    def forget_cached(self) -> None:
+        """After a failure half way through a message, cached objects may hold half its changes."""
+        self._cache.clear()
 
 
 class StateStore:
@@ -246,4 +272,8 @@ class StateStore:
     def forget(self, partitions: set[int]) -> None:
         for store in self.tables:
             store.forget(partitions)
+
+    def forget_cached(self) -> None:
+        for store in self.tables:
+            store.forget_cached()
 

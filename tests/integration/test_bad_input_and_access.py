@@ -22,11 +22,11 @@ def test_malformed_json_is_a_400(api: Client) -> None:
 
 
 @pytest.mark.parametrize("body, fields", [
-    ({"name": "x", "url": "ftp://example.com"}, ["body"]),
+    ({"name": "x", "url": "ftp://example.com"}, ["url"]),
     ({"name": "", "url": "https://example.com"}, ["name"]),
     ({"name": "x", "url": "https://example.com", "grace_period": "soon"}, ["grace_period"]),
     ({"name": "x", "url": "https://example.com", "regions": ["EU West"]}, ["regions"]),
-    ({"name": "x", "type": "tcp", "host": "db.internal"}, ["body"]),
+    ({"name": "x", "type": "tcp", "host": "db.internal"}, ["port"]),
     ({"name": "x", "url": "https://example.com", "maintenance_cron_expression": "every day"}, ["maintenance_cron_expression"]),
     ({"name": "x", "url": "https://example.com", "conditions": [{"type": "status_code", "operator": "equal"}]}, ["conditions.0"]),
     ({"name": "x", "url": "https://example.com", "colour": "red"}, ["colour"]),

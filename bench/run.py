@@ -1,0 +1,283 @@
+"""`make bench`: ingest throughput against the embedded broker, as ratios to baselines in the same run.
+
+1. raw aiokafka consumer over single-result messages        (the ceiling)
+2. the textbook Faust agent: one event, one table write each (the naive baseline)
+3. pingstream end to end: envelopes → validation, state machine, buckets,
+   recent checks, history, changelogged state; results/s on one worker process
+4. HTTP: POST /v1/checks (batches of 1,000, real API + worker) against a minimal
+   aiohttp handler that only parses the JSON, with the same client
+
+Everything runs on this machine; the broker shares its cores.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from engine.broker import EmbeddedBroker, free_port
+from engine.partitioning import entity_key, partition_for
+from tests.integration.cluster import Client, Cluster, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTITIONS = 4
+
+
+def result(monitor_id: str, n: int, now: float) -> dict:
+    """A ~225-byte result, as a probe sends it."""
+    return {"id": f"r{n:010d}", "monitor_id": monitor_id, "region": ("eu-west", "us-east", "ap-south")[n % 3],
+            "checked_at": now - 3000 + n * 0.001, "status": "down" if n % 97 == 0 else "up",
+            "response_time_ms": float(20 + n % 400), "status_code": 200, "cause": None}
+
+
+async def create_topic(bootstrap: str, name: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, PARTITIONS, 1)])
+    finally:
+        await admin.close()
+
+
+async def produce_singles(bootstrap: str, topic: str, monitors: list[str], count: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    await producer.start()
+    now = time.time()
+    try:
+        batch = []
+        for n in range(count):
+            mid = monitors[n % len(monitors)]
+            batch.append(await producer.send(topic, orjson.dumps(result(mid, n, now)), key=entity_key(mid)))
+            if len(batch) >= 5000:
+                await asyncio.gather(*batch)
+                batch = []
+        await asyncio.gather(*batch)
+    finally:
+        await producer.stop()
+
+
+async def raw_consumer_rate(bootstrap: str, topic: str, count: int) -> float:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                enable_auto_commit=False, max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    try:
+        seen, started = 0, None
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
+            for records in batch.values():
+                if started is None:
+                    started = time.perf_counter()
+                for record in records:
+                    orjson.loads(record.value)
+                seen += sum(len(records) for records in batch.values())
+        return count / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def naive_agent_rate(broker: EmbeddedBroker, topic: str, count: int, workdir: Path) -> float:
+    progress = workdir / "naive-progress"
+    env = {**os.environ, "NAIVE_APP_ID": "bench-naive", "NAIVE_BROKER": broker.url, "NAIVE_TOPIC": topic,
+           "NAIVE_DATADIR": str(workdir / "naive"), "NAIVE_PROGRESS": str(progress), "PYTHONPATH": str(ROOT)}
+    with open(workdir / "naive.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "bench.naive_agent", "worker", "-l", "warn"],
+                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def seen() -> int:
+            return int(progress.read_text() or 0) if progress.exists() else 0
+        wait_for("the naive agent to start consuming", lambda: seen() > 0, 120, interval=0.05)
+        first, started = seen(), time.perf_counter()
+        wait_for("the naive agent to finish", lambda: seen() >= count, 600, interval=0.05)
+        return (seen() - first) / (time.perf_counter() - started)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def produce_envelopes(bootstrap: str, monitors: list[str], count: int, envelope: int) -> float:
+    """What the API and batching probes send: one envelope per partition; returns seconds spent."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all",
+                                max_request_size=8 * 1024 * 1024, max_batch_size=1024 * 1024)
+    await producer.start()
+    started, now = time.perf_counter(), time.time()
+    try:
+        pending: dict[int, list[dict]] = {p: [] for p in range(PARTITIONS)}
+        homes = {mid: partition_for(mid, PARTITIONS) for mid in monitors}
+        sends = []
+        for n in range(count):
+            mid = monitors[n % len(monitors)]
+            part = pending[homes[mid]]
+            part.append(result(mid, n, now))
+            if len(part) >= envelope:
+                sends.append(await producer.send("check-results", orjson.dumps({"results": part}), partition=homes[mid]))
+                pending[homes[mid]] = []
+        for partition, part in pending.items():
+            if part:
+                sends.append(await producer.send("check-results", orjson.dumps({"results": part}), partition=partition))
+        await asyncio.gather(*sends)
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+
+
+def create_monitors(client: Client, count: int) -> list[str]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(n: int) -> str:
+        response = client.post("/v1/monitors", {"name": f"bench {n}", "url": "https://example.com",
+                                                "regions": ["eu-west", "us-east", "ap-south"]})
+        assert response.status == 201, response.body
+        return response.body["data"]["id"]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(32) as pool:
+        monitors = list(pool.map(create, range(count)))
+    print(f"created {count:,} monitors through the API in {time.perf_counter() - started:.1f} s", flush=True)
+    return monitors
+
+
+def worker_health(cluster: Cluster, worker) -> dict:
+    return Client(worker.url).get("/internal/health", headers={"X-Pingstream-Internal": cluster.token}).body
+
+
+async def http_rate(url: str, key: str | None, bodies: list[bytes], seconds: float, concurrency: int = 4) -> float:
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    accepted = 0
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async def client(n: int) -> None:
+            nonlocal accepted
+            while time.perf_counter() < deadline:
+                async with session.post(url, data=bodies[n % len(bodies)]) as response:
+                    body = await response.read()
+                    if response.status != 202:
+                        raise RuntimeError(f"{url} answered {response.status}: {body[:300]!r}")
+                    accepted += orjson.loads(body)["data"]["accepted"]
+                n += concurrency
+        started = time.perf_counter()
+        await asyncio.gather(*[client(n) for n in range(concurrency)])
+        return accepted / (time.perf_counter() - started)
+
+
+MINIMAL_HANDLER = """
+import sys, orjson
+from aiohttp import web
+async def checks(request):
+    body = orjson.loads(await request.read())
+    return web.json_response({"data": {"accepted": len(body["results"])}}, status=202)
+app = web.Application(client_max_size=4 * 1024 * 1024)
+app.router.add_post("/v1/checks", checks)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=int, default=400_000, help="results for the end-to-end run")
+    parser.add_argument("--monitors", type=int, default=2_000)
+    parser.add_argument("--envelope", type=int, default=500, help="results per envelope")
+    parser.add_argument("--singles", type=int, default=100_000, help="messages for the raw consumer")
+    parser.add_argument("--naive", type=int, default=20_000, help="messages for the naive Faust agent")
+    parser.add_argument("--http-seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="pingstream-bench-") as tmp:
+        workdir = Path(tmp)
+        with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
+            bootstrap = broker.bootstrap
+            monitors_for_singles = [f"mon_single_{n}" for n in range(args.monitors)]
+            asyncio.run(create_topic(bootstrap, "bench-single"))
+            asyncio.run(produce_singles(bootstrap, "bench-single", monitors_for_singles, args.singles))
+            raw = asyncio.run(raw_consumer_rate(bootstrap, "bench-single", args.singles))
+            print(f"raw aiokafka consumer: {raw:,.0f} msg/s", flush=True)
+            naive = naive_agent_rate(broker, "bench-single", args.naive, workdir)
+            print(f"naive Faust agent (1 event + 1 table write per result): {naive:,.0f} msg/s", flush=True)
+
+            cluster = Cluster(broker_url=broker.url, on_tansu=True, root=workdir / "cluster",
+                              partitions=PARTITIONS, app_id="bench-pingstream")
+            cluster.root.mkdir()
+            try:
+                worker = cluster.start_worker("worker")
+                api = cluster.start_api()
+                cluster.wait_serving(api)
+                _, key = cluster.new_org()
+                client = Client(api.url, key)
+                wait_for("the bench key", lambda: client.get("/v1/monitors").status == 200, 30)
+                monitors = create_monitors(client, args.monitors)
+                before = worker_health(cluster, worker)["results_applied"]
+                started = time.perf_counter()
+                produce_seconds = asyncio.run(produce_envelopes(bootstrap, monitors, args.results, args.envelope))
+                wait_for("pingstream to apply every result",
+                         lambda: worker_health(cluster, worker)["results_applied"] - before >= args.results,
+                         600, interval=0.05)
+                e2e = args.results / (time.perf_counter() - started)
+                health = worker_health(cluster, worker)
+                rss = peak_rss_mb(worker.popen.pid)
+                print(f"pingstream end to end: {e2e:,.0f} results/s ({args.results:,} results, "
+                      f"{args.monitors:,} monitors, produced in {produce_seconds:.1f} s, "
+                      f"{health['state_records_flushed']:,} state records flushed), worker peak RSS {rss:.0f} MB",
+                      flush=True)
+
+                now = time.time()
+                bodies = [orjson.dumps({"results": [result(monitors[(b * 1000 + n) % len(monitors)], n, now)
+                                                    for n in range(1000)]}) for b in range(8)]
+                http = asyncio.run(http_rate(f"{api.url}/v1/checks", key, bodies, args.http_seconds))
+                port = free_port()
+                minimal = subprocess.Popen([sys.executable, "-c", MINIMAL_HANDLER, str(port)])
+                try:
+                    wait_for("the minimal handler", lambda: _answers(port), 30)
+                    floor = asyncio.run(http_rate(f"http://127.0.0.1:{port}/v1/checks", None, bodies, args.http_seconds))
+                finally:
+                    minimal.terminate()
+                    minimal.wait(10)
+                print(f"HTTP POST /v1/checks: {http:,.0f} results/s; minimal aiohttp handler {floor:,.0f} results/s",
+                      flush=True)
+            finally:
+                cluster.stop()
+    rows = [
+        ("raw aiokafka consumer (msg/s)", f"{raw:,.0f}"),
+        ("naive Faust agent, 1 write per result (msg/s)", f"{naive:,.0f}"),
+        ("pingstream end to end (results/s)", f"{e2e:,.0f}"),
+        ("pingstream / naive agent", f"{e2e / naive:.1f}x"),
+        ("pingstream / raw consumer", f"{e2e / raw:.2f}"),
+        ("worker peak RSS (MB)", f"{rss:.0f}"),
+        ("HTTP POST /v1/checks, batches of 1,000 (results/s)", f"{http:,.0f}"),
+        ("minimal aiohttp JSON handler, same batches (results/s)", f"{floor:,.0f}"),
+        ("HTTP ingest / minimal handler", f"{http / floor:.2f}"),
+    ]
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"broker: embedded Tansu (shares the cores)\n")
+    print("| measure | value |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+if __name__ == "__main__":
+    main()
