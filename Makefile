@@ -24,5 +24,9 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
+## bench: ingest throughput against the embedded broker, with ratios to baselines in the same run
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pingstream
