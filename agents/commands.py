@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -36,6 +37,21 @@ log = logging.getLogger(__name__)
 TAKE = 100
 
 
+CommandHandler = Callable[["CommandApplier", int, int, dict], None]
+#: command kind -> handler(applier, partition, offset, command); other modules add theirs with `handles`
+HANDLERS: dict[str, CommandHandler] = {}
+
+
+def handles(kind: str) -> Callable[[CommandHandler], CommandHandler]:
+    """Register the handler of one command kind (e.g. "heartbeat.create")."""
+
+    def register(handler: CommandHandler) -> CommandHandler:
+        HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
 class CommandApplier:
     def __init__(self, engine: Engine, dead_letters: DeadLetters) -> None:
         self.engine = engine
@@ -52,12 +68,12 @@ class CommandApplier:
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             self.dead_letters.send(topics.COMMANDS, partition, offset, 0, value, f"not a command: {exc!r}")
             return
-        handler = getattr(self, "on_" + kind.replace(".", "_"), None)
+        handler = HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             self.dead_letters.send(topics.COMMANDS, partition, offset, 0, value, f"unknown command kind {kind!r}")
             return
         try:
-            handler(partition, offset, command)
+            handler(self, partition, offset, command)
         except Exception as exc:  # one command must never stop the stream
             log.exception("command %s at %s/%d failed", kind, partition, offset)
             self.dead_letters.send(topics.COMMANDS, partition, offset, 0, value, f"failed: {exc!r}")
@@ -88,11 +104,13 @@ class CommandApplier:
         message = orjson.dumps({"kind": kind, "monitor_id": monitor_id, "at": at})
         self.state.emit(topics.CHECK_RESULTS, entity_key(monitor_id), message, partition)
 
-    def forward_to_index(self, command: dict, kind: str, config: dict, status: int, body: Any) -> None:
+    def forward_to_index(self, command: dict, kind: str, config: dict, status: int, body: Any,
+                         collection: str = "monitors") -> None:
+        """Ask the organisation's partition to (un)list a resource; it sends `body` as the reply."""
         org_id = command["org_id"]
         message = {
             "id": command["id"], "kind": kind, "org_id": org_id, "entity_id": org_id,
-            "body": {"collection": "monitors", "id": config["id"], "created_at": config["created_at"]},
+            "body": {"collection": collection, "id": config["id"], "created_at": config["created_at"]},
             "reply": {"status": status, "body": body},
         }
         self.state.emit(topics.COMMANDS, entity_key(org_id), orjson.dumps(message),
@@ -100,7 +118,7 @@ class CommandApplier:
 
     # -- monitors -------------------------------------------------------------
 
-    def on_monitor_create(self, partition: int, offset: int, command: dict) -> None:
+    def monitor_create(self, partition: int, offset: int, command: dict) -> None:
         key = entity_key(command["entity_id"])
         existing = self.monitors.get(partition, key)
         if existing is not None:
@@ -121,7 +139,7 @@ class CommandApplier:
         self.monitors.put(partition, key, config)
         self.forward_to_index(command, "index.add", config, 201, self.view(partition, config))
 
-    def on_monitor_update(self, partition: int, offset: int, command: dict) -> None:
+    def monitor_update(self, partition: int, offset: int, command: dict) -> None:
         config = self.owned_config(partition, command)
         if config is None:
             return self.not_found(command)
@@ -140,7 +158,7 @@ class CommandApplier:
             self.monitors.put(partition, entity_key(config["id"]), config)
         self.reply(command["id"], 200, self.view(partition, config))
 
-    def on_monitor_delete(self, partition: int, offset: int, command: dict) -> None:
+    def monitor_delete(self, partition: int, offset: int, command: dict) -> None:
         config = self.owned_config(partition, command)
         if config is None:
             return self.not_found(command)
@@ -148,10 +166,10 @@ class CommandApplier:
         self.control(partition, "purge", config["id"], command["at"])
         self.forward_to_index(command, "index.remove", config, 204, None)
 
-    def on_monitor_pause(self, partition: int, offset: int, command: dict) -> None:
+    def monitor_pause(self, partition: int, offset: int, command: dict) -> None:
         self.set_paused(partition, offset, command, True)
 
-    def on_monitor_resume(self, partition: int, offset: int, command: dict) -> None:
+    def monitor_resume(self, partition: int, offset: int, command: dict) -> None:
         self.set_paused(partition, offset, command, False)
 
     def set_paused(self, partition: int, offset: int, command: dict, paused: bool) -> None:
@@ -166,15 +184,20 @@ class CommandApplier:
 
     # -- organisation indexes -------------------------------------------------
 
-    def on_index_add(self, partition: int, offset: int, command: dict) -> None:
+    def index_add(self, partition: int, offset: int, command: dict) -> None:
         body = command["body"]
         org_index.add(self.index, partition, command["org_id"], body["collection"], body["id"], body["created_at"])
         self.reply(command["id"], command["reply"]["status"], command["reply"]["body"])
 
-    def on_index_remove(self, partition: int, offset: int, command: dict) -> None:
+    def index_remove(self, partition: int, offset: int, command: dict) -> None:
         body = command["body"]
         org_index.remove(self.index, partition, command["org_id"], body["collection"], body["id"], body["created_at"])
         self.reply(command["id"], command["reply"]["status"], command["reply"]["body"])
+
+
+for _kind in ("monitor.create", "monitor.update", "monitor.delete", "monitor.pause", "monitor.resume",
+              "index.add", "index.remove"):
+    HANDLERS[_kind] = getattr(CommandApplier, _kind.replace(".", "_"))
 
 
 def register(engine: Engine) -> None:

@@ -5,7 +5,7 @@ builds them for one `Settings` and is the only place that knows all of them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -42,6 +42,8 @@ class Engine:
     check_results: faust.TopicT
     commands: faust.TopicT
     check_folder: Any = None  # agents.checks.CheckFolder, for the worker's health view
+    #: owner-read routes (aiohttp RouteTableDef) other agents add to the worker's server
+    internal_routes: list = field(default_factory=list)
 
     @property
     def partitions(self) -> int:

@@ -172,6 +172,8 @@ def register(engine: Engine) -> None:
             application = create_app(self.gateway, manage_gateway=False)
             application["engine"] = engine
             application.add_routes(internal)
+            for routes in engine.internal_routes:
+                application.add_routes(routes)
             self.runner = web.AppRunner(application, access_log=None)
             await self.runner.setup()
             site = web.TCPSite(self.runner, engine.settings.worker_host, engine.settings.worker_port)
