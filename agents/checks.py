@@ -15,6 +15,7 @@ their offsets are acked; positions make redelivery harmless.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -37,6 +38,7 @@ from tables.uptime import UptimeBucket, bucket_start
 log = logging.getLogger(__name__)
 
 TAKE = 200                 # messages folded per flush at most
+YIELD_EVERY = 10           # messages folded between turns of the event loop
 FUTURE_TOLERANCE = 300.0   # seconds a probe's clock may run ahead of ours
 CONTROL_KINDS = {"pause", "resume", "purge", "tick"}
 
@@ -54,6 +56,7 @@ class CheckFolder:
         self.dead_letters = dead_letters
         self.applied = 0
         self.duplicates = 0
+        self.future_limit = time.time() + FUTURE_TOLERANCE  # refreshed per message, not per result
 
     def fold_message(self, partition: int, offset: int, value: bytes | None) -> None:
         try:
@@ -64,6 +67,7 @@ class CheckFolder:
         if isinstance(message, dict) and isinstance(message.get("kind"), str) and message["kind"] in CONTROL_KINDS:
             self.fold_control(partition, offset, message)
             return
+        self.future_limit = time.time() + FUTURE_TOLERANCE
         if isinstance(message, dict) and isinstance(message.get("results"), list):
             results, org_id = message["results"], message.get("org_id")
         elif isinstance(message, list):
@@ -94,7 +98,7 @@ class CheckFolder:
             self.dead_letters.send(topics.CHECK_RESULTS, partition, offset, index, raw,
                                    f"unknown monitor {monitor_id!r}: create it first (POST /v1/monitors)")
             return
-        if result.checked_at > time.time() + FUTURE_TOLERANCE:
+        if result.checked_at > self.future_limit:
             self.dead_letters.send(topics.CHECK_RESULTS, partition, offset, index, raw,
                                    "checked_at is in the future: check the probe's clock")
             return
@@ -217,7 +221,9 @@ def register(engine: Engine) -> None:
     @engine.app.agent(engine.check_results, name="checks")
     async def checks(stream):
         async for events in stream.take_events(TAKE, within=engine.settings.flush_interval):
-            for event in events:
+            for count, event in enumerate(events, 1):
+                if count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # let owner reads in between: a batch can take a while
                 message = event.message
                 try:
                     folder.fold_message(message.partition, message.offset, message.value)

@@ -40,7 +40,7 @@ class Settings:
     #: how often source offsets are committed (s); longer = less work, more redelivered after a crash
     commit_interval: float = 1.0
     #: the longest a batch of input waits before its state is flushed (seconds)
-    flush_interval: float = 0.2
+    flush_interval: float = 0.5
     #: how long statistics buckets and check history are kept (days)
     retention_days: int = 90
     #: how long the API waits for a worker to apply a command or answer a read (seconds)

@@ -18,7 +18,7 @@ def test_without_variables_every_default_applies():
     assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8080)
     assert (settings.worker_host, settings.worker_port) == ("127.0.0.1", 6066)
     assert settings.retention_days == 90
-    assert settings.flush_interval == 0.2
+    assert settings.flush_interval == 0.5
     assert settings.standby_replicas == 1
 
 
