@@ -2,7 +2,7 @@
 
 * ownership: every second, if what this worker serves changed (or every 10 s
   anyway), announce it on `workers`, so any API process can route owner reads;
-* retention: every hour, a `tick` to each owned partition of `check-results`;
+* retention: every ten minutes, a `tick` to each owned partition of `check-results`;
   the checks agent expires what is older than retention_days when it reads it.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from engine import topics
 from engine.app import Engine
 
 ANNOUNCE_EVERY = 10.0
-RETENTION_TICK = 3600.0
+RETENTION_TICK = 600.0  # cheap (a seek per monitor), and soon after start even if workers restart often
 
 
 def owned(engine: Engine) -> list[int]:
