@@ -22,39 +22,38 @@ async def post_checks(request: web.Request) -> web.Response:
     """One result, a JSON array of results, or {"results": [...]}, up to 1,000 at once."""
     body = parse_json(await request.read())
     if isinstance(body, dict) and "results" in body:
-        results, path = parse(CheckBatchIn, body).results, "results."
+        batch, path = parse(CheckBatchIn, body), "results."
     elif isinstance(body, list):
-        results, path = parse(CheckBatchIn, {"results": body}).results, "results."
+        batch, path = parse(CheckBatchIn, {"results": body}), "results."
     else:
-        results, path = [parse(CheckResultIn, body)], ""
+        batch, path = CheckBatchIn.model_construct(results=[parse(CheckResultIn, body)]), ""
+    records = batch.model_dump(exclude_none=True)["results"]  # one call for the batch, not one per result
     gateway: Gateway = request.app["gateway"]
     org_id = principal_of(request).org_id
-    await _require_known_monitors(gateway, org_id, results, path)
+    await _require_known_monitors(gateway, org_id, [record["monitor_id"] for record in records], path)
     now = time.time()
     by_partition: dict[int, list[dict]] = {}
-    ids = []
-    for result in results:
-        record = result.model_dump(exclude_none=True)
-        record.setdefault("id", uuid.uuid4().hex)
-        record.setdefault("checked_at", now)
-        ids.append(record["id"])
-        by_partition.setdefault(gateway.partition_of(result.monitor_id), []).append(record)
+    for record in records:
+        if "id" not in record:
+            record["id"] = uuid.uuid4().hex
+        if "checked_at" not in record:
+            record["checked_at"] = now
+        by_partition.setdefault(gateway.partition_of(record["monitor_id"]), []).append(record)
     await gateway.produce_results(org_id, by_partition)
-    return json_response({"data": {"accepted": len(results), "ids": ids}}, 202)
+    return json_response({"data": {"accepted": len(records), "ids": [record["id"] for record in records]}}, 202)
 
 
-async def _require_known_monitors(gateway: Gateway, org_id: str, results: list[CheckResultIn], path: str) -> None:
+async def _require_known_monitors(gateway: Gateway, org_id: str, monitor_ids: list[str], path: str) -> None:
     """Results for monitors the caller does not own are refused whole: nothing is stored.
 
     Monitors seen to exist are remembered briefly, so a probe's steady stream costs
     no owner reads; the checks agent still drops results of a monitor deleted meanwhile.
     """
     now = time.monotonic()
-    known = {mid for mid in {r.monitor_id for r in results} if gateway.known_monitors.get((org_id, mid), 0) > now}
+    known = {mid for mid in set(monitor_ids) if gateway.known_monitors.get((org_id, mid), 0) > now}
     by_partition: dict[int, set[str]] = {}
-    for result in results:
-        if result.monitor_id not in known:
-            by_partition.setdefault(gateway.partition_of(result.monitor_id), set()).add(result.monitor_id)
+    for monitor_id in set(monitor_ids) - known:
+        by_partition.setdefault(gateway.partition_of(monitor_id), set()).add(monitor_id)
     answers = await asyncio.gather(*[
         gateway.read(partition, "/monitor-ids", {"org": org_id, "ids": ",".join(sorted(ids))})
         for partition, ids in by_partition.items()
@@ -64,9 +63,9 @@ async def _require_known_monitors(gateway: Gateway, org_id: str, results: list[C
             known.add(monitor_id)
             gateway.remember_known_monitor(org_id, monitor_id)
     errors = {
-        f"{path}{index}.monitor_id" if path else "monitor_id": f"no monitor {result.monitor_id!r} in your organisation"
-        for index, result in enumerate(results)
-        if result.monitor_id not in known
+        f"{path}{index}.monitor_id" if path else "monitor_id": f"no monitor {monitor_id!r} in your organisation"
+        for index, monitor_id in enumerate(monitor_ids)
+        if monitor_id not in known
     }
     if errors:
         raise ApiError(422, "unknown_monitor",
