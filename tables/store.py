@@ -25,6 +25,8 @@ records their inclusion and any prefix of a flush is consistent.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,6 +35,9 @@ import orjson
 from rocksdict import WriteBatch
 
 DELETED = object()  # a tombstone waiting in the dirty map
+EXIT_STATE_NOT_DURABLE = 75  # EX_TEMPFAIL: restart me
+
+log = logging.getLogger(__name__)
 
 
 class TableStore:
@@ -225,12 +230,21 @@ class StateStore:
         return {tp.partition for tp in self.app.consumer.assignment()}
 
     async def flush(self) -> None:
-        """Make every write so far durable in Kafka, then in RocksDB."""
+        """Make every write so far durable in Kafka, then in RocksDB.
+
+        If Kafka refuses, the worker stops at once: the pending state is neither
+        durable nor safe to retry in place, and the offsets behind it are not
+        committed, so a restarted worker restores the changelog and replays them.
+        """
         async with self._lock:
-            effects, self._effects = self._effects, []
-            if effects:
-                await self._send_all(effects)
-            await self._flush_tables()
+            try:
+                effects, self._effects = self._effects, []
+                if effects:
+                    await self._send_all(effects)
+                await self._flush_tables()
+            except Exception:
+                log.critical("could not make state durable in Kafka; stopping this worker", exc_info=True)
+                os._exit(EXIT_STATE_NOT_DURABLE)
             replies, self._replies = self._replies, []
             if replies:
                 await self._send_all(replies)
