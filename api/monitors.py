@@ -131,20 +131,21 @@ async def _absent() -> tuple[int, None]:
     return 404, None
 
 
+async def monitor_command(request: web.Request, kind: str) -> web.Response:
+    status, body = await gateway_of(request).command(kind, principal_of(request).org_id, monitor_id_of(request))
+    return answer(status, body)
+
+
 @routes.post("/v1/monitors/{id}/pause")
 @authorize("monitors:write")
 async def pause_monitor(request: web.Request) -> web.Response:
-    status, body = await gateway_of(request).command(
-        "monitor.pause", principal_of(request).org_id, monitor_id_of(request))
-    return answer(status, body)
+    return await monitor_command(request, "monitor.pause")
 
 
 @routes.post("/v1/monitors/{id}/resume")
 @authorize("monitors:write")
 async def resume_monitor(request: web.Request) -> web.Response:
-    status, body = await gateway_of(request).command(
-        "monitor.resume", principal_of(request).org_id, monitor_id_of(request))
-    return answer(status, body)
+    return await monitor_command(request, "monitor.resume")
 
 
 @routes.get("/v1/monitors/{id}/uptime")

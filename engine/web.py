@@ -62,30 +62,32 @@ async def index_page(request: web.Request) -> web.Response:
     return json_response({"ids": ids, "total": total})
 
 
-@internal.get(BASE + "/monitor-ids")
-async def known_monitor_ids(request: web.Request) -> web.Response:
-    partition = owned_partition(request)
+def requested_configs(request: web.Request, partition: int) -> list[dict]:
+    """Configurations of the ?ids= monitors that exist in the ?org= organisation."""
     engine: Engine = request.app["engine"]
     org = request.query.get("org")
-    known = []
+    configs = []
     for monitor_id in filter(None, request.query.get("ids", "").split(",")):
         config = engine.monitors.get(partition, entity_key(monitor_id))
         if config is not None and config["org_id"] == org:
-            known.append(monitor_id)
-    return json_response({"data": known})
+            configs.append(config)
+    return configs
+
+
+@internal.get(BASE + "/monitor-ids")
+async def known_monitor_ids(request: web.Request) -> web.Response:
+    partition = owned_partition(request)
+    return json_response({"data": [config["id"] for config in requested_configs(request, partition)]})
 
 
 @internal.get(BASE + "/monitors")
 async def monitor_views_of(request: web.Request) -> web.Response:
     partition = owned_partition(request)
     engine: Engine = request.app["engine"]
-    org = request.query.get("org")
-    views = []
-    for monitor_id in filter(None, request.query.get("ids", "").split(",")):
-        config = engine.monitors.get(partition, entity_key(monitor_id))
-        if config is not None and config["org_id"] == org:
-            views.append(monitor_views.monitor_view(config, engine.monitor_data.get(partition, runtime_key(monitor_id))))
-    return json_response({"data": views})
+    return json_response({"data": [
+        monitor_views.monitor_view(config, engine.monitor_data.get(partition, runtime_key(config["id"])))
+        for config in requested_configs(request, partition)
+    ]})
 
 
 @internal.get(BASE + "/monitors/{id}")
