@@ -12,25 +12,39 @@ from tests.integration.cluster import Client, Cluster, wait_for
 
 
 @contextmanager
-def running_cluster(root: Path, workers: int = 1, api: bool = True) -> Iterator[Cluster]:
-    """Its own broker (embedded Tansu, or KAFKA_BOOTSTRAP), workers and an API; all stopped after."""
+def broker_for_cluster(root: Path) -> Iterator[tuple[str, bool]]:
+    """(kafka:// URL, is it Tansu) of the broker a test cluster uses.
+
+    KAFKA_BOOTSTRAP=host:port: that Kafka. PINGSTREAM_TEST_BROKER=kafka-container:
+    a throwaway Apache Kafka from testcontainers (needs a Docker engine).
+    Otherwise an embedded Tansu, started for this cluster alone.
+    """
     external = os.environ.get("KAFKA_BOOTSTRAP")
-    broker = None if external else EmbeddedBroker(log_path=root / "broker.log")
-    if broker is not None:
-        broker.start()
-    cluster = Cluster(broker_url=f"kafka://{external}" if external else broker.url,
-                      on_tansu=broker is not None, root=root,
-                      app_id=f"pingstream-test-{root.name}")
-    try:
-        for n in range(workers):
-            cluster.start_worker(f"worker-{n}")
-        if api:
-            cluster.wait_serving(cluster.start_api())
-        yield cluster
-    finally:
-        cluster.stop()
-        if broker is not None:
-            broker.stop()
+    if external:
+        yield f"kafka://{external}", False
+    elif os.environ.get("PINGSTREAM_TEST_BROKER") == "kafka-container":
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as kafka:
+            yield f"kafka://{kafka.get_bootstrap_server()}", False
+    else:
+        with EmbeddedBroker(log_path=root / "broker.log") as broker:
+            yield broker.url, True
+
+
+@contextmanager
+def running_cluster(root: Path, workers: int = 1, api: bool = True) -> Iterator[Cluster]:
+    """Its own broker (see broker_for_cluster), workers and an API; all stopped after."""
+    with broker_for_cluster(root) as (url, on_tansu):
+        cluster = Cluster(broker_url=url, on_tansu=on_tansu, root=root, app_id=f"pingstream-test-{root.name}")
+        try:
+            for n in range(workers):
+                cluster.start_worker(f"worker-{n}")
+            if api:
+                cluster.wait_serving(cluster.start_api())
+            yield cluster
+        finally:
+            cluster.stop()
 
 
 @pytest.fixture(scope="session")
