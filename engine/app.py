@@ -79,7 +79,7 @@ def create_app(settings: Settings) -> faust.App:
 
 def build(settings: Settings) -> Engine:
     app = create_app(settings)
-    state = StateStore(app, settings.partitions)
+    state = StateStore(app, settings.partitions, cache_entries=settings.cache_entries)
     engine = Engine(
         settings=settings,
         app=app,

@@ -47,6 +47,8 @@ class Settings:
     request_timeout: float = 15.0
     #: shared secret workers require on owner reads; set the same value for every process
     internal_token: str = ""
+    #: decoded table values a worker keeps in memory per table (hot keys skip RocksDB and decoding)
+    cache_entries: int = 50_000
     #: changelog standby copies kept on other workers for fast failover
     standby_replicas: int = 1
 

@@ -200,9 +200,10 @@ class TableStore:
 class StateStore:
     """All tables of a worker, flushed together so one await covers every agent's writes."""
 
-    def __init__(self, app: faust.App, partitions: int) -> None:
+    def __init__(self, app: faust.App, partitions: int, cache_entries: int = 100_000) -> None:
         self.app = app
         self.partitions = partitions
+        self.cache_entries = cache_entries
         self.tables: list[TableStore] = []
         self._lock = asyncio.Lock()
         self._effects: list[tuple[str, bytes | None, bytes, int | None]] = []
@@ -222,6 +223,7 @@ class StateStore:
         self._replies.append((topic, key, value, partition))
 
     def table(self, name: str, **kwargs: Any) -> TableStore:
+        kwargs.setdefault("cache_size", self.cache_entries)
         store = TableStore(self.app, name, partitions=self.partitions, **kwargs)
         self.tables.append(store)
         return store
