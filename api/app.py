@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import checks, monitors, openapi
+from api import alerts, checks, heartbeats, incidents, monitors, openapi, ping_urls, rulesets, webhooks
 from api.errors import error_middleware, json_response
 from api.gateway import Gateway
 
@@ -17,19 +17,22 @@ async def health_check(request: web.Request) -> web.Response:
     """Is the engine serving: how many partitions have a worker that owns them."""
     gateway: Gateway = request.app["gateway"]
     owned = len(gateway.owners)
-    status = "ok" if owned == gateway.partitions else "degraded"
+    incident_engine = await incidents.engine_health(gateway)  # rules known on every worker, agents' counts
+    status = "ok" if owned == gateway.partitions and incident_engine["status"] == "ok" else "degraded"
     return json_response({"data": {
         "status": status,
         "partitions": gateway.partitions,
         "partitions_served": owned,
         "workers": sorted({url for url in gateway.owners.values()}),
+        "incident_engine": incident_engine,
     }}, 200 if status == "ok" else 503)
 
 
 def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     app["gateway"] = gateway
-    for table in (monitors.routes, checks.routes, openapi.routes, health_routes):
+    for table in (monitors.routes, checks.routes, openapi.routes, health_routes, heartbeats.routes,
+                  ping_urls.routes, webhooks.routes, rulesets.routes, incidents.routes, alerts.routes):
         app.add_routes(table)
     if manage_gateway:
         async def start(app: web.Application) -> None:

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from api.errors import json_response
 from schemas.check_result import CheckBatchIn, CheckResultIn
+from schemas.heartbeat import HeartbeatPatch, HeartbeatSpec
 from schemas.monitor import MonitorPatch, MonitorSpec
 
 routes = web.RouteTableDef()
@@ -14,6 +15,8 @@ REQUEST_BODIES: dict[tuple[str, str], list[type[BaseModel]]] = {
     ("POST", "/v1/monitors"): [MonitorSpec],
     ("PATCH", "/v1/monitors/{id}"): [MonitorPatch],
     ("POST", "/v1/checks"): [CheckResultIn, CheckBatchIn],
+    ("POST", "/v1/heartbeats"): [HeartbeatSpec],
+    ("PUT", "/v1/heartbeats/{id}"): [HeartbeatPatch],
 }
 ERROR_SCHEMA = {
     "type": "object",

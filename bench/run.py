@@ -6,6 +6,12 @@
    recent checks, history, changelogged state; results/s on one worker process
 4. HTTP: POST /v1/checks (batches of 1,000, real API + worker) against a minimal
    aiohttp handler that only parses the JSON, with the same client
+4b. HTTP heartbeat pings: GET /ping/<uuid> (Healthchecks style, one ping a
+   request, many concurrent clients) against a minimal aiohttp handler that
+   only answers OK, with the same client; how fast the worker applies them, and
+   how soon after a missed deadline heartbeat.down is out
+5. webhooks: Alertmanager-sized events in the API's envelopes, stored, judged by
+   20 rulesets, deduplicated into incidents; events/s on the same worker
 
 Everything runs on this machine; the broker shares its cores.
 """
@@ -179,16 +185,158 @@ async def http_rate(url: str, key: str | None, bodies: list[bytes], seconds: flo
         return accepted / (time.perf_counter() - started)
 
 
+def create_heartbeats(client: Client, count: int, interval: int = 3600, grace: int = 600) -> list[str]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(n: int) -> str:
+        response = client.post("/v1/heartbeats", {"name": f"bench job {n}", "interval": interval, "grace": grace})
+        assert response.status == 201, response.body
+        return response.body["data"]["id"]
+
+    with ThreadPoolExecutor(32) as pool:
+        return list(pool.map(create, range(count)))
+
+
+async def ping_rate(urls: list[str], seconds: float, concurrency: int) -> tuple[float, int]:
+    """Healthchecks-style GET pings, one heartbeat after another, as many cron jobs at the top of the hour."""
+    done = 0
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def client(n: int) -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                async with session.get(urls[n % len(urls)]) as response:
+                    body = await response.read()
+                    if response.status != 200 or body != b"OK":
+                        raise RuntimeError(f"{urls[n % len(urls)]} answered {response.status}: {body[:300]!r}")
+                    done += 1
+                n += concurrency
+        started = time.perf_counter()
+        await asyncio.gather(*[client(n) for n in range(concurrency)])
+        return done / (time.perf_counter() - started), done
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def heartbeat_pings_applied(worker) -> int:
+    return Client(worker.url).get("/internal/heartbeats/health").body["checkins_applied"]
+
+
+def detection_delays(cluster: Cluster, client: Client, count: int) -> list[float]:
+    """Seconds from each missed deadline to its heartbeat.down on monitor-events (as the worker produced it)."""
+    from tests.integration.test_heartbeats import heartbeat_events
+
+    heartbeats = create_heartbeats(client, count, interval=1, grace=1)
+    for heartbeat_id in heartbeats:
+        assert Client(client.base).post(f"/v1/heartbeats/{heartbeat_id}/events").status == 202
+    wanted = set(heartbeats)
+
+    def downs() -> list:
+        return [e for e in heartbeat_events(cluster) if e.event["heartbeat_id"] in wanted
+                and e.event["event"] == "heartbeat.down"]
+    found = wait_for("every missed deadline to be reported", lambda: len(d := downs()) >= count and d, 120, 0.5)
+    return sorted(e.produced_at - e.event["at"] for e in found)
+
+
 MINIMAL_HANDLER = """
 import sys, orjson
 from aiohttp import web
 async def checks(request):
     body = orjson.loads(await request.read())
     return web.json_response({"data": {"accepted": len(body["results"])}}, status=202)
+async def ping(request):
+    await request.read()
+    return web.Response(text="OK")
 app = web.Application(client_max_size=4 * 1024 * 1024)
 app.router.add_post("/v1/checks", checks)
+app.router.add_route("*", "/ping/{id}", ping)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
+
+
+def alertmanager_event(webhook_id: str, n: int, groups: int, now: float) -> dict:
+    """A ~1.7 KB Alertmanager group notification, as received by POST /v1/webhooks/{id}/events."""
+    from tests.unit.test_alert_payloads import ALERTMANAGER_FIRING
+
+    group = n % groups
+    payload = {**ALERTMANAGER_FIRING, "groupKey": f'{{}}:{{alertname="Probe{group}"}}',
+               "commonLabels": {**ALERTMANAGER_FIRING["commonLabels"], "alertname": f"Probe{group}",
+                                "severity": ("critical", "warning")[group % 2]},
+               "alerts": [{**alert, "fingerprint": f"{group:08x}{i:08x}"}
+                          for i, alert in enumerate(ALERTMANAGER_FIRING["alerts"])]}
+    return {"id": f"wev_{n:012d}", "webhook_id": webhook_id, "received_at": now, "ip": "10.0.0.1",
+            "content_type": "application/json", "json": payload}
+
+
+async def produce_webhook_events(bootstrap: str, webhooks: list[tuple[str, str]], count: int, envelope: int,
+                                 groups: int) -> float:
+    """The API's batched path: envelopes of one partition's events; returns seconds spent."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all",
+                                max_request_size=8 * 1024 * 1024, max_batch_size=1024 * 1024)
+    await producer.start()
+    started, now = time.perf_counter(), time.time()
+    try:
+        pending: dict[int, list[dict]] = {p: [] for p in range(PARTITIONS)}
+        sends = []
+        org_id = webhooks[0][1]
+        for n in range(count):
+            webhook_id = webhooks[n % len(webhooks)][0]
+            home = partition_for(webhook_id, PARTITIONS)
+            pending[home].append(alertmanager_event(webhook_id, n, groups, now))
+            if len(pending[home]) >= envelope:
+                sends.append(await producer.send("webhook-events", orjson.dumps(
+                    {"org_id": org_id, "events": pending[home]}), partition=home))
+                pending[home] = []
+        for home, events in pending.items():
+            if events:
+                sends.append(await producer.send("webhook-events", orjson.dumps(
+                    {"org_id": org_id, "events": events}), partition=home))
+        await asyncio.gather(*sends)
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+
+
+def incident_engine(cluster: Cluster, worker) -> dict:
+    return Client(worker.url).get("/internal/incident-engine", headers={"X-Pingstream-Internal": cluster.token}).body
+
+
+def webhook_rate(cluster: Cluster, worker, client: Client, org_id: str,
+                 args: argparse.Namespace) -> tuple[float, float, int]:
+    """Alertmanager-sized events through storage, 20 rulesets and incident dedup: (events/s, signals/s, incidents)."""
+    webhooks = []
+    for n in range(8):
+        response = client.post("/v1/webhooks", {"name": f"alertmanager {n}"})
+        assert response.status == 201, response.body
+        webhooks.append(response.body["data"]["id"])
+    for n in range(20):  # one in two groups is critical: those open (and then repeat) incidents
+        response = client.post("/v1/rulesets", {
+            "rule_type": "webhook", "name": f"rule {n}", "urgency": ("low", "high")[n % 2],
+            "conditions": [{"key": "commonLabels.severity", "operator": "equal", "values": ["critical"]},
+                           {"key": "alerts[*].labels.job", "operator": "matches", "values": [f"^http_check{n}?s$"]},
+                           {"key": "alerts[0].fingerprint", "operator": "exists"}]})
+        assert response.status == 201, response.body
+    before = incident_engine(cluster, worker)
+    started = time.perf_counter()
+    asyncio.run(produce_webhook_events(cluster.broker_url.removeprefix("kafka://"),
+                                       [(w, org_id) for w in webhooks], args.webhook_events, 100, args.groups))
+    wait_for("pingstream to store and judge every webhook event",
+             lambda: incident_engine(cluster, worker)["webhooks"]["applied"] - before["webhooks"]["applied"]
+             >= args.webhook_events, 600, interval=0.05)
+    events_rate = args.webhook_events / (time.perf_counter() - started)
+    wait_for("every incident signal to be applied",
+             lambda: incident_engine(cluster, worker)["incidents"]["applied"] - before["incidents"]["applied"]
+             >= incident_engine(cluster, worker)["webhooks"]["matched"] - before["webhooks"]["matched"], 600,
+             interval=0.05)
+    after = incident_engine(cluster, worker)
+    signals_rate = (after["incidents"]["applied"] - before["incidents"]["applied"]) / (time.perf_counter() - started)
+    total = client.get("/v1/incidents?per_page=1").body["meta"]["total"]
+    return events_rate, signals_rate, total
 
 
 def main() -> None:
@@ -199,6 +347,11 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=100_000, help="messages for the raw consumer")
     parser.add_argument("--naive", type=int, default=20_000, help="messages for the naive Faust agent")
     parser.add_argument("--http-seconds", type=float, default=8.0)
+    parser.add_argument("--heartbeats", type=int, default=2_000, help="heartbeats the ping benchmark cycles through")
+    parser.add_argument("--ping-concurrency", type=int, default=64, help="concurrent HTTP clients sending pings")
+    parser.add_argument("--deadlines", type=int, default=200, help="heartbeats that miss a deadline, to time detection")
+    parser.add_argument("--webhook-events", type=int, default=40_000, help="Alertmanager events for the webhook run")
+    parser.add_argument("--groups", type=int, default=2_000, help="distinct Alertmanager groups among them")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="pingstream-bench-") as tmp:
@@ -220,7 +373,7 @@ def main() -> None:
                 worker = cluster.start_worker("worker")
                 api = cluster.start_api()
                 cluster.wait_serving(api)
-                _, key = cluster.new_org()
+                org_id, key = cluster.new_org()
                 client = Client(api.url, key)
                 wait_for("the bench key", lambda: client.get("/v1/monitors").status == 200, 30)
                 monitors = create_monitors(client, args.monitors)
@@ -242,16 +395,43 @@ def main() -> None:
                 bodies = [orjson.dumps({"results": [result(monitors[(b * 1000 + n) % len(monitors)], n, now)
                                                     for n in range(1000)]}) for b in range(8)]
                 http = asyncio.run(http_rate(f"{api.url}/v1/checks", key, bodies, args.http_seconds))
+
+                heartbeats = create_heartbeats(client, args.heartbeats)
+                applied_before = heartbeat_pings_applied(worker)
+                cpu_before = {p.name: cpu_seconds(p.popen.pid) for p in (api, worker)}
+                started = time.perf_counter()
+                pings, sent = asyncio.run(ping_rate([f"{api.url}/ping/{h}" for h in heartbeats], args.http_seconds,
+                                                    args.ping_concurrency))
+                wait_for("pingstream to apply every ping",
+                         lambda: heartbeat_pings_applied(worker) - applied_before >= sent, 300, interval=0.05)
+                pings_applied = sent / (time.perf_counter() - started)
+                cpu_per_ping = {p.name: (cpu_seconds(p.popen.pid) - cpu_before[p.name]) / sent * 1e6
+                                for p in (api, worker)}
+
                 port = free_port()
                 minimal = subprocess.Popen([sys.executable, "-c", MINIMAL_HANDLER, str(port)])
                 try:
                     wait_for("the minimal handler", lambda: _answers(port), 30)
                     floor = asyncio.run(http_rate(f"http://127.0.0.1:{port}/v1/checks", None, bodies, args.http_seconds))
+                    ping_floor, _ = asyncio.run(ping_rate([f"http://127.0.0.1:{port}/ping/{h}" for h in heartbeats],
+                                                          args.http_seconds, args.ping_concurrency))
                 finally:
                     minimal.terminate()
                     minimal.wait(10)
                 print(f"HTTP POST /v1/checks: {http:,.0f} results/s; minimal aiohttp handler {floor:,.0f} results/s",
                       flush=True)
+                print(f"HTTP GET /ping/<uuid>: {pings:,.0f} pings/s answered, {pings_applied:,.0f} pings/s applied "
+                      f"({sent:,} pings over {args.heartbeats:,} heartbeats; CPU per ping: API "
+                      f"{cpu_per_ping[api.name]:.0f} µs, worker {cpu_per_ping[worker.name]:.0f} µs); "
+                      f"minimal aiohttp handler {ping_floor:,.0f} pings/s", flush=True)
+                delays = detection_delays(cluster, client, args.deadlines)
+                print(f"missed deadlines reported {delays[len(delays) // 2]:.2f} s (median), "
+                      f"{delays[-1]:.2f} s (slowest) after the deadline ({len(delays)} heartbeats)", flush=True)
+
+                webhooks, signals, opened = webhook_rate(cluster, worker, client, org_id, args)
+                print(f"webhook events end to end: {webhooks:,.0f} events/s ({args.webhook_events:,} Alertmanager "
+                      f"events, {args.groups:,} groups, 20 rulesets; {signals:,.0f} incident signals/s, "
+                      f"{opened:,} incidents)", flush=True)
             finally:
                 cluster.stop()
     rows = [
@@ -264,6 +444,16 @@ def main() -> None:
         ("HTTP POST /v1/checks, batches of 1,000 (results/s)", f"{http:,.0f}"),
         ("minimal aiohttp JSON handler, same batches (results/s)", f"{floor:,.0f}"),
         ("HTTP ingest / minimal handler", f"{http / floor:.2f}"),
+        (f"HTTP heartbeat pings, GET /ping/<uuid>, {args.ping_concurrency} clients (pings/s)", f"{pings:,.0f}"),
+        ("  the same pings applied by the worker, end to end (pings/s)", f"{pings_applied:,.0f}"),
+        ("minimal aiohttp handler answering OK, same pings (pings/s)", f"{ping_floor:,.0f}"),
+        ("heartbeat pings / minimal handler", f"{pings / ping_floor:.2f}"),
+        ("CPU per heartbeat ping: API process / worker process (µs)",
+         f"{cpu_per_ping[api.name]:.0f} / {cpu_per_ping[worker.name]:.0f}"),
+        (f"missed deadline to heartbeat.down, median / slowest of {len(delays)} (s)",
+         f"{delays[len(delays) // 2]:.2f} / {delays[-1]:.2f}"),
+        ("webhook events end to end, Alertmanager payloads through 20 rulesets (events/s)", f"{webhooks:,.0f}"),
+        ("incident signals applied, same run (signals/s)", f"{signals:,.0f}"),
     ]
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"broker: embedded Tansu (shares the cores)\n")

@@ -13,6 +13,9 @@ from engine import topics
 from engine.settings import Settings
 
 ALL_SCOPES = ("monitors:read", "monitors:write", "checks:write", "checks:read")
+ALL_SCOPES += ("incidents:read", "incidents:write", "alerts:read", "alerts:write",
+               "webhooks:read", "webhooks:write", "rulesets:read", "rulesets:write")
+ALL_SCOPES += ("heartbeats:read", "heartbeats:write")
 
 
 def new_secret() -> str:

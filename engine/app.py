@@ -12,7 +12,7 @@ import faust
 
 from engine import topics
 from engine.settings import Settings
-from tables import monitor_data
+from tables import heartbeat_data, monitor_data, webhook_data
 from tables.store import StateStore, TableStore
 
 
@@ -44,6 +44,25 @@ class Engine:
     check_folder: Any = None  # agents.checks.CheckFolder, for the worker's health view
     #: owner-read routes (aiohttp RouteTableDef) other agents add to the worker's server
     internal_routes: list = field(default_factory=list)
+    #: heartbeat id -> its configuration (written by agents.heartbeat_commands)
+    heartbeats: TableStore | None = None
+    #: per-heartbeat runtime, buckets, history, and each partition's deadline index (agents.heartbeats)
+    heartbeat_data: TableStore | None = None
+    heartbeat_checkins: faust.TopicT | None = None
+    heartbeat_folder: Any = None  # agents.heartbeats.HeartbeatFolder, for the worker's heartbeat health view
+    #: webhook id -> its configuration (commands); its recent events (agents.webhooks)
+    webhooks: TableStore | None = None
+    webhook_data: TableStore | None = None
+    #: organisation -> its rulesets (commands; every worker follows them through org_config)
+    rulesets: TableStore | None = None
+    #: incident routes, incidents and their timelines, by dedup key (agents.incidents)
+    incidents: TableStore | None = None
+    #: alert channel id -> its configuration and secret (commands); its deliveries (agents.notifications)
+    alert_channels: TableStore | None = None
+    deliveries: TableStore | None = None
+    org_config: Any = None  # engine.org_config.OrgConfig: every organisation's rulesets and alert subscriptions
+    #: webhook, incident and notification agents by name, each with .health(), for the health check
+    incident_engine: dict = field(default_factory=dict)
 
     @property
     def partitions(self) -> int:
@@ -90,12 +109,35 @@ def build(settings: Settings) -> Engine:
         org_index=state.table("org_index", help="resource ids by organisation"),
         check_results=raw_topic(app, topics.CHECK_RESULTS, settings.partitions),
         commands=raw_topic(app, topics.COMMANDS, settings.partitions),
+        heartbeats=state.table("heartbeats", help="heartbeat configuration by id"),
+        heartbeat_data=state.table("heartbeat_data", encode=heartbeat_data.encode_value,
+                                   decode=heartbeat_data.decode_value,
+                                   help="heartbeat runtime, buckets, history, deadline index"),
+        heartbeat_checkins=raw_topic(app, topics.HEARTBEATS, settings.partitions),
+        webhooks=state.table("webhooks", help="inbound webhook configuration by id"),
+        webhook_data=state.table("webhook_data", encode=webhook_data.encode_value, decode=webhook_data.decode_value,
+                                 help="recent events of each inbound webhook"),
+        rulesets=state.table("rulesets", help="rulesets by organisation"),
+        incidents=state.table("incidents", help="incident routes, incidents and timelines"),
+        alert_channels=state.table("alert_channels", help="alert channel configuration and signing secret"),
+        deliveries=state.table("deliveries", help="outbound deliveries, their attempts, the due index"),
     )
     from agents import checks, commands, housekeeping  # each registers its agent/timers on the app
 
     commands.register(engine)
     checks.register(engine)
     housekeeping.register(engine)
+    from agents import heartbeat_commands, heartbeats  # noqa: F401  (heartbeat_commands adds handlers on import)
+
+    heartbeats.register(engine)
+    from agents import incidents, notifications, rulesets, webhooks
+    from engine import org_config
+
+    engine.org_config = org_config.register(engine)
+    rulesets.register(engine)
+    webhooks.register(engine)
+    incidents.register(engine)
+    notifications.register(engine)
     from engine import web
 
     web.register(engine)

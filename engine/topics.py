@@ -22,6 +22,12 @@ COMMAND_REPLIES = "command-replies"  # key: request id; what a command did, for 
 DEAD_LETTERS = "dead-letters"        # key: source topic; input that could not be used, with why
 WORKERS = "workers"                  # key: worker id; which worker owns which partitions
 ACCESS = "access"                    # key: API key hash; organisations' API keys
+HEARTBEATS = "heartbeats"            # key: heartbeat id; check-ins, single or enveloped, and ticks
+WEBHOOK_EVENTS = "webhook-events"    # key: webhook id; received requests, single or enveloped
+INCIDENT_SIGNALS = "incident-signals"  # key: incident route; trigger/resolve from rules, create/update by hand
+INCIDENT_EVENTS = "incident-events"  # key: incident id; incident.created / .updated / .resolved
+NOTIFICATIONS = "notifications"      # key: alert channel id; deliveries to make, attempts made, ticks
+ORG_CONFIG = "org-config"            # key: ruleset:<id> / alert:<id>; what every worker follows into memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,12 @@ TOPICS = (
     TopicSpec(DEAD_LETTERS, keyed=True),
     TopicSpec(WORKERS, keyed=False, compacted=True),
     TopicSpec(ACCESS, keyed=False, compacted=True),
+    TopicSpec(HEARTBEATS, keyed=True),
+    TopicSpec(WEBHOOK_EVENTS, keyed=True),
+    TopicSpec(INCIDENT_SIGNALS, keyed=True),
+    TopicSpec(INCIDENT_EVENTS, keyed=True),
+    TopicSpec(NOTIFICATIONS, keyed=True),
+    TopicSpec(ORG_CONFIG, keyed=False, compacted=True),
 )
 
 

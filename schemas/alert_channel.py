@@ -1,0 +1,56 @@
+"""Alert channels: where pingstream tells others what happened, signed so they can tell it was us.
+
+`AlertChannelSpec` is the body of POST /v1/alerts. `Notification` is a message
+on topic `notifications` (key: the JSON-encoded channel id): one event to
+deliver to one channel, with the exact body that will be signed and sent.
+"""
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+AlertEvent = Literal["monitor.down", "monitor.recovered", "incident.created", "incident.updated", "incident.resolved"]
+ALERT_EVENTS: tuple[str, ...] = AlertEvent.__args__  # type: ignore[attr-defined]
+
+
+class AlertChannelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["webhook"] = "webhook"
+    name: str = Field(min_length=1, max_length=255)
+    url: str = Field(max_length=2048, description="where events are POSTed")
+    events: list[AlertEvent] = Field(default_factory=lambda: list(ALERT_EVENTS), min_length=1,
+                                     description="the events this channel receives")
+    max_attempts: int = Field(8, ge=1, le=20, description="attempts before a delivery is given up and dead-lettered")
+    initial_backoff_seconds: int = Field(10, ge=1, le=3600,
+                                         description="wait before the first retry; doubles each time, at most 1 h")
+    timeout_seconds: int = Field(10, ge=1, le=30, description="how long one attempt may take")
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_http(cls, url: str) -> str:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"{url!r} must be an absolute http:// or https:// URL")
+        return url
+
+    @field_validator("events")
+    @classmethod
+    def _distinct(cls, events: list[str]) -> list[str]:
+        if len(set(events)) != len(events):
+            raise ValueError("must not repeat")
+        return events
+
+
+class Notification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["deliver"] = "deliver"
+    id: str = Field(min_length=1, max_length=300, description="deterministic: source event id and channel id")
+    channel_id: str = Field(min_length=1, max_length=64)
+    org_id: str = Field(min_length=1, max_length=64)
+    event: AlertEvent
+    at: float = Field(description="when the event happened (epoch seconds)")
+    body: str = Field(description='the JSON sent: {"event", "timestamp", "data"}')

@@ -1,0 +1,82 @@
+"""Rulesets: which events become incidents, with what urgency, for which team, doing what.
+
+`RulesetSpec` is the body of POST /v1/rulesets and PUT /v1/rulesets/{id};
+`RulesetActions` of PUT /v1/rulesets/{id}/actions. Conditions are the language
+of tables/conditions.py.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tables.conditions import OPERATORS, problem_with
+
+Urgency = Literal["low", "medium", "high", "critical"]
+Action = Literal["trigger-alerts", "trigger-statuspage-update"]
+Operator = Literal[OPERATORS]  # type: ignore[valid-type]
+TEAM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_RULESETS_PER_ORG = 500
+
+
+class RuleCondition(BaseModel):
+    """e.g. {"type": "json-check", "key": "alerts[0].labels.severity", "operator": "equal", "values": ["critical"]}"""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["json-check"] = "json-check"
+    key: str = Field(min_length=1, max_length=512, description="path into the event, e.g. alerts[0].labels.severity")
+    operator: Operator
+    values: list[str | int | float | bool | None] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _usable(self) -> RuleCondition:
+        problem = problem_with(self.key, self.operator, self.values)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class RulesetSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule_type: Literal["state-change", "webhook"]
+    name: str = Field(min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=2000)
+    level: Literal["team", "organisation"] = "organisation"
+    team_id: str | None = Field(None, description="required for level 'team'")
+    urgency: Urgency = "high"
+    assignees: list[str] = Field(default_factory=list, max_length=50)
+    actions: list[Action] = Field(default_factory=lambda: ["trigger-alerts"], max_length=10)
+    conditions: list[RuleCondition] = Field(default_factory=list, max_length=50,
+                                            description="all must hold; none matches every event")
+    webhook_id: str | None = Field(None, max_length=64,
+                                   description="webhook rulesets: only this webhook's events (default: every webhook)")
+
+    @model_validator(mode="after")
+    def _scope_fits_level(self) -> RulesetSpec:
+        if self.level == "team":
+            if not self.team_id:
+                raise ValueError("team_id: a team-level ruleset needs a 'team_id'")
+            if not TEAM_ID.match(self.team_id):
+                raise ValueError("team_id: letters, digits, '_' and '-' only, at most 64")
+        elif self.team_id is not None:
+            raise ValueError("team_id: an organisation-level ruleset has no team_id; use level 'team'")
+        if self.webhook_id is not None and self.rule_type != "webhook":
+            raise ValueError("webhook_id: only webhook rulesets can be limited to one webhook")
+        if len(set(self.actions)) != len(self.actions):
+            raise ValueError("actions: must not repeat")
+        for assignee in self.assignees:
+            if not assignee or len(assignee) > 255:
+                raise ValueError("assignees: each assignee is a non-empty name or id of at most 255 characters")
+        return self
+
+
+class RulesetActions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actions: list[Action] = Field(max_length=10)
+
+    @classmethod
+    def from_body(cls, body: Any) -> Any:
+        """PUT .../actions takes {"actions": [...]} or the bare list."""
+        return {"actions": body} if isinstance(body, list) else body
