@@ -16,6 +16,7 @@ from api.auth import authorize, presented_key, principal_of
 from api.checkins import check_in, ingest_of, read_body
 from api.errors import ApiError, error_response, json_response
 from api.monitors import MAX_BULK, answer, body_of, gateway_of
+from api.org_lists import indexed_page
 from schemas.heartbeat import (
     RID, SERVICE_ID, HeartbeatPatch, HeartbeatSpec, id_for_token, new_push_token, parse_heartbeat_id,
 )
@@ -92,19 +93,10 @@ async def list_heartbeats(request: web.Request) -> web.Response:
         raise InvalidInput("Query parameter 'service_id' is invalid: 1-64 letters, digits and '_', '.', ':', '-'.",
                            {"service_id": "1-64 letters, digits and '_', '.', ':', '-'"})
     collection = COLLECTION if not service_id else service_collection(service_id)
-    gateway, org_id = gateway_of(request), principal_of(request).org_id
-    _, index = await gateway.read(gateway.partition_of(org_id), f"/index/{org_id}/{collection}",
-                                  {"page": page, "per_page": per_page})
-    by_partition: dict[int, list[str]] = {}
-    for heartbeat_id in index["ids"]:
-        by_partition.setdefault(gateway.partition_of(heartbeat_id), []).append(heartbeat_id)
-    answers = await asyncio.gather(*[
-        gateway.read(partition, "/heartbeats", {"org": org_id, "ids": ",".join(ids)})
-        for partition, ids in by_partition.items()
-    ])
-    views = {view["id"]: view for _, body in answers for view in body["data"]}
-    data = [{**views[i], "checkin_urls": checkin_urls(request, views[i])} for i in index["ids"] if i in views]
-    return json_response(params.paginated(data, page, per_page, index["total"]))
+    views, total = await indexed_page(gateway_of(request), principal_of(request).org_id, collection,
+                                      page, per_page, "/heartbeats")
+    data = [{**view, "checkin_urls": checkin_urls(request, view)} for view in views]
+    return json_response(params.paginated(data, page, per_page, total))
 
 
 @routes.get("/v1/heartbeats/{id}")

@@ -12,6 +12,7 @@ from api import params
 from api.auth import authorize, principal_of
 from api.errors import ApiError, json_response
 from api.gateway import Gateway
+from api.org_lists import indexed_page
 from schemas.monitor import MonitorPatch, MonitorSpec
 from schemas.validation import InvalidInput, parse, parse_json
 
@@ -68,19 +69,9 @@ async def create_monitor(request: web.Request) -> web.Response:
 @authorize("monitors:read")
 async def list_monitors(request: web.Request) -> web.Response:
     page, per_page = params.pagination(request)
-    gateway, org_id = gateway_of(request), principal_of(request).org_id
-    _, index = await gateway.read(gateway.partition_of(org_id), f"/index/{org_id}/monitors",
-                                  {"page": page, "per_page": per_page})
-    by_partition: dict[int, list[str]] = {}
-    for monitor_id in index["ids"]:
-        by_partition.setdefault(gateway.partition_of(monitor_id), []).append(monitor_id)
-    answers = await asyncio.gather(*[
-        gateway.read(partition, "/monitors", {"org": org_id, "ids": ",".join(ids)})
-        for partition, ids in by_partition.items()
-    ])
-    views = {view["id"]: view for _, body in answers for view in body["data"]}
-    data = [views[monitor_id] for monitor_id in index["ids"] if monitor_id in views]
-    return json_response(params.paginated(data, page, per_page, index["total"]))
+    data, total = await indexed_page(gateway_of(request), principal_of(request).org_id, "monitors",
+                                     page, per_page, "/monitors")
+    return json_response(params.paginated(data, page, per_page, total))
 
 
 @routes.get("/v1/monitors/{id}")
