@@ -185,6 +185,13 @@ async def http_rate(url: str, key: str | None, bodies: list[bytes], seconds: flo
         return accepted / (time.perf_counter() - started)
 
 
+def backlog_folded(cluster: Cluster, worker) -> bool:
+    """True once the worker applied nothing new for a second: what was ingested is folded."""
+    first = worker_health(cluster, worker)["results_applied"]
+    time.sleep(1.0)
+    return worker_health(cluster, worker)["results_applied"] == first
+
+
 def create_heartbeats(client: Client, count: int, interval: int = 3600, grace: int = 600) -> list[str]:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -395,6 +402,8 @@ def main() -> None:
                 bodies = [orjson.dumps({"results": [result(monitors[(b * 1000 + n) % len(monitors)], n, now)
                                                     for n in range(1000)]}) for b in range(8)]
                 http = asyncio.run(http_rate(f"{api.url}/v1/checks", key, bodies, args.http_seconds))
+                # commands share the worker's consumer with results: let it drain the ingest backlog first
+                wait_for("the worker to fold the HTTP-ingested results", lambda: backlog_folded(cluster, worker), 600, 0.5)
 
                 heartbeats = create_heartbeats(client, args.heartbeats)
                 applied_before = heartbeat_pings_applied(worker)
