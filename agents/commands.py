@@ -86,6 +86,15 @@ class CommandApplier:
         self.state.reply(topics.COMMAND_REPLIES, request_id.encode(), message,
                          partition_for(request_id, self.partitions))
 
+    def invalid_change(self, command: dict, resource: str, exc: ValidationError) -> None:
+        """A patch that would leave the resource invalid: 422 with the fields to fix, nothing stored."""
+        errors = field_errors(exc)
+        self.reply(command["id"], 422, {
+            "error": "validation_error",
+            "message": f"The change would leave the {resource} invalid: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+            "errors": errors,
+        })
+
     def not_found(self, command: dict) -> None:
         self.reply(command["id"], 404, {"error": "not_found", "message": f"monitor {command['entity_id']} not found"})
 
@@ -147,12 +156,7 @@ class CommandApplier:
                 patch = MonitorPatch.model_validate(command["body"])
                 spec = MonitorSpec.model_validate(patch.merged_with(config["spec"]))
             except ValidationError as exc:
-                errors = field_errors(exc)
-                return self.reply(command["id"], 422, {
-                    "error": "validation_error",
-                    "message": "The change would leave the monitor invalid: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
-                    "errors": errors,
-                })
+                return self.invalid_change(command, "monitor", exc)
             config = {**config, "spec": spec.model_dump(mode="json"), "updated_at": command["at"], "pos": offset}
             self.monitors.put(partition, entity_key(config["id"]), config)
         self.reply(command["id"], 200, self.view(partition, config))

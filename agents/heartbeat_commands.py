@@ -23,7 +23,6 @@ from agents.commands import CommandApplier, handles
 from engine import topics
 from engine.partitioning import entity_key
 from schemas.heartbeat import HeartbeatPatch, HeartbeatSpec
-from schemas.validation import field_errors
 from tables.heartbeat_data import runtime_key
 from tables.heartbeat_schedule import Schedule
 from tables.heartbeat_views import COLLECTION, heartbeat_view, service_collection
@@ -101,12 +100,7 @@ def heartbeat_update(applier: CommandApplier, partition: int, offset: int, comma
             patch = HeartbeatPatch.model_validate(command["body"])
             spec = HeartbeatSpec.model_validate(patch.merged_with(config["spec"]))
         except ValidationError as exc:
-            errors = field_errors(exc)
-            return applier.reply(command["id"], 422, {
-                "error": "validation_error",
-                "message": "The change would leave the heartbeat invalid: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
-                "errors": errors,
-            })
+            return applier.invalid_change(command, "heartbeat", exc)
         updated = {**config, "spec": spec.stored(), "updated_at": command["at"], "pos": offset}
         applier.engine.heartbeats.put(partition, entity_key(config["id"]), updated)
         configure(applier, partition, updated, command["at"])
