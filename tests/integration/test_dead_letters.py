@@ -44,6 +44,19 @@ async def dead_letters(cluster: Cluster) -> list[dict]:
         await consumer.stop()
 
 
+def wait_for_letters(cluster: Cluster, sent: set, count: int, timeout: float = 30) -> list[dict]:
+    """The dead letters of the messages `sent` (as `produce` returns it), once there are `count` of them."""
+    mine: list[dict] = []
+
+    def lettered() -> bool:
+        nonlocal mine
+        mine = [letter for letter in asyncio.run(dead_letters(cluster))
+                if (letter["topic"], letter["partition"], letter["offset"]) in sent]
+        return len(mine) >= count
+    wait_for(f"{count} dead letters", lettered, timeout, interval=0.5)
+    return mine
+
+
 def test_poison_between_good_results_is_dead_lettered_and_the_rest_counts(cluster: Cluster, api: Client) -> None:
     mid = create(api, regions=[])["id"]
     partition = partition_for(mid, cluster.partitions)
@@ -61,14 +74,7 @@ def test_poison_between_good_results_is_dead_lettered_and_the_rest_counts(cluste
     ]))
     wait_for("the good results around the poison to count",
              lambda: api.get(f"/v1/monitors/{mid}/uptime").body["data"]["total_checks"] == 3, 30)
-    mine = []
-
-    def lettered() -> bool:
-        nonlocal mine
-        mine = [letter for letter in asyncio.run(dead_letters(cluster))
-                if (letter["topic"], letter["partition"], letter["offset"]) in sent]
-        return len(mine) >= 9
-    wait_for("every poison message in dead-letters", lettered, 30, interval=0.5)
+    mine = wait_for_letters(cluster, sent, 9)
     reasons = sorted(letter["reason"] for letter in mine)
     assert sum("not JSON" in r for r in reasons) == 1
     assert sum(r == "invalid check result" for r in reasons) == 6  # 'sideways', result 42, four strings
