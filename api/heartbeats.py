@@ -12,11 +12,12 @@ import time
 from aiohttp import web
 
 from api import params
-from api.auth import authorize, presented_key, principal_of
+from api.auth import authorize, presented_credential, principal_of
 from api.checkins import check_in, ingest_of, read_body
 from api.errors import ApiError, error_response, json_response
 from api.monitors import MAX_BULK, answer, body_of, gateway_of
 from api.org_lists import indexed_page
+from api.rate_limits import unmetered, unmetered_if
 from schemas.heartbeat import (
     RID, SERVICE_ID, HeartbeatPatch, HeartbeatSpec, id_for_token, new_push_token, parse_heartbeat_id,
 )
@@ -156,17 +157,19 @@ async def delete_heartbeats(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/heartbeats/{id}/events")
+@unmetered  # a check-in: limited per heartbeat (api/checkins.py)
 async def post_check_in(request: web.Request) -> web.Response:
     """Check in: ?result=tick|run|complete|fail|log (default tick)&message=..&rid=..; no API key needed."""
     return await record_check_in(request)
 
 
 @routes.get("/v1/heartbeats/{id}/events")
+@unmetered_if(lambda request: "result" in request.query)  # a check-in; the history is metered
 async def heartbeat_events(request: web.Request) -> web.Response:
     """With ?result=: check in (no API key needed). Without: the history, newest first."""
     if "result" in request.query:
         return await record_check_in(request)
-    if presented_key(request) is None:
+    if presented_credential(request) is None:
         raise ApiError(401, "unauthorized", "Reading the history needs an API key ('Authorization: Bearer <key>'); "
                                             "to check in with GET, add ?result=tick (or run, complete, fail, log).")
     return await heartbeat_history(request)

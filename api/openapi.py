@@ -5,6 +5,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from api.errors import json_response
+from api.rate_limits import unmetered
+from schemas import account
 from schemas.check_result import CheckBatchIn, CheckResultIn
 from schemas.heartbeat import HeartbeatPatch, HeartbeatSpec
 from schemas.monitor import MonitorPatch, MonitorSpec
@@ -17,6 +19,22 @@ REQUEST_BODIES: dict[tuple[str, str], list[type[BaseModel]]] = {
     ("POST", "/v1/checks"): [CheckResultIn, CheckBatchIn],
     ("POST", "/v1/heartbeats"): [HeartbeatSpec],
     ("PUT", "/v1/heartbeats/{id}"): [HeartbeatPatch],
+    ("POST", "/v1/account"): [account.SignUp],
+    ("PATCH", "/v1/account"): [account.Confirm],
+    ("POST", "/v1/account/confirmation-code"): [account.EmailBody],
+    ("POST", "/v1/auth"): [account.Login],
+    ("POST", "/v1/auth/refresh"): [account.Refresh],
+    ("POST", "/v1/account/recovery"): [account.EmailBody],
+    ("PATCH", "/v1/account/recovery"): [account.RecoveryConfirm],
+    ("PUT", "/v1/account/password"): [account.PasswordChange],
+    ("PATCH", "/v1/customer"): [account.CustomerPatch],
+    ("DELETE", "/v1/customer"): [account.CustomerDelete],
+    ("POST", "/v1/team"): [account.TeamIn],
+    ("PUT", "/v1/team/{id}"): [account.TeamIn],
+    ("POST", "/v1/team/{id}/invitation"): [account.InvitationIn],
+    ("POST", "/v1/team/{id}/invitation/{invitation}/accept"): [account.InvitationAccept],
+    ("PATCH", "/v1/team/{id}/member/{member}"): [account.MemberPatch],
+    ("POST", "/v1/keys"): [account.KeyIn],
 }
 ERROR_SCHEMA = {
     "type": "object",
@@ -44,10 +62,11 @@ def document(app: web.Application) -> dict:
             "responses": {"default": {"description": "error",
                                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
         }
-        scope = getattr(handler, "scope", None)
-        if scope:
+        if hasattr(handler, "scope"):  # protected (scope None: any valid credentials)
             operation["security"] = [{"bearer": []}, {"apiKey": []}]
-            operation["x-scope"] = scope
+            operation["x-scope"] = handler.scope
+            if handler.people_only:
+                operation["x-people-only"] = True
         models = REQUEST_BODIES.get((route.method, path))
         if models:
             for model in models:
@@ -71,5 +90,6 @@ def document(app: web.Application) -> dict:
 
 
 @routes.get("/v1/openapi.json")
+@unmetered
 async def openapi(request: web.Request) -> web.Response:
     return json_response(document(request.app))

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from api.checkins import check_in, ingest_of, read_body
 from api.errors import json_response
+from api.rate_limits import unmetered
 from schemas.heartbeat import MAX_BODY, PUSH_TOKEN, YEAR, id_for_token, parse_heartbeat_id
 from tables.heartbeat_state import FAIL, LOG, RUN, TICK
 
@@ -41,6 +42,7 @@ def plain(text: str, status: int = 200, headers: dict[str, str] | None = None) -
 @routes.route("*", "/ping/{id}/{action}")
 @routes.route("*", "/{id:" + UUID_PATH + "}")              # hc-ping.com's form: only the host changes
 @routes.route("*", "/{id:" + UUID_PATH + "}/{action}")
+@unmetered  # limited per heartbeat (api/checkins.py)
 async def healthchecks_ping(request: web.Request) -> web.Response:
     heartbeat_id = parse_heartbeat_id(request.match_info["id"])
     action = request.match_info.get("action")
@@ -70,6 +72,7 @@ async def healthchecks_ping(request: web.Request) -> web.Response:
 
 
 @routes.route("*", "/api/push/{token}")
+@unmetered  # limited per heartbeat (api/checkins.py)
 async def uptime_kuma_push(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     if not PUSH_TOKEN.match(token):

@@ -16,6 +16,7 @@ from api.errors import ApiError, json_response
 from api.gateway import Gateway
 from api.monitors import answer, body_of, gateway_of
 from api.org_lists import indexed_page
+from api.rate_limits import unmetered
 from engine import topics
 from engine.partitioning import entity_key
 from schemas.validation import parse
@@ -103,6 +104,7 @@ async def webhook_events(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/webhooks/{id}/events")
+@unmetered  # no API key: the id is the secret
 async def receive_event(request: web.Request) -> web.Response:
     """Any body (JSON understood, anything else stored as text); 202 once Kafka has it."""
     gateway, webhook_id = gateway_of(request), webhook_id_of(request)
