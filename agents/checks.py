@@ -6,6 +6,8 @@ Reads top to bottom as the stream goes:
    plus control messages (`pause`, `resume`, `purge`, `tick`) other actors send
    to the partition instead of writing its state (invariant 1);
 2. the state: `monitor_data` (tables/monitor_data.py), read-only `monitors`;
+   per organisation, the checks this partition folded each hour (tables/usage.py),
+   counted once per message;
 3. the transitions: tables/monitor_state.py and tables/uptime.py, pure;
 4. the events: `monitor.down` / `monitor.recovered` on `monitor-events`, kept in
    the state-change history too; unusable input on `dead-letters`.
@@ -35,6 +37,7 @@ from tables.monitor_data import (
 )
 from tables.monitor_state import PAUSED
 from tables.uptime import UptimeBucket, bucket_start
+from tables.usage import add_checks, checks_counter, expired_checks_counters
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,10 @@ class CheckFolder:
         self.dead_letters = dead_letters
         self.applied = 0
         self.duplicates = 0
-        self.future_limit = time.time() + FUTURE_TOLERANCE  # refreshed per message, not per result
+        self.now = time.time()  # refreshed per message, not per result
+        self.future_limit = self.now + FUTURE_TOLERANCE
+        #: org -> [its checks counter, or None when this message was counted before; results applied]
+        self.counting: dict[str, list] = {}
 
     def fold_message(self, partition: int, offset: int, value: bytes | None) -> None:
         try:
@@ -68,7 +74,8 @@ class CheckFolder:
         if isinstance(message, dict) and isinstance(message.get("kind"), str) and message["kind"] in CONTROL_KINDS:
             self.fold_control(partition, offset, message)
             return
-        self.future_limit = time.time() + FUTURE_TOLERANCE
+        self.now = time.time()
+        self.future_limit = self.now + FUTURE_TOLERANCE
         if isinstance(message, dict) and isinstance(message.get("results"), list):
             results, org_id = message["results"], message.get("org_id")
         elif isinstance(message, list):
@@ -79,8 +86,17 @@ class CheckFolder:
             self.dead_letters.send(topics.CHECK_RESULTS, partition, offset, 0, value,
                                    "a message must be a check result object or {\"results\": [...]}")
             return
-        for index, raw in enumerate(results):
-            self.fold_result(partition, offset, index, raw, org_id)
+        try:
+            for index, raw in enumerate(results):
+                self.fold_result(partition, offset, index, raw, org_id)
+        finally:  # what was applied is counted, even if a later result broke the message
+            self.count_checks(offset)
+
+    def count_checks(self, offset: int) -> None:
+        for counter, applied in self.counting.values():
+            if counter is not None:
+                add_checks(counter, offset, self.now, applied)
+        self.counting.clear()
 
     def fold_result(self, partition: int, offset: int, index: int, raw: Any, org_id: str | None) -> None:
         try:
@@ -114,6 +130,7 @@ class CheckFolder:
             runtime.pos = pos
             self.data.put(partition, key, runtime)
             return
+        self.count_one(partition, offset, config["org_id"])
         row = CheckRow(
             id=result.id or f"{partition}-{offset}-{index}",
             checked_at=result.checked_at,
@@ -140,6 +157,13 @@ class CheckFolder:
             self.record_change(partition, monitor_id, config, applied.transition, pos)
         self.data.put(partition, key, runtime)
         self.applied += 1
+
+    def count_one(self, partition: int, offset: int, org_id: str) -> None:
+        """One more applied result; the organisation's counter is placed before the first runtime it counts."""
+        counting = self.counting.get(org_id)
+        if counting is None:
+            counting = self.counting[org_id] = [checks_counter(self.data, partition, org_id, offset), 0]
+        counting[1] += 1
 
     def fold_late(self, partition: int, monitor_id: str, row: CheckRow, pos: int) -> None:
         """A result for an hour already sealed (probes buffer and retry) still counts."""
@@ -220,6 +244,8 @@ class CheckFolder:
                 expired.append(key)
             for key in expired:
                 self.data.delete(partition, key)
+        for key in expired_checks_counters(self.data, partition, now):
+            self.data.delete(partition, key)
 
 
 def register(engine: Engine) -> None:

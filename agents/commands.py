@@ -8,7 +8,11 @@
    (a configuration remembers the command offset it last applied, and a
    redelivered command only repeats its reply); a monitor change
    that touches the index forwards an `index.*` command to the organisation's
-   partition, which answers for both, so a reply means every read sees it;
+   partition, which answers for both, so a reply means every read sees it.
+   That partition also holds the team, so it is where a plan's limit is
+   enforced: an `index.add` past it is refused with 403 and a compensating
+   delete goes back to the resource's partition. Each partition counts its
+   organisations' active monitors (tables/usage.py);
 4. the events: replies on `command-replies`; pause/resume/purge control
    messages on `check-results`, because the checks agent owns runtime state.
 """
@@ -27,13 +31,15 @@ from engine.dead_letters import DeadLetters
 from engine.partitioning import entity_key, partition_for
 from schemas.monitor import MonitorPatch, MonitorSpec
 from schemas.validation import field_errors
-from tables import org_index
+from tables import org_index, usage
 from tables.monitor_data import runtime_key
 from tables.monitor_views import monitor_view
 
 log = logging.getLogger(__name__)
 
 TAKE = 100
+#: what undoes a create the organisation's plan has no room for, by index collection
+UNDO_CREATE = {"monitors": "monitor.delete", "heartbeats": "heartbeat.delete"}
 
 
 CommandHandler = Callable[["CommandApplier", int, int, dict], None]
@@ -117,7 +123,7 @@ class CommandApplier:
         """Ask the organisation's partition to (un)list a resource; it sends `body` as the reply."""
         org_id = command["org_id"]
         message = {
-            "id": command["id"], "kind": kind, "org_id": org_id, "entity_id": org_id,
+            "id": command["id"], "kind": kind, "org_id": org_id, "entity_id": org_id, "at": command["at"],
             "body": {"collection": collection, "id": config["id"], "created_at": config["created_at"]},
             "reply": {"status": status, "body": body},
         }
@@ -144,6 +150,7 @@ class CommandApplier:
             "created_at": command["at"],
             "updated_at": command["at"],
         }
+        usage.count_active(self.monitors, partition, offset, config["org_id"], 1)
         self.monitors.put(partition, key, config)
         self.forward_to_index(command, "index.add", config, 201, self.view(partition, config))
 
@@ -165,6 +172,8 @@ class CommandApplier:
         config = self.owned_config(partition, command)
         if config is None:
             return self.not_found(command)
+        if not config["paused"]:
+            usage.count_active(self.monitors, partition, offset, config["org_id"], -1)
         self.monitors.delete(partition, entity_key(config["id"]))
         self.control(partition, "purge", config["id"], command["at"])
         self.forward_to_index(command, "index.remove", config, 204, None)
@@ -181,6 +190,7 @@ class CommandApplier:
             return self.not_found(command)
         if config["pos"] < offset and config["paused"] != paused:
             config = {**config, "paused": paused, "updated_at": command["at"], "pos": offset}
+            usage.count_active(self.monitors, partition, offset, config["org_id"], -1 if paused else 1)
             self.monitors.put(partition, entity_key(config["id"]), config)
             self.control(partition, "pause" if paused else "resume", config["id"], command["at"])
         self.reply(command["id"], 200, self.view(partition, config))
@@ -189,8 +199,22 @@ class CommandApplier:
 
     def index_add(self, partition: int, offset: int, command: dict) -> None:
         body = command["body"]
-        org_index.add(self.index, partition, command["org_id"], body["collection"], body["id"], body["created_at"])
+        org_id, collection = command["org_id"], body["collection"]
+        if not org_index.holds(self.index, partition, org_id, collection, body["id"], body["created_at"]):
+            refusal = usage.limit_refusal(self.engine.teams.get(partition, entity_key(org_id)), collection,
+                                          org_index.count(self.index, partition, org_id, collection))
+            if refusal is not None:  # a redelivered add of a listed resource is never refused
+                self.undo_create(command, UNDO_CREATE[collection], body["id"])
+                return self.reply(command["id"], 403, refusal)
+        org_index.add(self.index, partition, org_id, collection, body["id"], body["created_at"])
         self.reply(command["id"], command["reply"]["status"], command["reply"]["body"])
+
+    def undo_create(self, command: dict, kind: str, resource_id: str) -> None:
+        """Delete a resource created past the plan's limit, in its own partition; nobody waits for the reply."""
+        undo = {"id": command["id"] + ":over-limit", "kind": kind, "org_id": command["org_id"],
+                "entity_id": resource_id, "body": None, "at": command["at"]}
+        self.state.emit(topics.COMMANDS, entity_key(resource_id), orjson.dumps(undo),
+                        partition_for(resource_id, self.partitions))
 
     def index_remove(self, partition: int, offset: int, command: dict) -> None:
         body = command["body"]

@@ -8,6 +8,7 @@ any worker (or on a separate API process) and still be answered by the owner.
 from __future__ import annotations
 
 import logging
+import time
 
 import mode
 from aiohttp import web
@@ -18,7 +19,7 @@ from api.gateway import INTERNAL_HEADER, Gateway
 from engine import topics
 from engine.app import Engine
 from engine.partitioning import entity_key
-from tables import monitor_views, org_index
+from tables import monitor_views, org_index, usage
 from tables.monitor_data import runtime_key
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,15 @@ async def index_page(request: web.Request) -> web.Response:
                                 request.match_info["collection"], int(request.query["page"]),
                                 int(request.query["per_page"]))
     return json_response({"ids": ids, "total": total})
+
+
+@internal.get(BASE + "/usage/{org}")
+async def usage_share(request: web.Request) -> web.Response:
+    """This partition's share of an organisation's usage; the API adds up every partition's."""
+    partition = owned_partition(request)
+    engine: Engine = request.app["engine"]
+    return json_response({"data": usage.partition_usage(engine.monitors, engine.monitor_data, engine.org_index,
+                                                        partition, request.match_info["org"], time.time())})
 
 
 def requested_configs(request: web.Request, partition: int) -> list[dict]:

@@ -31,6 +31,11 @@ def add(index: TableStore, partition: int, org_id: str, collection: str, resourc
     index.put(partition, count_key(org_id, collection), {"count": total + 1})
 
 
+def holds(index: TableStore, partition: int, org_id: str, collection: str, resource_id: str,
+          created_at: float) -> bool:
+    return index.get(partition, entry_key(org_id, collection, resource_id, created_at)) is not None
+
+
 def remove(index: TableStore, partition: int, org_id: str, collection: str, resource_id: str, created_at: float) -> None:
     key = entry_key(org_id, collection, resource_id, created_at)
     if index.get(partition, key) is None:

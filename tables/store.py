@@ -115,6 +115,15 @@ class TableStore:
         dirty.pop(key, None)  # re-inserting moves the key to the end: last-written order
         dirty[key] = value
 
+    def place(self, partition: int, key: bytes, value: Any) -> None:
+        """Put, but a key already pending in this batch keeps its place in the send order.
+
+        For a record that must reach the changelog before the records it accounts
+        for (a counter before the states it counted): written first in a batch, it
+        stays ahead of them however often it is updated after.
+        """
+        self._dirty.setdefault(partition, {})[key] = value
+
     def delete(self, partition: int, key: bytes) -> None:
         self.put(partition, key, DELETED)
 

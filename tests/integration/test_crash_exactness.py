@@ -91,6 +91,8 @@ def assert_exact(api: Client, expected: dict[str, Expected]) -> None:
         return all(api.get(f"/v1/monitors/{mid}/uptime?period=24h").body["data"]["total_checks"] >= e.total
                    for mid, e in expected.items())
     wait_for("every result to be counted", all_counted, 180, interval=0.5)
+    usage = api.get("/v1/account/usage").body["data"]  # the organisation's per-partition counters, added up
+    assert usage["checks_last_24h"] == sum(e.total for e in expected.values())
     for mid, e in expected.items():
         stats = api.get(f"/v1/monitors/{mid}/uptime?period=24h").body["data"]
         assert (stats["total_checks"], stats["up_checks"]) == (e.total, e.up), mid

@@ -29,6 +29,10 @@ class MemoryTable:
         assert value is not None, "TableStore cannot store None; use delete"
         self.partitions.setdefault(partition, {})[key] = value
 
+    def place(self, partition: int, key: bytes, value: Any) -> None:
+        """TableStore.place: here there is no send order to keep, so a put."""
+        self.put(partition, key, value)
+
     def delete(self, partition: int, key: bytes) -> None:
         self.partitions.get(partition, {}).pop(key, None)
 
@@ -88,5 +92,6 @@ def memory_engine(**settings: Any) -> SimpleNamespace:
         monitor_data=MemoryTable("monitor_data"),
         monitors=MemoryTable("monitors"),
         org_index=MemoryTable("org_index"),
+        teams=MemoryTable("teams"),
         state=RecordingState(),
     )

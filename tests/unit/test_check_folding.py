@@ -19,6 +19,7 @@ from engine.partitioning import entity_key, partition_for
 from tables.monitor_data import CHUNK, KEEP_CHUNKS, chunk_key, kind_range, position, prefix, runtime_key
 from tables.monitor_views import performance, recent_checks, state_changes, uptime
 from tables.uptime import DAY, HOUR, bucket_start
+from tables.usage import checks_key
 from tests.unit.memory_tables import memory_engine
 
 PARTITIONS = 4
@@ -287,7 +288,7 @@ def test_a_result_for_a_monitor_of_another_partition_is_forwarded_there(worker):
     assert forwarded["id"] == f"{P}-{offset}-1"
     assert (forwarded["monitor_id"], forwarded["status"], forwarded["checked_at"]) == (ELSEWHERE, "down", H0 + 2)
     assert worker.checks(ELSEWHERE) == ([], 0)
-    assert worker.data.all_keys(P) == [runtime_key(MON)]
+    assert worker.data.all_keys(P) == [checks_key("org_1"), runtime_key(MON)]   # MON's check counted here
     assert worker.total_checks(MON) == 1
     assert worker.events() == [] and worker.letters() == []
 
