@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import alerts, checks, heartbeats, incidents, monitors, openapi, ping_urls, rulesets, webhooks
+from api import (
+    accounts, alerts, checks, heartbeats, incidents, monitors, openapi, ping_urls, rate_limits, rulesets, teams, usage,
+    webhooks,
+)
 from api.errors import error_middleware, json_response
 from api.gateway import Gateway
+from api.rate_limits import rate_limit_middleware, unmetered
 
 MAX_BODY = 4 * 1024 * 1024  # a full batch of 1,000 results fits several times over
 
@@ -13,6 +17,7 @@ health_routes = web.RouteTableDef()
 
 
 @health_routes.get("/v1/health-check")
+@unmetered
 async def health_check(request: web.Request) -> web.Response:
     """Is the engine serving: how many partitions have a worker that owns them."""
     gateway: Gateway = request.app["gateway"]
@@ -29,11 +34,14 @@ async def health_check(request: web.Request) -> web.Response:
 
 
 def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    # rate limits outermost: error responses carry the rate-limit headers too
+    app = web.Application(middlewares=[rate_limit_middleware, error_middleware], client_max_size=MAX_BODY)
     app["gateway"] = gateway
     for table in (monitors.routes, checks.routes, openapi.routes, health_routes, heartbeats.routes,
-                  ping_urls.routes, webhooks.routes, rulesets.routes, incidents.routes, alerts.routes):
+                  ping_urls.routes, webhooks.routes, rulesets.routes, incidents.routes, alerts.routes,
+                  teams.routes, usage.routes):
         app.add_routes(table)
+    accounts.install(app)
     if manage_gateway:
         async def start(app: web.Application) -> None:
             await gateway.start()
@@ -43,4 +51,5 @@ def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Applicat
 
         app.on_startup.append(start)
         app.on_cleanup.append(stop)
+    rate_limits.install(app, gateway)  # in workers too: they serve this API beside their owner reads
     return app

@@ -13,20 +13,23 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, errors: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, errors: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.errors = status, code, message, errors
+        self.headers = headers
 
 
 def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
 
 
-def error_response(status: int, code: str, message: str, errors: dict[str, str] | None = None) -> web.Response:
+def error_response(status: int, code: str, message: str, errors: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None) -> web.Response:
     body: dict[str, object] = {"error": code, "message": message}
     if errors:
         body["errors"] = errors
-    return json_response(body, status)
+    return json_response(body, status, headers)
 
 
 @web.middleware
@@ -34,7 +37,7 @@ async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.errors)
+        return error_response(exc.status, exc.code, exc.message, exc.errors, exc.headers)
     except InvalidInput as exc:
         status = 400 if exc.code == "malformed_json" else 422
         return error_response(status, exc.code, exc.message, exc.errors)

@@ -8,7 +8,6 @@ no state of its own (invariant 2).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 import uuid
@@ -28,6 +27,7 @@ log = logging.getLogger(__name__)
 INTERNAL_HEADER = "X-Pingstream-Internal"
 KNOWN_MONITOR_TTL = 30.0      # seconds an existing monitor is trusted for check ingest without asking
 KNOWN_MONITORS_MAX = 500_000
+KEY_USE_FLUSH = 10.0          # seconds between reports of when keys were last used
 
 
 class EngineUnavailable(Exception):
@@ -36,16 +36,30 @@ class EngineUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who is asking, for which team: a program with an API key, or a person with an access token."""
     org_id: str
-    key_id: str
     scopes: frozenset[str]
+    key_id: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    role: str | None = None
+    email: str | None = None
 
     def can(self, scope: str) -> bool:
-        return scope in self.scopes or "*" in self.scopes
+        return scope in self.scopes
 
+    @property
+    def is_person(self) -> bool:
+        return self.user_id is not None
 
-def key_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    @property
+    def rate_key(self) -> str:
+        """What a rate limit counts against: the key, or the person in this team."""
+        return f"key:{self.key_id}" if self.key_id else f"user:{self.user_id}:{self.org_id}"
+
+    @property
+    def actor(self) -> dict:
+        return {"type": "api_key", "id": self.key_id} if self.key_id else {"type": "user", "id": self.user_id}
 
 
 class Gateway:
@@ -54,8 +68,16 @@ class Gateway:
         self.partitions = settings.partitions
         self.owners: dict[int, str] = {}          # partition -> owning worker's URL
         self.worker_partitions: dict[str, set[int]] = {}
+        # what the `access` topic says (engine/access.py)
         self.api_keys: dict[str, dict] = {}       # sha256 of the secret -> key record
-        self.organisations: dict[str, dict] = {}
+        self.teams: dict[str, dict] = {}          # team (organisation) id -> name, plan, deleted
+        self.members: dict[str, dict[str, str]] = {}     # team -> {user: role}
+        self.user_teams: dict[str, dict[str, str]] = {}  # user -> {team: role}
+        self.revoked_sessions: dict[str, float] = {}     # session id -> until when its tokens could live
+        self.deleted_users: set[str] = set()
+        self._access_sync: asyncio.Task | None = None
+        self.keys_used: dict[str, dict[str, float]] = {}  # team -> {key id: last use}, not yet reported
+        self._key_use_task: asyncio.Task | None = None
         self._replies: dict[str, asyncio.Future] = {}
         self.known_monitors: dict[tuple[str, str], float] = {}  # (org, monitor) -> monotonic expiry
         self._owner_changed = asyncio.Event()
@@ -87,6 +109,7 @@ class Gateway:
             await self.registry.position(tp)  # resolve now: replies to come are read from here
         await self._catch_up(registry_tps)
         self._follow_task = asyncio.create_task(self._follow())
+        self._key_use_task = asyncio.create_task(self._report_key_use())
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout))
 
     async def _catch_up(self, tps: list[TopicPartition]) -> None:
@@ -129,9 +152,11 @@ class Gateway:
                         log.exception("ignoring an unreadable %s record", record.topic)
 
     async def stop(self) -> None:
-        if self._follow_task is not None:
-            self._follow_task.cancel()
-            await asyncio.gather(self._follow_task, return_exceptions=True)
+        for task in (self._follow_task, self._key_use_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self._flush_key_use()
         for closer in (self.registry and self.registry.stop, self.producer and self.producer.stop,
                        self.http and self.http.close):
             if closer is not None:
@@ -150,10 +175,54 @@ class Gateway:
         elif record.topic == topics.WORKERS:
             self._on_announcement(value)
         elif record.topic == topics.ACCESS:
-            if value["kind"] == "api_key":
-                self.api_keys[value["hash"]] = value
-            elif value["kind"] == "organisation":
-                self.organisations[value["id"]] = value
+            self.apply_access(value)
+
+    def apply_access(self, value: dict) -> None:
+        kind = value["kind"]
+        if kind == "api_key":
+            self.api_keys[value["hash"]] = value
+        elif kind == "team":
+            self.teams[value["id"]] = value
+        elif kind == "member":
+            org_id, user_id = value["org_id"], value["user_id"]
+            if value["removed"]:
+                self.members.get(org_id, {}).pop(user_id, None)
+                self.user_teams.get(user_id, {}).pop(org_id, None)
+            else:
+                self.members.setdefault(org_id, {})[user_id] = value["role"]
+                self.user_teams.setdefault(user_id, {})[org_id] = value["role"]
+        elif kind == "session":
+            if value["until"] > time.time():
+                self.revoked_sessions[value["id"]] = value["until"]
+            if len(self.revoked_sessions) > 10_000:
+                now = time.time()
+                self.revoked_sessions = {k: v for k, v in self.revoked_sessions.items() if v > now}
+        elif kind == "user" and value.get("deleted"):
+            self.deleted_users.add(value["id"])
+
+    async def sync_access(self, timeout: float = 3.0) -> None:
+        """Read-your-writes for access: return once every access record published until now is applied.
+
+        Called when a validly signed token or a well-formed key is not known yet
+        (a key created, a member added a moment ago through another process).
+        Concurrent callers share one wait.
+        """
+        if self._access_sync is None or self._access_sync.done():
+            self._access_sync = asyncio.create_task(self._catch_up_access())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._access_sync), timeout)
+        except (asyncio.TimeoutError, Exception):
+            log.info("could not catch up with the access topic within %.1f s", timeout)
+
+    async def _catch_up_access(self) -> None:
+        tp = TopicPartition(topics.ACCESS, 0)
+        ends = await self.registry.end_offsets([tp])
+        if self.settings.on_tansu:
+            from engine.tansu_offsets import true_end_offsets
+
+            ends = await true_end_offsets(self.settings.bootstrap_servers, [tp], ends)
+        while await self.registry.position(tp) < ends[tp]:
+            await asyncio.sleep(0.01)
 
     def _on_announcement(self, announcement: dict) -> None:
         url = announcement["url"]
@@ -166,29 +235,45 @@ class Gateway:
         self.worker_partitions[url] = owned
         self._owner_changed.set()
 
-    def authenticate(self, secret: str) -> Principal | None:
-        record = self.api_keys.get(key_hash(secret))
-        if record is None or record.get("revoked"):
-            return None
-        expires_at = record.get("expires_at")
-        if expires_at is not None and expires_at < time.time():
-            return None
-        return Principal(org_id=record["org_id"], key_id=record["id"], scopes=frozenset(record["scopes"]))
+    def key_used(self, org_id: str, key_id: str) -> None:
+        self.keys_used.setdefault(org_id, {})[key_id] = time.time()
+
+    async def _report_key_use(self) -> None:
+        while True:
+            await asyncio.sleep(KEY_USE_FLUSH)
+            try:
+                await self._flush_key_use()
+            except Exception:
+                log.exception("reporting when API keys were last used failed; will retry")
+
+    async def _flush_key_use(self) -> None:
+        """One key.touch command per team: the team's partition records last_used_at (invariant 1)."""
+        used, self.keys_used = self.keys_used, {}
+        if self.producer is not None:
+            for org_id, keys in used.items():
+                await self.send_command("key.touch", org_id, org_id, {"keys": keys})
+
+    def team_alive(self, org_id: str) -> bool:
+        team = self.teams.get(org_id)
+        return team is not None and not team.get("deleted")
 
     # -- writes ---------------------------------------------------------------
+
+    async def send_command(self, kind: str, org_id: str, entity_id: str, body: Any = None,
+                           request_id: str | None = None) -> None:
+        """Put a command on the entity's partition (acks=all); nobody waits for its answer."""
+        command = {"id": request_id or uuid.uuid4().hex, "kind": kind, "org_id": org_id, "entity_id": entity_id,
+                   "body": body, "at": time.time()}
+        await self.producer.send_and_wait(topics.COMMANDS, orjson.dumps(command), key=entity_key(entity_id),
+                                          partition=partition_for(entity_id, self.partitions))
 
     async def command(self, kind: str, org_id: str, entity_id: str, body: Any = None) -> tuple[int, Any]:
         """Send a command to the entity's partition and wait for the owning agent's answer."""
         request_id = uuid.uuid4().hex
         future = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
-        command = {"id": request_id, "kind": kind, "org_id": org_id, "entity_id": entity_id,
-                   "body": body, "at": time.time()}
         try:
-            await self.producer.send_and_wait(
-                topics.COMMANDS, orjson.dumps(command), key=entity_key(entity_id),
-                partition=partition_for(entity_id, self.partitions),
-            )
+            await self.send_command(kind, org_id, entity_id, body, request_id)
             return await asyncio.wait_for(future, self.settings.request_timeout)
         except asyncio.TimeoutError:
             raise EngineUnavailable(
@@ -197,6 +282,18 @@ class Gateway:
             ) from None
         finally:
             self._replies.pop(request_id, None)
+
+    async def access_command(self, kind: str, org_id: str, entity_id: str, body: Any = None) -> tuple[int, Any]:
+        """A command that changes who may do what; once applied, this process follows its access records too.
+
+        The agent publishes access records before it replies, so after the
+        reply one catch-up of the `access` topic is enough: the next request
+        here already sees the new key, the ended session, the new member.
+        """
+        status, reply = await self.command(kind, org_id, entity_id, body)
+        if status < 400:
+            await self.sync_access()
+        return status, reply
 
     async def produce_results(self, org_id: str, by_partition: dict[int, list[dict]]) -> None:
         """One envelope per partition; returns once Kafka acknowledged every one (acks=all)."""

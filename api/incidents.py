@@ -38,7 +38,7 @@ def route_of(request: web.Request) -> tuple[str, str]:
 
 
 def actor_of(request: web.Request) -> dict:
-    return {"type": "api_key", "id": principal_of(request).key_id}
+    return principal_of(request).actor
 
 
 def filter_of(request: web.Request, name: str) -> str | None:

@@ -63,6 +63,10 @@ class Engine:
     org_config: Any = None  # engine.org_config.OrgConfig: every organisation's rulesets and alert subscriptions
     #: webhook, incident and notification agents by name, each with .health(), for the health check
     incident_engine: dict = field(default_factory=dict)
+    #: team (organisation) id -> its name, plan, members, invitations, API keys (agents.team_commands)
+    teams: TableStore | None = None
+    #: normalised email -> the account, its codes and sessions (agents.account_commands)
+    accounts: TableStore | None = None
 
     @property
     def partitions(self) -> int:
@@ -121,6 +125,8 @@ def build(settings: Settings) -> Engine:
         incidents=state.table("incidents", help="incident routes, incidents and timelines"),
         alert_channels=state.table("alert_channels", help="alert channel configuration and signing secret"),
         deliveries=state.table("deliveries", help="outbound deliveries, their attempts, the due index"),
+        teams=state.table("teams", help="teams: plan, members, invitations, API keys"),
+        accounts=state.table("accounts", help="accounts by email: password hash, codes, sessions"),
     )
     from agents import checks, commands, housekeeping  # each registers its agent/timers on the app
 
@@ -138,7 +144,11 @@ def build(settings: Settings) -> Engine:
     webhooks.register(engine)
     incidents.register(engine)
     notifications.register(engine)
-    from engine import web
+    from agents import mail
 
+    mail.register(engine)
+    from engine import access_reads, web
+
+    access_reads.register(engine)
     web.register(engine)
     return engine

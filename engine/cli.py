@@ -1,4 +1,4 @@
-"""pingstream's command line: `up`, `worker`, `api`, `bootstrap`.
+"""pingstream's command line: `up`, `worker`, `api`, `bootstrap`, `plan`.
 
 Every process is configured by the same PINGSTREAM_* environment (engine/settings.py).
 """
@@ -17,6 +17,9 @@ import sys
 import time
 import urllib.request
 
+import orjson
+
+from engine.plans import PLANS
 from engine.settings import Settings, SettingsError
 
 log = logging.getLogger("pingstream")
@@ -59,32 +62,66 @@ def run_api(settings: Settings) -> None:
                 access_log=None, print=lambda *_: None)
 
 
-def run_bootstrap(settings: Settings, org_name: str) -> None:
+def run_bootstrap(settings: Settings, org_name: str, plan: str) -> None:
     from engine.access import bootstrap
     from engine.topics import ensure_topics
 
     async def go() -> tuple[dict, str]:
         await ensure_topics(settings)
-        return await bootstrap(settings, org_name)
+        return await bootstrap(settings, org_name, plan)
 
-    organisation, secret = asyncio.run(go())
-    print(f"organisation {organisation['id']} ({organisation['name']})")
-    print(f"admin API key (shown once): {secret}")
+    team, secret = asyncio.run(go())
+    print(f"team {team['id']} ({team['name']}, plan {team['plan']})")
+    print(f"admin API key (shown once; it works once a worker has applied it): {secret}")
 
 
-def wait_healthy(url: str, processes: list[subprocess.Popen], deadline: float) -> None:
+def run_plan(settings: Settings, org_id: str, plan: str) -> None:
+    """Move a team to another plan (an operator's action: there is no billing here)."""
+    from aiokafka import AIOKafkaProducer
+
+    from engine.access import command
+    from engine.partitioning import entity_key, partition_for
+    from engine.topics import COMMANDS
+
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            message = command("team.update", org_id, {"plan": plan})
+            await producer.send_and_wait(COMMANDS, orjson.dumps(message), key=entity_key(org_id),
+                                         partition=partition_for(org_id, settings.partitions))
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+    print(f"team {org_id} moves to plan {plan}")
+
+
+def wait_ok(url: str, processes: list[subprocess.Popen], deadline: float, what: str,
+            headers: dict[str, str] | None = None) -> None:
+    """Until `url` answers 200; stops early when one of `processes` exits."""
+    request = urllib.request.Request(url, headers=headers or {})
     while time.monotonic() < deadline:
         for process in processes:
             if process.poll() is not None:
                 raise SystemExit(f"a pingstream process exited with {process.returncode}; see its log")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=5) as response:
                 if response.status == 200:
                     return
         except OSError:
             pass
         time.sleep(0.3)
-    raise SystemExit(f"pingstream did not become healthy at {url}; see the logs")
+    raise SystemExit(f"pingstream: {what} at {url} in time; see the logs")
+
+
+def jwt_secret(data_dir) -> str:
+    """The secret people's tokens are signed with, kept in the data directory so they outlive a restart."""
+    path = data_dir / "jwt-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def run_up(settings: Settings) -> None:
@@ -96,6 +133,7 @@ def run_up(settings: Settings) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("PINGSTREAM_INTERNAL_TOKEN", secrets.token_urlsafe(24))
+    env.setdefault("PINGSTREAM_JWT_SECRET", jwt_secret(data_dir))
     broker = None
     if not settings.broker:
         broker = EmbeddedBroker(log_path=logs / "broker.log")
@@ -120,7 +158,9 @@ def run_up(settings: Settings) -> None:
                 processes.append(subprocess.Popen([sys.executable, "-m", "engine.cli", role], env=env,
                                                   stdout=out, stderr=subprocess.STDOUT))
         api = f"http://{settings.api_host}:{settings.api_port}"
-        wait_healthy(f"{api}/v1/health-check", processes, time.monotonic() + 120)
+        wait_ok(f"{api}/v1/health-check", processes, time.monotonic() + 120, "the API did not become healthy")
+        wait_ok(f"{api}/v1/account", processes, time.monotonic() + 60, "the admin key did not start working",
+                {"Authorization": f"Bearer {secret}"})
         key_file = data_dir / "admin-key"
         key_file.write_text(secret + "\n")
         key_file.chmod(0o600)
@@ -131,6 +171,7 @@ pingstream is up.
   admin API key {secret}
                 (shown once; also saved to {key_file})
   try           curl -H "Authorization: Bearer $(cat {key_file})" {api}/v1/monitors
+  mail          {f"via {settings.smtp_host}" if settings.smtp_host else f"{data_dir / 'outbox'}/  (sign-up codes, invitations: no PINGSTREAM_SMTP_HOST set)"}
   logs          {logs}/
 Ctrl-C stops everything.
 """, flush=True)
@@ -165,6 +206,10 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("api", help="run the stateless HTTP API")
     boot = commands.add_parser("bootstrap", help="create an organisation and print its admin API key")
     boot.add_argument("--org-name", default="Default organisation")
+    boot.add_argument("--plan", default="self-hosted", choices=sorted(PLANS))
+    plan = commands.add_parser("plan", help="move a team to another plan")
+    plan.add_argument("org_id")
+    plan.add_argument("plan", choices=sorted(PLANS))
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("PINGSTREAM_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -174,7 +219,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"pingstream: {exc}") from None
     if args.command != "up" and not settings.broker:
         raise SystemExit("pingstream: set PINGSTREAM_BROKER=kafka://host:port (or use `pingstream up`)")
-    {"up": run_up, "worker": run_worker, "api": run_api}.get(args.command, lambda s: run_bootstrap(s, args.org_name))(settings)
+    if args.command == "bootstrap":
+        run_bootstrap(settings, args.org_name, args.plan)
+    elif args.command == "plan":
+        run_plan(settings, args.org_id, args.plan)
+    else:
+        {"up": run_up, "worker": run_worker, "api": run_api}[args.command](settings)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,23 @@ class Settings:
     cache_entries: int = 50_000
     #: changelog standby copies kept on other workers for fast failover
     standby_replicas: int = 1
+    #: signs people's access and refresh tokens (JWT, HS256); every API process needs the same value
+    jwt_secret: str = ""
+    #: lifetime of an access token and of a refresh token (seconds)
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    #: requests a minute one IP may make to endpoints that need no credentials (sign-up, log-in, recovery)
+    ip_rate_limit: int = 60
+    #: the plan a team created by sign-up starts on
+    signup_plan: str = "free"
+    #: SMTP server mail goes out through; empty = mail is written to DATA_DIR/outbox instead
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    #: "starttls" (port 587), "tls" (implicit, port 465) or "none"
+    smtp_security: str = "starttls"
+    mail_from: str = "pingstream <no-reply@pingstream.local>"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -73,6 +90,8 @@ class Settings:
             raise SettingsError(
                 f"PINGSTREAM_BROKER={settings.broker!r} must look like kafka://host:9092"
             )
+        if settings.smtp_security not in ("starttls", "tls", "none"):
+            raise SettingsError("PINGSTREAM_SMTP_SECURITY must be starttls, tls or none")
         if settings.partitions < 1:
             raise SettingsError("PINGSTREAM_PARTITIONS must be at least 1")
         return settings
@@ -80,6 +99,11 @@ class Settings:
     @property
     def on_tansu(self) -> bool:
         return self.broker_kind == "tansu" or (not self.broker and self.broker_kind == "")
+
+    @property
+    def outbox(self) -> Path:
+        """Where mail goes when no SMTP server is configured: one .eml file per message."""
+        return self.data_dir / "outbox"
 
     @property
     def advertised_worker_url(self) -> str:

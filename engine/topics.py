@@ -21,7 +21,9 @@ MONITOR_EVENTS = "monitor-events"    # key: monitor id; monitor.down / monitor.r
 COMMAND_REPLIES = "command-replies"  # key: request id; what a command did, for the API
 DEAD_LETTERS = "dead-letters"        # key: source topic; input that could not be used, with why
 WORKERS = "workers"                  # key: worker id; which worker owns which partitions
-ACCESS = "access"                    # key: API key hash; organisations' API keys
+ACCESS = "access"                    # key: <kind>:<id>; teams, API keys, memberships, revoked sessions
+MAIL = "mail"                        # key: recipient; mail to send (confirmation codes, recovery, invitations)
+RATE_USAGE = "rate-usage"            # key: API process; requests each API process counted, per second
 HEARTBEATS = "heartbeats"            # key: heartbeat id; check-ins, single or enveloped, and ticks
 WEBHOOK_EVENTS = "webhook-events"    # key: webhook id; received requests, single or enveloped
 INCIDENT_SIGNALS = "incident-signals"  # key: incident route; trigger/resolve from rules, create/update by hand
@@ -35,6 +37,14 @@ class TopicSpec:
     name: str
     keyed: bool          # keyed topics get `partitions`; registries get 1
     compacted: bool = False
+    #: records are deleted after this many ms (in segments of a tenth of it); None: the broker's default
+    retention_ms: int | None = None
+
+    def configs(self) -> dict[str, str]:
+        configs = {"cleanup.policy": "compact"} if self.compacted else {}
+        if self.retention_ms is not None:
+            configs.update({"retention.ms": str(self.retention_ms), "segment.ms": str(self.retention_ms // 10)})
+        return configs
 
 
 TOPICS = (
@@ -51,6 +61,8 @@ TOPICS = (
     TopicSpec(INCIDENT_EVENTS, keyed=True),
     TopicSpec(NOTIFICATIONS, keyed=True),
     TopicSpec(ORG_CONFIG, keyed=False, compacted=True),
+    TopicSpec(MAIL, keyed=True),
+    TopicSpec(RATE_USAGE, keyed=False, retention_ms=3_600_000),  # read from its end: an hour is plenty
 )
 
 
@@ -65,7 +77,7 @@ async def ensure_topics(settings: Settings) -> None:
                 spec.name,
                 num_partitions=settings.partitions if spec.keyed else 1,
                 replication_factor=1,
-                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                topic_configs=spec.configs(),
             )
             for spec in TOPICS
             if spec.name not in existing

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.access import ALL_SCOPES, api_key_record, new_secret, organisation_record, publish
+from engine.access import ALL_SCOPES, bootstrap
 from engine.broker import free_port
 from engine.settings import Settings
 
@@ -117,6 +117,8 @@ class Cluster:
     app_id: str = "pingstream-test"
     processes: list[Process] = field(default_factory=list)
     token: str = "test-internal-token"
+    #: more PINGSTREAM_* settings for every process started from now on (e.g. SMTP)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PINGSTREAM_")}
@@ -129,10 +131,13 @@ class Cluster:
             "PINGSTREAM_SESSION_TIMEOUT": "6",
             "PINGSTREAM_HEARTBEAT_INTERVAL": "0.5",
             "PINGSTREAM_INTERNAL_TOKEN": self.token,
+            "PINGSTREAM_JWT_SECRET": "test-jwt-secret-" + self.app_id,
+            "PINGSTREAM_IP_RATE_LIMIT": "100000",
             "PINGSTREAM_REQUEST_TIMEOUT": "30",
             "PINGSTREAM_LOG_LEVEL": "info",
             "PYTHONPATH": str(ROOT),
         })
+        env.update(self.extra_env)
         env.update(extra)
         return env
 
@@ -152,9 +157,10 @@ class Cluster:
         port = port or free_port()
         return self._spawn("worker", name, port, PINGSTREAM_WORKER_PORT=str(port))
 
-    def start_api(self, name: str = "api") -> Process:
+    def start_api(self, name: str = "api", **env: str) -> Process:
+        """An API process; `env`: PINGSTREAM_* settings of its own (e.g. PINGSTREAM_IP_RATE_LIMIT="5")."""
         port = free_port()
-        return self._spawn("api", name, port, PINGSTREAM_API_PORT=str(port))
+        return self._spawn("api", name, port, PINGSTREAM_API_PORT=str(port), **env)
 
     def wait_serving(self, process: Process, timeout: float = 90) -> None:
         """Until every partition has an owner, as seen through `process`'s health check."""
@@ -167,15 +173,21 @@ class Cluster:
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- {process.name} log ---\n{process.log_tail()}") from None
 
-    def new_org(self, scopes: tuple[str, ...] = ALL_SCOPES, name: str = "test org") -> tuple[str, str]:
-        """A fresh organisation and a key for it; returns (org_id, secret)."""
-        organisation = organisation_record(name)
-        secret = new_secret()
-        asyncio.run(publish(self.settings(), organisation, api_key_record(organisation["id"], secret, "test", scopes)))
-        return organisation["id"], secret
+    def new_org(self, scopes: tuple[str, ...] = ALL_SCOPES, name: str = "test org",
+                plan: str = "self-hosted") -> tuple[str, str]:
+        """A fresh team (organisation) and a key for it, as `pingstream bootstrap` makes them.
+
+        Returns (org_id, secret) once the key works. The plan defaults to the
+        operator's (limits out of the way); tests of plan limits pass one.
+        """
+        team, secret = asyncio.run(bootstrap(self.settings(), name, plan, scopes))
+        client = self.client(secret)
+        wait_for("the new team's key to work", lambda: client.get("/v1/account").status in (200, 403), 60)
+        return team["id"], secret
 
     def client(self, key: str | None, via: Process | None = None) -> Client:
-        via = via or next(p for p in self.processes if p.name.startswith("api"))
+        apis = [p for p in self.processes if p.name.startswith("api")]
+        via = via or (apis or self.processes)[0]  # workers serve the API too
         return Client(via.url, key)
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from engine.broker import EmbeddedBroker
 from tests.integration.cluster import Client, Cluster, wait_for
+from tests.mailbox import Mailbox
 
 
 @contextmanager
@@ -33,10 +34,15 @@ def broker_for_cluster(root: Path) -> Iterator[tuple[str, bool]]:
 
 
 @contextmanager
-def running_cluster(root: Path, workers: int = 1, api: bool = True) -> Iterator[Cluster]:
-    """Its own broker (see broker_for_cluster), workers and an API; all stopped after."""
+def running_cluster(root: Path, workers: int = 1, api: bool = True,
+                    env: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """Its own broker (see broker_for_cluster), workers and an API; all stopped after.
+
+    `env`: more PINGSTREAM_* settings for every process (e.g. SMTP_HOST).
+    """
     with broker_for_cluster(root) as (url, on_tansu):
-        cluster = Cluster(broker_url=url, on_tansu=on_tansu, root=root, app_id=f"pingstream-test-{root.name}")
+        cluster = Cluster(broker_url=url, on_tansu=on_tansu, root=root, app_id=f"pingstream-test-{root.name}",
+                          extra_env=dict(env or {}))
         try:
             for n in range(workers):
                 cluster.start_worker(f"worker-{n}")
@@ -48,9 +54,19 @@ def running_cluster(root: Path, workers: int = 1, api: bool = True) -> Iterator[
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def smtp_server() -> Iterator[Mailbox]:
+    """A real SMTP server on 127.0.0.1 that the shared cluster sends all its mail to.
+
+    `smtp_server.wait_for_mail("ada@example.com")` returns the next mail to that address as text.
+    """
+    with Mailbox() as mailbox:
+        yield mailbox
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory, smtp_server: Mailbox) -> Iterator[Cluster]:
     """One broker, one worker and the API, shared by the tests that do not kill anything."""
-    with running_cluster(tmp_path_factory.mktemp("cluster")) as running:
+    with running_cluster(tmp_path_factory.mktemp("cluster"), env=smtp_server.env) as running:
         yield running
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cluster import Client, Cluster
+from tests.integration.conftest import running_cluster
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -20,15 +20,21 @@ def walkthrough() -> str:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the walk-through uses curl")
-def test_the_walkthrough_answers_as_documented(cluster: Cluster, org: tuple[str, Client], tmp_path: Path) -> None:
-    api = org[1]
+def test_the_walkthrough_answers_as_documented(tmp_path: Path) -> None:
+    """From sign-up, with the code read from the outbox as `make up` (no SMTP server) writes it."""
     script = walkthrough()
-    first_line = "KEY=$(cat .pingstream/admin-key); API=http://127.0.0.1:8080"
+    first_line = "API=http://127.0.0.1:8080; OUTBOX=.pingstream/outbox; EMAIL=ada@example.com"
     assert script.startswith(first_line)
-    script = script.replace(first_line, f"KEY={api.key}; API={api.base}", 1).replace("/tmp/monitor.json", str(tmp_path / "m.json"))
-    run = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, timeout=120)
+    with running_cluster(tmp_path / "walk") as cluster:  # its own: the shared one mails over SMTP
+        api = cluster.client(None).base
+        script = script.replace(first_line, f"API={api}; OUTBOX={cluster.settings().outbox}; EMAIL=ada@example.com", 1)
+        for name in ("monitor", "auth", "key"):
+            script = script.replace(f"/tmp/{name}.json", str(tmp_path / f"{name}.json"))
+        run = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     out = run.stdout
+    assert '"status":"pending"' in out and '"role":"root"' in out and '"token_type":"Bearer"' in out
+    assert '"scopes":["checks:write"]' in out and '"secret":"psk_' in out
     assert '"status":"down"' in out and '"regions_status":{"eu-west":"up","us-east":"down","ap-south":"down"}' in out
     assert '"uptime_30d":{"uptime_percentage":20.0,"total_checks":5,"up_checks":1,"down_checks":4}' in out
     assert '"event":"monitor.down"' in out and '"cause":"timeout"' in out and '"previous_status":"up"' in out

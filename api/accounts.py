@@ -1,0 +1,278 @@
+"""/v1/account, /v1/auth, /v1/customer: sign-up, confirmation, sessions, recovery, the profile.
+
+Passwords are hashed and verified here (argon2, api/passwords.py), never in a
+worker; everything stored goes through the account's partition as commands
+(agents/account_commands.py), keyed by the normalised email.
+"""
+from __future__ import annotations
+
+import time
+import urllib.parse
+import uuid
+from collections import defaultdict, deque
+
+from aiohttp import web
+
+from api import tokens
+from api.auth import authorize, principal_of, role_in
+from api.errors import ApiError, json_response
+from api.gateway import Gateway
+from api.monitors import answer, body_of
+from api.passwords import hash_password, verify_password
+from engine.plans import plan_named
+from schemas.account import (Confirm, CustomerDelete, CustomerPatch, EmailBody, Login, PasswordChange,
+                             RecoveryConfirm, Refresh, SignUp)
+from schemas.validation import parse, parse_json
+from tables.accounts import account_view, locked_until
+
+routes = web.RouteTableDef()
+NO_TEAM = ""                     # accounts belong to no team: commands about them carry this org id
+IP_LOGIN_FAILURES = 30           # failed log-ins from one IP within LOGIN_WINDOW (per API process)
+IP_LOGIN_WINDOW = 15 * 60
+
+
+def gateway_of(request: web.Request) -> Gateway:
+    return request.app["gateway"]
+
+
+class LoginFailures:
+    """Failed log-ins per client IP in this API process: a guesser trying many accounts is slowed too."""
+
+    def __init__(self) -> None:
+        self.by_ip: dict[str, deque[float]] = defaultdict(deque)
+
+    def retry_after(self, ip: str, now: float) -> int | None:
+        failures = self.by_ip.get(ip)
+        if not failures:
+            return None
+        while failures and failures[0] < now - IP_LOGIN_WINDOW:
+            failures.popleft()
+        if len(failures) < IP_LOGIN_FAILURES:
+            return None
+        return int(failures[0] + IP_LOGIN_WINDOW - now) + 1
+
+    def add(self, ip: str, now: float) -> None:
+        if len(self.by_ip) > 100_000:
+            self.by_ip.clear()
+        self.by_ip[ip].append(now)
+
+
+def too_many_attempts(seconds: int) -> ApiError:
+    return ApiError(429, "too_many_login_attempts",
+                    f"Too many failed log-ins. Retry after {seconds} seconds, or recover the password.",
+                    headers={"Retry-After": str(seconds)})
+
+
+async def stored_account(gateway: Gateway, email: str) -> dict | None:
+    """The account record (with its password hash) from the worker owning it; None if there is none."""
+    status, body = await gateway.read(gateway.partition_of(email), "/accounts/" + urllib.parse.quote(email, safe=""))
+    return body if status == 200 else None
+
+
+# -- sign-up and confirmation ---------------------------------------------------
+
+
+@routes.post("/v1/account")
+async def sign_up(request: web.Request) -> web.Response:
+    """Create an account; a 6-digit code to confirm it goes to the email address."""
+    body = parse(SignUp, await body_of(request))
+    fields = {"name": body.name, "surname": body.surname, "password_hash": await hash_password(body.password)}
+    status, reply = await gateway_of(request).command("account.create", NO_TEAM, body.email, fields)
+    if status == 201:
+        reply = {**reply, "message": f"We sent a confirmation code to {body.email}: "
+                                     "confirm with PATCH /v1/account {email, confirmation_code}."}
+    return answer(status, reply)
+
+
+@routes.patch("/v1/account")
+async def confirm(request: web.Request) -> web.Response:
+    """Activate the account with the mailed code; it gets a first team, where it is root."""
+    body = parse(Confirm, await body_of(request))
+    gateway = gateway_of(request)
+    return answer(*await gateway.access_command("account.confirm", NO_TEAM, body.email,
+                                                {"code": body.confirmation_code}))
+
+
+@routes.post("/v1/account/confirmation-code")
+async def resend_code(request: web.Request) -> web.Response:
+    """Send a new confirmation code (the previous one stops working)."""
+    body = parse(EmailBody, await body_of(request))
+    return answer(*await gateway_of(request).command("account.resend_code", NO_TEAM, body.email, {}))
+
+
+@routes.get("/v1/account")
+@authorize("account:read")
+async def account(request: web.Request) -> web.Response:
+    """The team (organisation) the credentials act in, its plan and the plan's limits."""
+    principal = principal_of(request)
+    team = gateway_of(request).teams[principal.org_id]
+    plan = plan_named(team["plan"])
+    return json_response({"data": {"organisation": {"id": team["id"], "name": team["name"]},
+                                   "plan": plan.name, "limits": plan.to_dict()}})
+
+
+# -- sessions -------------------------------------------------------------------
+
+
+async def team_for(gateway: Gateway, user_id: str, wanted: str | None, default: str | None) -> str | None:
+    """The team a new access token acts in: the one asked for, else the default, else any."""
+    if wanted is not None:
+        if await role_in(gateway, wanted, user_id) is None:
+            raise ApiError(403, "not_a_member", f"You are not a member of team {wanted}.")
+        return wanted
+    if default is not None and await role_in(gateway, default, user_id) is not None:
+        return default
+    alive = [org_id for org_id in gateway.user_teams.get(user_id, {}) if gateway.team_alive(org_id)]
+    return min(alive) if alive else None
+
+
+@routes.post("/v1/auth")
+async def log_in(request: web.Request) -> web.Response:
+    """Email and password → an access token (short-lived) and a refresh token."""
+    body = parse(Login, await body_of(request))
+    gateway, ip, now = gateway_of(request), request.remote or "?", time.time()
+    failures: LoginFailures = request.app["login_failures"]
+    wait = failures.retry_after(ip, now)
+    if wait is not None:
+        raise too_many_attempts(wait)
+    record = await stored_account(gateway, body.email)
+    locked = record and locked_until(record["failures"], now)
+    if locked:
+        raise too_many_attempts(int(locked - now) + 1)
+    if not await verify_password(record and record["password_hash"], body.password):
+        failures.add(ip, now)
+        if record is not None:
+            status, reply = await gateway.command("account.login_failed", NO_TEAM, body.email, {})
+            if status == 200 and reply["locked_until"]:
+                raise too_many_attempts(int(reply["locked_until"] - now) + 1)
+        raise ApiError(401, "invalid_credentials", "Wrong email or password.")
+    status, reply = await gateway.command("session.create", NO_TEAM, body.email, {"sid": "ses_" + uuid.uuid4().hex})
+    if status != 200:
+        return answer(status, reply)
+    user = reply["user"]
+    team_id = await team_for(gateway, user["id"], body.team_id, reply["default_team"])
+    return json_response({"data": tokens.token_pair(gateway.settings, user["id"], user["email"], reply["sid"],
+                                                     reply["gen"], team_id)})
+
+
+@routes.post("/v1/auth/refresh")
+async def refresh(request: web.Request) -> web.Response:
+    """A refresh token → a new pair (the old refresh token stops working); team_id switches teams."""
+    body = parse(Refresh, await body_of(request))
+    gateway = gateway_of(request)
+    claims = tokens.decode(gateway.settings, body.refresh_token, "refresh")
+    status, reply = await gateway.command("session.refresh", NO_TEAM, claims["eml"],
+                                          {"sid": claims["sid"], "gen": claims.get("gen")})
+    if status != 200:
+        return answer(status, reply)
+    team_id = await team_for(gateway, claims["sub"], body.team_id, claims.get("team") or reply["default_team"])
+    return json_response({"data": tokens.token_pair(gateway.settings, claims["sub"], claims["eml"], claims["sid"],
+                                                     reply["gen"], team_id)})
+
+
+@routes.delete("/v1/auth")
+@authorize(None, people_only=True)
+async def log_out(request: web.Request) -> web.Response:
+    """End this session: its access and refresh tokens stop working everywhere."""
+    principal, gateway = principal_of(request), gateway_of(request)
+    return answer(*await gateway.access_command("session.revoke", NO_TEAM, principal.email,
+                                                {"sid": principal.session_id}))
+
+
+@routes.get("/v1/auth/me")
+@authorize(None)
+async def me(request: web.Request) -> web.Response:
+    """Who the credentials are: the person (or key), the team they act in, the role and scopes there."""
+    principal, gateway = principal_of(request), gateway_of(request)
+    team = gateway.teams.get(principal.org_id)
+    data: dict = {"team": team_view_of(team, principal.role), "role": principal.role,
+                  "scopes": sorted(principal.scopes)}
+    if principal.is_person:
+        record = await stored_account(gateway, principal.email)
+        data["user"] = account_view(record) if record else {"id": principal.user_id, "email": principal.email}
+        data["teams"] = my_teams(gateway, principal.user_id)
+    else:
+        data["api_key"] = {"id": principal.key_id}
+    return json_response({"data": data})
+
+
+def team_view_of(team: dict | None, role: str | None) -> dict | None:
+    if team is None:
+        return None
+    return {"id": team["id"], "name": team["name"], "plan": team["plan"], **({"role": role} if role else {})}
+
+
+def my_teams(gateway: Gateway, user_id: str) -> list[dict]:
+    return [team_view_of(gateway.teams[org_id], role)
+            for org_id, role in sorted(gateway.user_teams.get(user_id, {}).items()) if gateway.team_alive(org_id)]
+
+
+# -- passwords --------------------------------------------------------------------
+
+
+@routes.post("/v1/account/recovery")
+async def recovery_request(request: web.Request) -> web.Response:
+    """Mail a code to set a new password (answered alike whether or not the account exists)."""
+    body = parse(EmailBody, await body_of(request))
+    return answer(*await gateway_of(request).command("account.recovery_request", NO_TEAM, body.email, {}))
+
+
+@routes.patch("/v1/account/recovery")
+async def recovery_confirm(request: web.Request) -> web.Response:
+    """The mailed code and a new password; every session of the account ends."""
+    body = parse(RecoveryConfirm, await body_of(request))
+    gateway = gateway_of(request)
+    fields = {"code": body.code, "password_hash": await hash_password(body.new_password)}
+    return answer(*await gateway.access_command("account.recovery_confirm", NO_TEAM, body.email, fields))
+
+
+@routes.put("/v1/account/password")
+@authorize(None, people_only=True)
+async def change_password(request: web.Request) -> web.Response:
+    """The current and a new password; the other sessions of the account end."""
+    body = parse(PasswordChange, await body_of(request))
+    principal, gateway = principal_of(request), gateway_of(request)
+    record = await stored_account(gateway, principal.email)
+    if not await verify_password(record and record["password_hash"], body.current_password):
+        raise ApiError(403, "wrong_password", "The current password is wrong.")
+    fields = {"password_hash": await hash_password(body.new_password), "keep_sid": principal.session_id}
+    return answer(*await gateway.access_command("account.password_set", NO_TEAM, principal.email, fields))
+
+
+# -- the profile ----------------------------------------------------------------------
+
+
+@routes.get("/v1/customer")
+@authorize(None, people_only=True)
+async def customer(request: web.Request) -> web.Response:
+    """The signed-in person's profile."""
+    record = await stored_account(gateway_of(request), principal_of(request).email)
+    if record is None:
+        raise ApiError(404, "not_found", "the account no longer exists")
+    return json_response({"data": account_view(record)})
+
+
+@routes.patch("/v1/customer")
+@authorize(None, people_only=True)
+async def update_customer(request: web.Request) -> web.Response:
+    """Change the name or surname."""
+    body = parse(CustomerPatch, await body_of(request))
+    return answer(*await gateway_of(request).command(
+        "account.update", NO_TEAM, principal_of(request).email, body.model_dump(exclude_unset=True)))
+
+
+@routes.delete("/v1/customer")
+@authorize(None, people_only=True)
+async def delete_customer(request: web.Request) -> web.Response:
+    """Delete the account, saying why: sessions end, it leaves its teams (a team left empty goes too)."""
+    body = parse(CustomerDelete, parse_json(await request.read() or b"{}"))  # no body: "reason" is missing
+    principal, gateway = principal_of(request), gateway_of(request)
+    teams = sorted(gateway.user_teams.get(principal.user_id, {}))
+    return answer(*await gateway.access_command("account.delete", NO_TEAM, principal.email,
+                                                {"reason": body.reason, "teams": teams}))
+
+
+def install(app: web.Application) -> None:
+    app["login_failures"] = LoginFailures()
+    app.add_routes(routes)
+

@@ -1,0 +1,105 @@
+"""Request bodies of accounts, sessions, teams, invitations, members and API keys."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.access import ALL_SCOPES
+
+#: no characters that could split a mail header or a URL path (they route the account's reads)
+EMAIL = re.compile(r"^[^@\s,;<>\"/?#%]{1,64}@[^@\s,;<>\"/?#%]+\.[^@\s,;<>\"/?#%]+$")
+Role = Literal["user", "manager", "root"]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def valid_email(value: str) -> str:
+    value = value.strip().lower()
+    if len(value) > 254 or not EMAIL.match(value):
+        raise ValueError("not an email address")
+    return value
+
+
+Password = Field(min_length=10, max_length=256, description="at least 10 characters")
+Name = Field(min_length=1, max_length=100)
+Code = Field(min_length=4, max_length=64)
+
+
+class EmailBody(Body):
+    email: str
+
+    _email = field_validator("email")(valid_email)
+
+
+class SignUp(EmailBody):
+    name: str = Name
+    surname: str = Name
+    password: str = Password
+
+
+class Confirm(EmailBody):
+    confirmation_code: str = Code
+
+
+class Login(EmailBody):
+    password: str = Field(min_length=1, max_length=256)
+    team_id: str | None = None
+
+
+class Refresh(Body):
+    refresh_token: str = Field(min_length=10, max_length=4096)
+    team_id: str | None = Field(None, description="act in another of your teams from now on")
+
+
+class RecoveryConfirm(EmailBody):
+    code: str = Code
+    new_password: str = Password
+
+
+class PasswordChange(Body):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Password
+
+
+class CustomerPatch(Body):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    surname: str | None = Field(None, min_length=1, max_length=100)
+
+
+class CustomerDelete(Body):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class TeamIn(Body):
+    name: str = Name
+
+
+class InvitationIn(EmailBody):
+    role: Role = "user"
+
+
+class InvitationAccept(Body):
+    code: str = Code
+
+
+class MemberPatch(Body):
+    role: Role
+
+
+class KeyIn(Body):
+    name: str = Name
+    scopes: list[str] = Field(min_length=1, description="what the key may do; see GET /v1/openapi.json x-scope")
+    expires_at: datetime | None = Field(None, description="when the key stops working: ISO 8601 or Unix time")
+
+    @field_validator("scopes")
+    @classmethod
+    def known_scopes(cls, scopes: list[str]) -> list[str]:
+        unknown = sorted(set(scopes) - set(ALL_SCOPES))
+        if unknown:
+            raise ValueError(f"unknown scopes {unknown}; known: {', '.join(ALL_SCOPES)}")
+        return sorted(set(scopes))
