@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import uuid
 
-import orjson
-
 from agents.commands import CommandApplier, handles
 from agents.team_commands import error, publish, send_mail
-from engine import topics
 from engine.access import new_team_id
-from engine.partitioning import entity_key, partition_for
+from engine.partitioning import entity_key
 from tables.accounts import (CODE_TTL, MAX_SESSIONS, account_view, check_code, code_record, locked_until, new_code,
                              recent_failures)
 
@@ -132,14 +129,10 @@ def account_confirm(applier: CommandApplier, partition: int, offset: int, comman
 
 def forward_team(applier: CommandApplier, command: dict, account: dict) -> None:
     org_id = account["default_team"]
-    message = {
-        "id": command["id"], "kind": "team.create", "org_id": org_id, "entity_id": org_id, "at": command["at"],
-        "body": {"name": f"{account['name']}'s team", "plan": applier.engine.settings.signup_plan,
-                 "root": {"user_id": account["id"], "email": account["email"], "name": account["name"]}},
-        "reply": {"status": 200, "body": {"account": account_view(account)}},
-    }
-    applier.state.emit(topics.COMMANDS, entity_key(org_id), orjson.dumps(message),
-                       partition_for(org_id, applier.partitions))
+    applier.send(command["id"], "team.create", org_id, org_id, {
+        "name": f"{account['name']}'s team", "plan": applier.engine.settings.signup_plan,
+        "root": {"user_id": account["id"], "email": account["email"], "name": account["name"]},
+    }, command["at"], {"status": 200, "body": {"account": account_view(account)}})
 
 
 @handles("account.login_failed")
@@ -273,11 +266,8 @@ def account_delete(applier: CommandApplier, partition: int, offset: int, command
     account = end_sessions(applier, account, command["at"])
     publish(applier, f"user:{account['id']}", {"kind": "user", "id": account["id"], "deleted": True})
     for org_id in command["body"]["teams"]:
-        message = {"id": f"{command['id']}:leave:{org_id}", "kind": "member.remove", "org_id": org_id,
-                   "entity_id": org_id, "at": command["at"],
-                   "body": {"member_id": account["id"], "actor": {"type": "system"}}}
-        applier.state.emit(topics.COMMANDS, entity_key(org_id), orjson.dumps(message),
-                           partition_for(org_id, applier.partitions))
+        applier.send(f"{command['id']}:leave:{org_id}", "member.remove", org_id, org_id,
+                     {"member_id": account["id"], "actor": {"type": "system"}}, command["at"])
     store(applier, partition, offset, {**account, "status": "deleted", "deleted_at": command["at"],
                                        "deleted_reason": command["body"]["reason"], "password_hash": None,
                                        "sessions": {}})

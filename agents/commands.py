@@ -38,8 +38,8 @@ from tables.monitor_views import monitor_view
 log = logging.getLogger(__name__)
 
 TAKE = 100
-#: what undoes a create the organisation's plan has no room for, by index collection
-UNDO_CREATE = {"monitors": "monitor.delete", "heartbeats": "heartbeat.delete"}
+#: the command that deletes a resource, by organisation index collection (plan limits, team deletion)
+DELETE_KINDS = {"monitors": "monitor.delete", "heartbeats": "heartbeat.delete"}
 
 
 CommandHandler = Callable[["CommandApplier", int, int, dict], None]
@@ -118,17 +118,25 @@ class CommandApplier:
         message = orjson.dumps({"kind": kind, "monitor_id": monitor_id, "at": at})
         self.state.emit(topics.CHECK_RESULTS, entity_key(monitor_id), message, partition)
 
+    def send(self, command_id: str, kind: str, org_id: str, entity_id: str, body: Any, at: float,
+             reply: dict | None = None) -> None:
+        """A command to the partition owning `entity_id`, sent before this batch's state (invariant 1).
+
+        `reply`: {"status", "body"} the receiving handler answers `command_id`
+        with, when it answers for both partitions.
+        """
+        message = {"id": command_id, "kind": kind, "org_id": org_id, "entity_id": entity_id, "body": body, "at": at}
+        if reply is not None:
+            message["reply"] = reply
+        self.state.emit(topics.COMMANDS, entity_key(entity_id), orjson.dumps(message),
+                        partition_for(entity_id, self.partitions))
+
     def forward_to_index(self, command: dict, kind: str, config: dict, status: int, body: Any,
                          collection: str = "monitors") -> None:
         """Ask the organisation's partition to (un)list a resource; it sends `body` as the reply."""
-        org_id = command["org_id"]
-        message = {
-            "id": command["id"], "kind": kind, "org_id": org_id, "entity_id": org_id, "at": command["at"],
-            "body": {"collection": collection, "id": config["id"], "created_at": config["created_at"]},
-            "reply": {"status": status, "body": body},
-        }
-        self.state.emit(topics.COMMANDS, entity_key(org_id), orjson.dumps(message),
-                        partition_for(org_id, self.partitions))
+        self.send(command["id"], kind, command["org_id"], command["org_id"],
+                  {"collection": collection, "id": config["id"], "created_at": config["created_at"]},
+                  command["at"], {"status": status, "body": body})
 
     # -- monitors -------------------------------------------------------------
 
@@ -204,17 +212,14 @@ class CommandApplier:
             refusal = usage.limit_refusal(self.engine.teams.get(partition, entity_key(org_id)), collection,
                                           org_index.count(self.index, partition, org_id, collection))
             if refusal is not None:  # a redelivered add of a listed resource is never refused
-                self.undo_create(command, UNDO_CREATE[collection], body["id"])
+                self.undo_create(command, DELETE_KINDS[collection], body["id"])
                 return self.reply(command["id"], 403, refusal)
         org_index.add(self.index, partition, org_id, collection, body["id"], body["created_at"])
         self.reply(command["id"], command["reply"]["status"], command["reply"]["body"])
 
     def undo_create(self, command: dict, kind: str, resource_id: str) -> None:
         """Delete a resource created past the plan's limit, in its own partition; nobody waits for the reply."""
-        undo = {"id": command["id"] + ":over-limit", "kind": kind, "org_id": command["org_id"],
-                "entity_id": resource_id, "body": None, "at": command["at"]}
-        self.state.emit(topics.COMMANDS, entity_key(resource_id), orjson.dumps(undo),
-                        partition_for(resource_id, self.partitions))
+        self.send(command["id"] + ":over-limit", kind, command["org_id"], resource_id, None, command["at"])
 
     def index_remove(self, partition: int, offset: int, command: dict) -> None:
         body = command["body"]

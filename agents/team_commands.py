@@ -18,7 +18,7 @@ import secrets
 
 import orjson
 
-from agents.commands import CommandApplier, handles
+from agents.commands import DELETE_KINDS, CommandApplier, handles
 from engine import topics
 from engine.partitioning import entity_key, partition_for
 from engine.plans import plan_named
@@ -27,8 +27,6 @@ from tables.accounts import code_hash
 from tables.teams import (INVITATION_TTL, access_key, access_member, access_team, invitation_view, key_view,
                           member_change_refusal, member_view, roots, team_view)
 
-#: what a team's deletion deletes with it, by organisation index collection
-CASCADE = {"monitors": "monitor.delete", "heartbeats": "heartbeat.delete"}
 
 
 def publish(applier: CommandApplier, key: str, record: dict) -> None:
@@ -132,14 +130,12 @@ def team_delete(applier: CommandApplier, partition: int, offset: int, command: d
 
 
 def cascade(applier: CommandApplier, partition: int, command: dict, org_id: str) -> None:
-    for collection, kind in CASCADE.items():
+    """A team's monitors and heartbeats go with it: a delete command to each one's partition."""
+    for collection, kind in DELETE_KINDS.items():
         total = org_index.count(applier.index, partition, org_id, collection)
         ids, _ = org_index.page(applier.index, partition, org_id, collection, 1, max(total, 1))
         for resource_id in ids:
-            message = {"id": f"{command['id']}:cascade:{resource_id}", "kind": kind, "org_id": org_id,
-                       "entity_id": resource_id, "body": None, "at": command["at"]}
-            applier.state.emit(topics.COMMANDS, entity_key(resource_id), orjson.dumps(message),
-                               partition_for(resource_id, applier.partitions))
+            applier.send(f"{command['id']}:cascade:{resource_id}", kind, org_id, resource_id, None, command["at"])
 
 
 # -- API keys ---------------------------------------------------------------------
