@@ -17,7 +17,7 @@ from api import tokens
 from api.auth import authorize, principal_of, role_in
 from api.errors import ApiError, json_response
 from api.gateway import Gateway
-from api.monitors import answer, body_of
+from api.monitors import answer, body_of, gateway_of
 from api.passwords import hash_password, verify_password
 from engine.plans import plan_named
 from schemas.account import (Confirm, CustomerDelete, CustomerPatch, EmailBody, Login, PasswordChange,
@@ -29,10 +29,6 @@ routes = web.RouteTableDef()
 NO_TEAM = ""                     # accounts belong to no team: commands about them carry this org id
 IP_LOGIN_FAILURES = 30           # failed log-ins from one IP within LOGIN_WINDOW (per API process)
 IP_LOGIN_WINDOW = 15 * 60
-
-
-def gateway_of(request: web.Request) -> Gateway:
-    return request.app["gateway"]
 
 
 class LoginFailures:

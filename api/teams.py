@@ -18,18 +18,13 @@ from api import params
 from api.accounts import my_teams, stored_account, team_view_of
 from api.auth import authorize, principal_of
 from api.errors import ApiError, json_response
-from api.gateway import Gateway
-from api.monitors import answer, body_of
+from api.monitors import answer, body_of, gateway_of
 from engine.access import key_fields, new_secret, new_team_id
 from schemas.account import InvitationAccept, InvitationIn, KeyIn, MemberPatch, TeamIn
 from schemas.validation import parse
 from tables.teams import invitation_view, key_view, member_view
 
 routes = web.RouteTableDef()
-
-
-def gateway_of(request: web.Request) -> Gateway:
-    return request.app["gateway"]
 
 
 async def team_command(request: web.Request, kind: str, body: dict | None = None) -> tuple[int, Any]:
