@@ -8,19 +8,35 @@ cache instead, as in Kafka Streams' record cache:
 
 * an agent `put`s values into the dirty map of the partition it is processing;
   a key written many times in a batch is sent once;
-* `StateStore.flush()` sends every dirty record straight to the changelog with
-  the raw producer, waits until Kafka has them all, and only then writes the
-  same records to RocksDB in one atomic batch together with the changelog
-  offset Faust restores from. So local state is never ahead of the changelog,
-  and a crash anywhere leaves a changelog prefix that recovery replays;
+* `StateStore.flush()` first takes a *cut*: in one step, with no await in
+  between, it takes the events queued so far, every table's dirty records
+  (encoded to bytes there and then) and the replies. Agents fold a message
+  without awaiting, so a cut holds whole messages, and nothing folded after
+  it (an agent may go on folding while the flush awaits Kafka) can leak into
+  the bytes being sent: values live on as objects the next batch mutates, but
+  what is in flight is frozen;
+* the flush sends the cut's events and waits until Kafka has them; then its
+  records straight to the changelog with the raw producer, waits until Kafka
+  has them all, and only then writes the same bytes to RocksDB in one atomic
+  batch together with the changelog offset Faust restores from; then its
+  replies. So local state is never ahead of the changelog, an event is never
+  behind the state that caused it, a reply never ahead of the state it
+  reports, and a crash anywhere leaves a changelog prefix that recovery
+  replays;
 * agents flush before their events are acked, so no source offset is
   committed before the state it produced is in Kafka (at least once), and
   values carry the source position they last applied, so redelivery changes
   nothing (invariant 4).
 
 Within a partition records are sent in the order they were last written, and a
-Kafka partition keeps that order: write derived keys before the value that
-records their inclusion and any prefix of a flush is consistent.
+Kafka partition keeps that order (the producer has one request in flight per
+broker): write derived keys before the value that records their inclusion and
+any prefix of a flush is consistent. Flushes run one at a time, so the cuts
+reach Kafka in the order they were taken.
+
+Reads see the newest value: this batch's writes, then the decoded-value cache
+(which holds the newest object of a key, written back at the cut), then the
+frozen bytes of cuts still in flight, then RocksDB.
 """
 from __future__ import annotations
 
@@ -65,8 +81,9 @@ class TableStore:
             help=help,
         )
         self._dirty: dict[int, dict[bytes, Any]] = {}
-        self._in_flight: list[dict[int, dict[bytes, Any]]] = []
-        # decoded values equal to what RocksDB holds: hot keys skip the read and the decode
+        #: cuts sent but not yet in RocksDB, oldest first: partition -> key -> frozen bytes (None: deleted)
+        self._in_flight: list[dict[int, dict[bytes, bytes | None]]] = []
+        # the newest decoded value of a key (in RocksDB or in flight): hot keys skip the read and the decode
         self._cache: dict[tuple[int, bytes], Any] = {}
         self.cache_size = cache_size
 
@@ -78,26 +95,21 @@ class TableStore:
         # Faust opens one RocksDB per assigned partition; we read and batch-write it directly.
         return self.table.data._db_for_partition(partition)
 
-    def _pending(self, partition: int, key: bytes) -> Any:
+    def get(self, partition: int, key: bytes) -> Any | None:
         dirty = self._dirty.get(partition)
         if dirty is not None and key in dirty:
-            return dirty[key]
-        for batch in reversed(self._in_flight):
-            pending = batch.get(partition)
-            if pending is not None and key in pending:
-                return pending[key]
-        return None
-
-    def get(self, partition: int, key: bytes) -> Any | None:
-        value = self._pending(partition, key)
-        if value is DELETED:
-            return None
-        if value is not None:
-            return value
+            value = dirty[key]
+            return None if value is DELETED else value
         cached = self._cache.get((partition, key))
         if cached is not None:
             return cached
-        raw = self._db(partition).get(key)
+        for cut in reversed(self._in_flight):
+            frozen = cut.get(partition)
+            if frozen is not None and key in frozen:
+                raw = frozen[key]
+                break
+        else:
+            raw = self._db(partition).get(key)
         if raw is None:
             return None
         value = self.decode(key, raw)
@@ -132,10 +144,15 @@ class TableStore:
     ) -> list[tuple[bytes, Any]]:
         """Items with start <= key < stop, in key order (or reversed), pending writes included."""
         overlay: dict[bytes, Any] = {}
-        for batch in (*self._in_flight, self._dirty):
-            for key, value in batch.get(partition, {}).items():
+        for cut in self._in_flight:
+            for key, raw in cut.get(partition, {}).items():
                 if start <= key < stop:
-                    overlay[key] = value
+                    overlay[key] = raw
+        for key, raw in overlay.items():
+            overlay[key] = DELETED if raw is None else self.decode(key, raw)
+        for key, value in self._dirty.get(partition, {}).items():
+            if start <= key < stop:
+                overlay[key] = value
         found: list[tuple[bytes, Any]] = []
         wanted = None if limit is None else limit + len(overlay)
         for key, raw in self._stored(partition, start, stop, reverse):
@@ -169,31 +186,44 @@ class TableStore:
     def keys(self, partition: int, start: bytes, stop: bytes) -> list[bytes]:
         return [key for key, _ in self.scan(partition, start, stop)]
 
-    def take_dirty(self) -> dict[int, dict[bytes, Any]]:
-        dirty, self._dirty = self._dirty, {}
-        if dirty:
-            self._in_flight.append(dirty)
-        return dirty
+    def cut(self) -> dict[int, dict[bytes, bytes | None]]:
+        """Freeze this batch's writes as bytes (in send order) and start a new batch; no await.
 
-    def settle(self, batch: dict[int, dict[bytes, Any]], encoded: dict[int, list[tuple[bytes, bytes | None]]],
-               changelog_offsets: dict[int, int], owned: set[int]) -> None:
-        """Write a batch Kafka has acknowledged to RocksDB, with its changelog offset."""
+        The objects stay the newest values (in the cache), free to be mutated by
+        the next batch: what was frozen here is what reaches the changelog.
+        """
+        dirty, self._dirty = self._dirty, {}
+        frozen: dict[int, dict[bytes, bytes | None]] = {}
+        encode, cache = self.encode, self._cache
+        for partition, records in dirty.items():
+            rows = frozen[partition] = {}
+            for key, value in records.items():
+                if value is DELETED:
+                    rows[key] = None
+                    cache.pop((partition, key), None)
+                else:
+                    rows[key] = encode(value)
+                    self._remember(partition, key, value)
+        if frozen:
+            self._in_flight.append(frozen)
+        return frozen
+
+    def settle(self, frozen: dict[int, dict[bytes, bytes | None]], changelog_offsets: dict[int, int],
+               owned: set[int]) -> None:
+        """Write a cut Kafka has acknowledged to RocksDB, with its changelog offset."""
         store = self.table.data
-        for partition, records in encoded.items():
+        for partition, rows in frozen.items():
             if partition not in owned:
                 continue  # revoked meanwhile: the new owner restores it from the changelog
             write = WriteBatch(raw_mode=True)
-            values = batch[partition]
-            for key, raw in records:
+            for key, raw in rows.items():
                 if raw is None:
                     write.delete(key)
-                    self._cache.pop((partition, key), None)
                 else:
                     write.put(key, raw)
-                    self._remember(partition, key, values[key])
             write.put(store.offset_key, str(changelog_offsets[partition]).encode())
             self._db(partition).write(write)
-        self._in_flight = [pending for pending in self._in_flight if pending is not batch]
+        self._in_flight = [cut for cut in self._in_flight if cut is not frozen]
 
     def forget(self, partitions: set[int]) -> None:
         """Drop pending writes and cached values of partitions this worker no longer owns."""
@@ -202,7 +232,10 @@ class TableStore:
         self._cache = {key: value for key, value in self._cache.items() if key[0] not in partitions}
 
     def forget_cached(self) -> None:
-        """After a failure half way through a message, cached objects may hold half its changes."""
+        """After a failure half way through a message, cached objects may hold half its changes.
+
+        Keys in flight are then read from their frozen bytes, which hold none of it.
+        """
         self._cache.clear()
 
 
@@ -241,58 +274,53 @@ class StateStore:
         return {tp.partition for tp in self.app.consumer.assignment()}
 
     async def flush(self) -> None:
-        """Make every write so far durable in Kafka, then in RocksDB.
+        """Make every write so far durable in Kafka, then in RocksDB; then send the replies.
 
         If Kafka refuses, the worker stops at once: the pending state is neither
         durable nor safe to retry in place, and the offsets behind it are not
         committed, so a restarted worker restores the changelog and replays them.
         """
         async with self._lock:
+            effects, cuts, replies = self._cut()
             try:
-                effects, self._effects = self._effects, []
                 if effects:
                     await self._send_all(effects)
-                await self._flush_tables()
+                if cuts:
+                    await self._write_tables(cuts)
             except Exception:
                 log.critical("could not make state durable in Kafka; stopping this worker", exc_info=True)
                 os._exit(EXIT_STATE_NOT_DURABLE)
-            replies, self._replies = self._replies, []
             if replies:
                 await self._send_all(replies)
+
+    def _cut(self) -> tuple[list, list[tuple[TableStore, dict[int, dict[bytes, bytes | None]]]], list]:
+        """Everything written so far, frozen in one step: events, every table's records, replies."""
+        effects, self._effects = self._effects, []
+        replies, self._replies = self._replies, []
+        cuts = [(store, frozen) for store in self.tables if (frozen := store.cut())]
+        return effects, cuts, replies
 
     async def _send_all(self, messages: list[tuple[str, bytes | None, bytes, int | None]]) -> None:
         send = self.app.producer.send
         await asyncio.gather(*[await send(topic, key, value, partition, None, None)
                                for topic, key, value, partition in messages])
 
-    async def _flush_tables(self) -> None:
-        pending = []
-        for store in self.tables:
-            batch = store.take_dirty()
-            if not batch:
-                continue
-            encoded: dict[int, list[tuple[bytes, bytes | None]]] = {}
-            futures: dict[int, list[Any]] = {}
+    async def _write_tables(self, cuts: list[tuple[TableStore, dict[int, dict[bytes, bytes | None]]]]) -> None:
+        send = self.app.producer.send
+        sent = []
+        for store, frozen in cuts:
             topic = store.changelog_topic
-            send = self.app.producer.send
-            for partition, records in batch.items():
-                rows = encoded[partition] = []
-                sent = futures[partition] = []
-                for key, value in records.items():
-                    raw = None if value is DELETED else store.encode(value)
-                    rows.append((key, raw))
-                    sent.append(await send(topic, key, raw, partition, None, None))
-            pending.append((store, batch, encoded, futures))
-        if not pending:
-            return
+            for partition, rows in frozen.items():
+                futures = [await send(topic, key, raw, partition, None, None) for key, raw in rows.items()]
+                sent.append((store, partition, futures))
+        acked_offsets: dict[int, dict[int, int]] = {}
+        for store, partition, futures in sent:
+            acked = await asyncio.gather(*futures)  # raises if Kafka refused any: nothing is acked then
+            acked_offsets.setdefault(id(store), {})[partition] = acked[-1].offset
         owned = self.owned_partitions()
-        for store, batch, encoded, futures in pending:
-            offsets = {}
-            for partition, sent in futures.items():
-                acked = await asyncio.gather(*sent)  # raises if Kafka refused any: nothing is acked then
-                offsets[partition] = acked[-1].offset
-            store.settle(batch, encoded, offsets, owned)
-            self.records_flushed += sum(len(rows) for rows in encoded.values())
+        for store, frozen in cuts:
+            store.settle(frozen, acked_offsets[id(store)], owned)
+            self.records_flushed += sum(len(rows) for rows in frozen.values())
 
     def forget(self, partitions: set[int]) -> None:
         for store in self.tables:
