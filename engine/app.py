@@ -85,6 +85,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.heartbeat_interval,
         broker_commit_interval=settings.commit_interval,
         producer_acks=-1,
+        producer_max_batch_size=settings.producer_batch_bytes,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=settings.standby_replicas,
         processing_guarantee="at_least_once",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -10,7 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,26 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, interva
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last error: {last_error!r})")
+
+
+def _burn(until: float) -> None:
+    while time.time() < until:
+        pass
+
+
+@contextmanager
+def cpu_burners(processes: int, seconds: float = 1800) -> Iterator[None]:
+    """Processes that keep cores busy beside a test, as other tenants of a machine do; stopped on exit."""
+    until = time.time() + seconds  # they stop by themselves even if nobody ends them
+    burners = [multiprocessing.Process(target=_burn, args=(until,), daemon=True) for _ in range(processes)]
+    for burner in burners:
+        burner.start()
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.terminate()
+            burner.join(5)
 
 
 @dataclass
