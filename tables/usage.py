@@ -79,14 +79,14 @@ def checks_counter(data: TableStore, partition: int, org_id: str, offset: int) -
     """The counter message `offset` adds the organisation's checks to, or None if it already did.
 
     Call it before the first monitor runtime of the organisation changes: the
-    counter is placed ahead of them. Returns a copy the caller may change until
-    the message is folded (the stored one may be in a flush under way).
+    counter is placed ahead of them. The caller changes it while it folds the
+    message (a flush freezes whole messages, so no half-counted one is sent).
     """
     key = checks_key(org_id)
     record = data.get(partition, key)
     if record is not None and record["pos"] >= offset:
         return None
-    counter = {"pos": -1, "hours": []} if record is None else {"pos": record["pos"], "hours": list(record["hours"])}
+    counter = {"pos": -1, "hours": []} if record is None else record
     data.place(partition, key, counter)
     return counter
 
