@@ -1,10 +1,14 @@
 """Changelogged RocksDB tables written in batches: the state layer every agent uses.
 
 Faust's own table path costs ~220 µs a write (a FutureMessage, sensors and a
-serialiser per `table[key] = value`). Here a Faust `Table` still owns what it
-is good at: the changelog topic, RocksDB partitions that follow the
-assignment, standby replicas and recovery. Writes go through a write-behind
-cache instead, as in Kafka Streams' record cache:
+serialiser per `table[key] = value`). Here one Faust `Table` (`state`) still
+owns what it is good at: the changelog topic, RocksDB partitions that follow
+the assignment, standby replicas and recovery. Every named table of a worker
+is a key prefix in it (`monitors\0...`, `monitor_data\0...`), so a worker
+opens one RocksDB and restores one changelog per partition, not one per table
+and partition (13 tables made a restart open 52 databases, most of its time
+on a busy machine), and a flush is one ordered stream per partition. Writes
+go through a write-behind cache instead, as in Kafka Streams' record cache:
 
 * an agent `put`s values into the dirty map of the partition it is processing;
   a key written many times in a batch is sent once;
@@ -57,29 +61,29 @@ log = logging.getLogger(__name__)
 
 
 class TableStore:
-    """One named table: point reads and writes, ordered range scans, per partition."""
+    """One named table: point reads and writes, ordered range scans, per partition.
+
+    Its keys live under `name` + NUL in the worker's one physical table; callers
+    never see the prefix, and ranges keep their order under it.
+    """
 
     def __init__(
         self,
-        app: faust.App,
+        physical: Any,
         name: str,
         *,
-        partitions: int,
         encode: Callable[[Any], bytes] = orjson.dumps,
         decode: Callable[[bytes, bytes], Any] = lambda key, raw: orjson.loads(raw),
         cache_size: int = 100_000,
         help: str = "",
     ) -> None:
+        assert b"\x00" not in name.encode(), "a table name ends at the first NUL"
         self.name = name
+        self.prefix = name.encode() + b"\x00"
         self.encode = encode
         self.decode = decode
-        self.table = app.Table(
-            name,
-            partitions=partitions,
-            key_type=bytes,  # bytes types make Faust use the raw codec, for the changelog too
-            value_type=bytes,
-            help=help,
-        )
+        self.help = help
+        self.physical = physical
         self._dirty: dict[int, dict[bytes, Any]] = {}
         #: cuts sent but not yet in RocksDB, oldest first: partition -> key -> frozen bytes (None: deleted)
         self._in_flight: list[dict[int, dict[bytes, bytes | None]]] = []
@@ -87,13 +91,9 @@ class TableStore:
         self._cache: dict[tuple[int, bytes], Any] = {}
         self.cache_size = cache_size
 
-    @property
-    def changelog_topic(self) -> str:
-        return self.table.changelog_topic.get_topic_name()
-
     def _db(self, partition: int) -> Any:
         # Faust opens one RocksDB per assigned partition; we read and batch-write it directly.
-        return self.table.data._db_for_partition(partition)
+        return self.physical.data._db_for_partition(partition)
 
     def get(self, partition: int, key: bytes) -> Any | None:
         dirty = self._dirty.get(partition)
@@ -109,7 +109,7 @@ class TableStore:
                 raw = frozen[key]
                 break
         else:
-            raw = self._db(partition).get(key)
+            raw = self._db(partition).get(self.prefix + key)
         if raw is None:
             return None
         value = self.decode(key, raw)
@@ -166,7 +166,9 @@ class TableStore:
         return items if limit is None else items[:limit]
 
     def _stored(self, partition: int, start: bytes, stop: bytes, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
-        db = self._db(partition)
+        db, prefix = self._db(partition), self.prefix
+        cut = len(prefix)
+        start, stop = prefix + start, prefix + stop
         if reverse:
             iterator = db.iter()
             iterator.seek_for_prev(stop)
@@ -175,13 +177,13 @@ class TableStore:
                 if key < start:
                     break
                 if key < stop:
-                    yield key, iterator.value()
+                    yield key[cut:], iterator.value()
                 iterator.prev()
         else:
             for key, raw in db.items(from_key=start):
                 if key >= stop:
                     break
-                yield key, raw
+                yield key[cut:], raw
 
     def keys(self, partition: int, start: bytes, stop: bytes) -> list[bytes]:
         return [key for key, _ in self.scan(partition, start, stop)]
@@ -208,21 +210,21 @@ class TableStore:
             self._in_flight.append(frozen)
         return frozen
 
-    def settle(self, frozen: dict[int, dict[bytes, bytes | None]], changelog_offsets: dict[int, int],
-               owned: set[int]) -> None:
-        """Write a cut Kafka has acknowledged to RocksDB, with its changelog offset."""
-        store = self.table.data
+    def add_to(self, writes: dict[int, Any], frozen: dict[int, dict[bytes, bytes | None]]) -> None:
+        """Add a cut Kafka has acknowledged to the RocksDB write batches of its partitions."""
+        prefix = self.prefix
         for partition, rows in frozen.items():
-            if partition not in owned:
+            write = writes.get(partition)
+            if write is None:
                 continue  # revoked meanwhile: the new owner restores it from the changelog
-            write = WriteBatch(raw_mode=True)
             for key, raw in rows.items():
                 if raw is None:
-                    write.delete(key)
+                    write.delete(prefix + key)
                 else:
-                    write.put(key, raw)
-            write.put(store.offset_key, str(changelog_offsets[partition]).encode())
-            self._db(partition).write(write)
+                    write.put(prefix + key, raw)
+
+    def landed(self, frozen: dict[int, dict[bytes, bytes | None]]) -> None:
+        """The cut is in RocksDB: reads need not look into it any more."""
         self._in_flight = [cut for cut in self._in_flight if cut is not frozen]
 
     def forget(self, partitions: set[int]) -> None:
@@ -246,6 +248,13 @@ class StateStore:
         self.app = app
         self.partitions = partitions
         self.cache_entries = cache_entries
+        self.physical = app.Table(
+            "state",
+            partitions=partitions,
+            key_type=bytes,  # bytes types make Faust use the raw codec, for the changelog too
+            value_type=bytes,
+            help="every table of this worker, each under its name as a key prefix",
+        )
         self.tables: list[TableStore] = []
         self._lock = asyncio.Lock()
         self._effects: list[tuple[str, bytes | None, bytes, int | None]] = []
@@ -266,9 +275,14 @@ class StateStore:
 
     def table(self, name: str, **kwargs: Any) -> TableStore:
         kwargs.setdefault("cache_size", self.cache_entries)
-        store = TableStore(self.app, name, partitions=self.partitions, **kwargs)
+        assert all(store.name != name for store in self.tables), f"table {name!r} declared twice"
+        store = TableStore(self.physical, name, **kwargs)
         self.tables.append(store)
         return store
+
+    @property
+    def changelog_topic(self) -> str:
+        return self.physical.changelog_topic.get_topic_name()
 
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment()}
@@ -306,21 +320,29 @@ class StateStore:
                                for topic, key, value, partition in messages])
 
     async def _write_tables(self, cuts: list[tuple[TableStore, dict[int, dict[bytes, bytes | None]]]]) -> None:
-        send = self.app.producer.send
-        sent = []
+        send, topic = self.app.producer.send, self.changelog_topic
+        sent: dict[int, list[Any]] = {}
         for store, frozen in cuts:
-            topic = store.changelog_topic
+            prefix = store.prefix
             for partition, rows in frozen.items():
-                futures = [await send(topic, key, raw, partition, None, None) for key, raw in rows.items()]
-                sent.append((store, partition, futures))
-        acked_offsets: dict[int, dict[int, int]] = {}
-        for store, partition, futures in sent:
+                futures = sent.setdefault(partition, [])
+                for key, raw in rows.items():
+                    futures.append(await send(topic, prefix + key, raw, partition, None, None))
+        last_offsets = {}
+        for partition, futures in sent.items():
             acked = await asyncio.gather(*futures)  # raises if Kafka refused any: nothing is acked then
-            acked_offsets.setdefault(id(store), {})[partition] = acked[-1].offset
+            last_offsets[partition] = acked[-1].offset
         owned = self.owned_partitions()
+        writes = {partition: WriteBatch(raw_mode=True) for partition in sent if partition in owned}
         for store, frozen in cuts:
-            store.settle(frozen, acked_offsets[id(store)], owned)
+            store.add_to(writes, frozen)
             self.records_flushed += sum(len(rows) for rows in frozen.values())
+        offset_key = self.physical.data.offset_key
+        for partition, write in writes.items():
+            write.put(offset_key, str(last_offsets[partition]).encode())
+            self.physical.data._db_for_partition(partition).write(write)
+        for store, frozen in cuts:
+            store.landed(frozen)
 
     def forget(self, partitions: set[int]) -> None:
         for store in self.tables:

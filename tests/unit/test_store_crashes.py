@@ -271,11 +271,10 @@ async def live(kafka: FakeKafka, worker: Worker, source: dict[int, list[bytes]],
 
 def open_dbs(root: Path) -> dict[tuple[str, int], Rdict]:
     dbs = {}
-    for name in ("monitors", "monitor_data", "other"):
-        for partition in range(PARTITIONS):
-            path = root / f"{name}-{partition}"
-            path.mkdir(parents=True, exist_ok=True)
-            dbs[(name, partition)] = Rdict(str(path), Options(raw_mode=True))
+    for partition in range(PARTITIONS):  # the worker's one physical table, "state"
+        path = root / f"state-{partition}"
+        path.mkdir(parents=True, exist_ok=True)
+        dbs[("state", partition)] = Rdict(str(path), Options(raw_mode=True))
     return dbs
 
 
