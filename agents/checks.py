@@ -36,13 +36,14 @@ from tables.monitor_data import (
     runtime_key,
 )
 from tables.monitor_state import PAUSED
+from tables.store import writing_as
 from tables.uptime import UptimeBucket, bucket_start
 from tables.usage import add_checks, checks_counter, expired_checks_counters
 
 log = logging.getLogger(__name__)
 
 TAKE = 200                 # messages folded per flush at most
-YIELD_EVERY = 10           # messages folded between turns of the event loop
+SLICE = 0.01               # seconds of folding between turns of the event loop
 FUTURE_TOLERANCE = 300.0   # seconds a probe's clock may run ahead of ours
 CONTROL_KINDS = {"pause", "resume", "purge", "tick"}
 
@@ -255,10 +256,14 @@ def register(engine: Engine) -> None:
 
     @engine.app.agent(engine.check_results, name="checks")
     async def checks(stream):
+        writing_as("checks")  # flushes of other agents (commands) never wait for a batch of results
+        clock = time.perf_counter
         async for events in stream.take_events(TAKE, within=engine.settings.flush_interval):
-            for count, event in enumerate(events, 1):
-                if count % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)  # let owner reads in between: a batch can take a while
+            sliced = clock()
+            for event in events:
+                if clock() - sliced > SLICE:
+                    await asyncio.sleep(0)  # let commands, owner reads and timers in: a batch can take seconds
+                    sliced = clock()
                 message = event.message
                 try:
                     folder.fold_message(message.partition, message.offset, message.value)

@@ -34,6 +34,7 @@ from schemas.validation import field_errors
 from tables import org_index, usage
 from tables.monitor_data import runtime_key
 from tables.monitor_views import monitor_view
+from tables.store import writing_as
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +238,7 @@ def register(engine: Engine) -> None:
 
     @engine.app.agent(engine.commands, name="commands")
     async def commands(stream):
+        writing_as("commands")
         async for events in stream.take_events(TAKE, within=0.01):
             for event in events:
                 message = event.message

@@ -42,7 +42,7 @@ class Settings:
     #: the longest a batch of input waits before its state is flushed (seconds)
     flush_interval: float = 0.5
     #: bytes the producer batches per partition; a send waits while its partition's batch is full
-    producer_batch_bytes: int = 16384
+    producer_batch_bytes: int = 524288
     #: how long statistics buckets and check history are kept (days)
     retention_days: int = 90
     #: how long the API waits for a worker to apply a command or answer a read (seconds)

@@ -10,8 +10,13 @@ and partition (13 tables made a restart open 52 databases, most of its time
 on a busy machine), and a flush is one ordered stream per partition. Writes
 go through a write-behind cache instead, as in Kafka Streams' record cache:
 
-* an agent `put`s values into the dirty map of the partition it is processing;
-  a key written many times in a batch is sent once;
+* an agent `put`s values into its own dirty map (agents name themselves with
+  `writing_as`), per partition; a key written many times in a batch is sent
+  once. A flush takes only the flushing agent's writes, so a configuration
+  command never waits for half a batch of check results to reach Kafka, and
+  no agent's flush carries another's half batch (one writer per key makes the
+  writes of two agents disjoint; a key taken over from another agent ties the
+  two, and the taker's next flush takes both);
 * `StateStore.flush()` first takes a *cut*: in one step, with no await in
   between, it takes the events queued so far, every table's dirty records
   (encoded to bytes there and then) and the replies. Agents fold a message
@@ -48,6 +53,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import faust
@@ -56,6 +62,14 @@ from rocksdict import WriteBatch
 
 DELETED = object()  # a tombstone waiting in the dirty map
 EXIT_STATE_NOT_DURABLE = 75  # EX_TEMPFAIL: restart me
+
+#: the agent whose writes and flushes the current task makes; agents that do not name themselves share one
+WRITER: ContextVar[str] = ContextVar("pingstream_writer", default="worker")
+
+
+def writing_as(name: str) -> None:
+    """Name the writer of the current task (an agent's loop): its flushes take its own writes only."""
+    WRITER.set(name)
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +98,10 @@ class TableStore:
         self.decode = decode
         self.help = help
         self.physical = physical
-        self._dirty: dict[int, dict[bytes, Any]] = {}
+        #: writer -> partition -> key -> value written since that writer's last cut
+        self._dirty: dict[str, dict[int, dict[bytes, Any]]] = {}
+        #: writer -> writers whose pending writes it took over a key from (see `put`)
+        self.tied: dict[str, set[str]] = {}
         #: cuts sent but not yet in RocksDB, oldest first: partition -> key -> frozen bytes (None: deleted)
         self._in_flight: list[dict[int, dict[bytes, bytes | None]]] = []
         # the newest decoded value of a key (in RocksDB or in flight): hot keys skip the read and the decode
@@ -96,10 +113,11 @@ class TableStore:
         return self.physical.data._db_for_partition(partition)
 
     def get(self, partition: int, key: bytes) -> Any | None:
-        dirty = self._dirty.get(partition)
-        if dirty is not None and key in dirty:
-            value = dirty[key]
-            return None if value is DELETED else value
+        for writes in self._dirty.values():
+            dirty = writes.get(partition)
+            if dirty is not None and key in dirty:
+                value = dirty[key]
+                return None if value is DELETED else value
         cached = self._cache.get((partition, key))
         if cached is not None:
             return cached
@@ -122,8 +140,27 @@ class TableStore:
         if len(cache) > self.cache_size:
             del cache[next(iter(cache))]  # the oldest entry: cheap, and hot keys come back
 
+    def _writes(self, partition: int, key: bytes) -> dict[bytes, Any]:
+        """The current writer's dirty map of `partition`, holding `key` if any writer's did."""
+        writer = WRITER.get()
+        writes = self._dirty.get(writer)
+        if writes is None:
+            writes = self._dirty[writer] = {}
+        dirty = writes.get(partition)
+        if dirty is None:
+            dirty = writes[partition] = {}
+        if len(self._dirty) > 1 and key not in dirty:
+            for other, their in self._dirty.items():
+                pending = their.get(partition)
+                if other != writer and pending is not None and key in pending:
+                    # another agent wrote this key since its last flush: its flush must now wait for ours too
+                    dirty[key] = pending.pop(key)
+                    self.tied.setdefault(other, set()).add(writer)
+                    log.debug("%s took key %r of table %s over from %s", writer, key, self.name, other)
+        return dirty
+
     def put(self, partition: int, key: bytes, value: Any) -> None:
-        dirty = self._dirty.setdefault(partition, {})
+        dirty = self._writes(partition, key)
         dirty.pop(key, None)  # re-inserting moves the key to the end: last-written order
         dirty[key] = value
 
@@ -134,7 +171,7 @@ class TableStore:
         for (a counter before the states it counted): written first in a batch, it
         stays ahead of them however often it is updated after.
         """
-        self._dirty.setdefault(partition, {})[key] = value
+        self._writes(partition, key)[key] = value
 
     def delete(self, partition: int, key: bytes) -> None:
         self.put(partition, key, DELETED)
@@ -150,9 +187,10 @@ class TableStore:
                     overlay[key] = raw
         for key, raw in overlay.items():
             overlay[key] = DELETED if raw is None else self.decode(key, raw)
-        for key, value in self._dirty.get(partition, {}).items():
-            if start <= key < stop:
-                overlay[key] = value
+        for writes in self._dirty.values():
+            for key, value in writes.get(partition, {}).items():
+                if start <= key < stop:
+                    overlay[key] = value
         found: list[tuple[bytes, Any]] = []
         wanted = None if limit is None else limit + len(overlay)
         for key, raw in self._stored(partition, start, stop, reverse):
@@ -188,24 +226,27 @@ class TableStore:
     def keys(self, partition: int, start: bytes, stop: bytes) -> list[bytes]:
         return [key for key, _ in self.scan(partition, start, stop)]
 
-    def cut(self) -> dict[int, dict[bytes, bytes | None]]:
-        """Freeze this batch's writes as bytes (in send order) and start a new batch; no await.
+    def cut(self, writers: set[str]) -> dict[int, dict[bytes, bytes | None]]:
+        """Freeze these writers' writes as bytes (in send order) and start new batches; no await.
 
         The objects stay the newest values (in the cache), free to be mutated by
         the next batch: what was frozen here is what reaches the changelog.
         """
-        dirty, self._dirty = self._dirty, {}
         frozen: dict[int, dict[bytes, bytes | None]] = {}
         encode, cache = self.encode, self._cache
-        for partition, records in dirty.items():
-            rows = frozen[partition] = {}
-            for key, value in records.items():
-                if value is DELETED:
-                    rows[key] = None
-                    cache.pop((partition, key), None)
-                else:
-                    rows[key] = encode(value)
-                    self._remember(partition, key, value)
+        for writer in writers:
+            writes = self._dirty.pop(writer, None)
+            if not writes:
+                continue
+            for partition, records in writes.items():
+                rows = frozen.setdefault(partition, {})
+                for key, value in records.items():
+                    if value is DELETED:
+                        rows[key] = None
+                        cache.pop((partition, key), None)
+                    else:
+                        rows[key] = encode(value)
+                        self._remember(partition, key, value)
         if frozen:
             self._in_flight.append(frozen)
         return frozen
@@ -229,8 +270,9 @@ class TableStore:
 
     def forget(self, partitions: set[int]) -> None:
         """Drop pending writes and cached values of partitions this worker no longer owns."""
-        for partition in partitions:
-            self._dirty.pop(partition, None)
+        for writes in self._dirty.values():
+            for partition in partitions:
+                writes.pop(partition, None)
         self._cache = {key: value for key, value in self._cache.items() if key[0] not in partitions}
 
     def forget_cached(self) -> None:
@@ -257,8 +299,9 @@ class StateStore:
         )
         self.tables: list[TableStore] = []
         self._lock = asyncio.Lock()
-        self._effects: list[tuple[str, bytes | None, bytes, int | None]] = []
-        self._replies: list[tuple[str, bytes | None, bytes, int | None]] = []
+        #: writer -> events and replies queued since its last cut
+        self._effects: dict[str, list[tuple[str, bytes | None, bytes, int | None]]] = {}
+        self._replies: dict[str, list[tuple[str, bytes | None, bytes, int | None]]] = {}
         self.records_flushed = 0
 
     def emit(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
@@ -267,11 +310,11 @@ class StateStore:
         Sent first, so a crash can repeat an event (its id lets readers drop the
         repeat) but never lose one whose cause is already recorded.
         """
-        self._effects.append((topic, key, value, partition))
+        self._effects.setdefault(WRITER.get(), []).append((topic, key, value, partition))
 
     def reply(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         """Queue an answer that may only go out once the pending state is durable."""
-        self._replies.append((topic, key, value, partition))
+        self._replies.setdefault(WRITER.get(), []).append((topic, key, value, partition))
 
     def table(self, name: str, **kwargs: Any) -> TableStore:
         kwargs.setdefault("cache_size", self.cache_entries)
@@ -288,7 +331,7 @@ class StateStore:
         return {tp.partition for tp in self.app.consumer.assignment()}
 
     async def flush(self) -> None:
-        """Make every write so far durable in Kafka, then in RocksDB; then send the replies.
+        """Make the current writer's writes so far durable in Kafka, then in RocksDB; then send its replies.
 
         If Kafka refuses, the worker stops at once: the pending state is neither
         durable nor safe to retry in place, and the offsets behind it are not
@@ -308,10 +351,18 @@ class StateStore:
                 await self._send_all(replies)
 
     def _cut(self) -> tuple[list, list[tuple[TableStore, dict[int, dict[bytes, bytes | None]]]], list]:
-        """Everything written so far, frozen in one step: events, every table's records, replies."""
-        effects, self._effects = self._effects, []
-        replies, self._replies = self._replies, []
-        cuts = [(store, frozen) for store in self.tables if (frozen := store.cut())]
+        """The writer's writes so far, frozen in one step: events, every table's records, replies.
+
+        With them the writes of every agent that took a key over from this one
+        (and of those that took from them): their records hold this writer's changes.
+        """
+        writers, new = set(), {WRITER.get()}
+        while new:
+            writers |= new
+            new = {taker for store in self.tables for writer in new for taker in store.tied.pop(writer, ())} - writers
+        effects = [effect for writer in writers for effect in self._effects.pop(writer, ())]
+        replies = [reply for writer in writers for reply in self._replies.pop(writer, ())]
+        cuts = [(store, frozen) for store in self.tables if (frozen := store.cut(writers))]
         return effects, cuts, replies
 
     async def _send_all(self, messages: list[tuple[str, bytes | None, bytes, int | None]]) -> None:

@@ -5,7 +5,9 @@ RocksDB directories; only Kafka is simulated, and it behaves the way that
 matters here: a send waits while the producer's buffer is full (so other
 tasks fold meanwhile), each topic-partition is delivered in order, a little at
 a time, and a crash loses whatever was not delivered yet. Another agent
-flushes at random moments, cutting into the checks agent's batches.
+flushes at random moments: in half the cases both agents write as one writer
+(so its flushes cut into the checks agent's batches), in the other half each
+as its own (so each flush takes its own writes only).
 
 A worker is killed at a random step (between any two awaits), restarted on
 the same RocksDB directories, restored from the delivered changelog the way
@@ -37,7 +39,7 @@ from engine.settings import Settings
 from tables import monitor_data
 from tables.monitor_state import MonitorState, apply_result
 from tables.monitor_views import state_changes, uptime
-from tables.store import StateStore
+from tables.store import StateStore, writing_as
 from tables.uptime import HOUR
 from tables.usage import checks_in_last_day
 
@@ -216,8 +218,11 @@ async def live(kafka: FakeKafka, worker: Worker, source: dict[int, list[bytes]],
     """Run until the input is folded (True) or the crash step comes (False); `committed` is updated."""
     acked = dict(committed)
     done = asyncio.Event()
+    own_writers = rng.random() < 0.5
 
     async def checks_agent() -> None:
+        if own_writers:
+            writing_as("checks")
         reading = dict(committed)
         while any(reading[p] < len(source[p]) for p in source):
             batch = []
@@ -240,6 +245,8 @@ async def live(kafka: FakeKafka, worker: Worker, source: dict[int, list[bytes]],
         done.set()
 
     async def other_agent() -> None:
+        if own_writers:
+            writing_as("other")
         n = 0
         while True:
             for _ in range(rng.randint(0, 12)):
@@ -325,3 +332,44 @@ def test_every_count_survives_crashes_at_random_points_of_folding_and_flushing(b
     for seed in range(block * 30, block * 30 + 30):
         asyncio.run(run_case(seed, tmp_path / str(seed)))
 
+
+
+def test_a_flush_takes_its_own_writes_and_those_that_took_a_key_over_from_them(tmp_path):
+    """Agents flush their own writes; a key another agent took over ties that agent's writes to ours."""
+
+    async def scenario() -> list[tuple[bytes, Any]]:
+        kafka = FakeKafka(random.Random(1), buffer_limit=1000)
+        dbs = open_dbs(tmp_path)
+        state = StateStore(FakeApp(kafka, dbs), PARTITIONS)
+        table = state.table("t")
+
+        async def broker() -> None:
+            while True:
+                kafka.deliver_some()
+                await asyncio.sleep(0)
+
+        async def as_writer(name: str, *writes: tuple[bytes, int], flush: bool = False) -> None:
+            async def run() -> None:
+                writing_as(name)
+                for key, value in writes:
+                    table.put(0, key, {"v": value})
+                if flush:
+                    await state.flush()
+            await asyncio.create_task(run())
+
+        delivering = asyncio.create_task(broker())
+        try:
+            await as_writer("a", (b"k", 1), (b"m", 9))
+            await as_writer("b", (b"n", 2), flush=True)           # b's flush: only b's write
+            assert [key for key, _ in kafka.logs[("state-changelog", 0)]] == [b"t\x00n"]
+            await as_writer("b", (b"k", 3))                       # b takes k over, with a's change in it
+            assert table.get(0, b"k") == {"v": 3}
+            await as_writer("a", flush=True)                      # a's flush must carry b's k too
+            return [(key, orjson.loads(value)) for key, value in kafka.logs[("state-changelog", 0)]]
+        finally:
+            delivering.cancel()
+            close_dbs(dbs)
+
+    log = asyncio.run(scenario())
+    assert log[0] == (b"t\x00n", {"v": 2})
+    assert sorted(log[1:]) == [(b"t\x00k", {"v": 3}), (b"t\x00m", {"v": 9})]
