@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from engine.access import ROLES
+from tables.access import ROLES
 from tables.monitor_views import iso
 
 INVITATION_TTL = 7 * 24 * 3600

@@ -18,7 +18,7 @@ of a flush that holds a counted change holds its count too.
 """
 from __future__ import annotations
 
-from engine.plans import plan_named
+from tables.plans import plan_named
 from tables import org_index
 from tables.store import TableStore
 from tables.uptime import HOUR, bucket_start

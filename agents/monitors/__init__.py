@@ -1,0 +1,45 @@
+"""Monitors: configuration by command, check results folded into state and statistics, owner reads.
+
+    fold.py      check-results → monitor_data → monitor-events
+    commands.py  monitor.create / update / delete / pause / resume
+    reads.py     a monitor, its uptime, performance, checks and state changes; the worker's health
+    rules        tables/monitor_state.py, tables/uptime.py, tables/monitor_views.py
+"""
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from agents.monitors import commands, reads
+from agents.monitors.fold import TAKE, YIELD_EVERY, CheckFolder
+from engine import ownership, topics
+from engine.app import Engine
+from engine.component import Component, Stream, Timer
+from engine.dead_letters import DeadLetters
+
+#: how often each owned partition of check-results is told to expire what is past retention (seconds);
+#: cheap (a seek per monitor), and soon after start even if workers restart often
+RETENTION_TICK = 600.0
+
+
+#: the command kinds this feature applies, by kind
+COMMANDS = commands.COMMANDS
+
+def component(engine: Engine) -> Component:
+    folder = CheckFolder(engine, DeadLetters(engine.state))
+    app = engine.app
+
+    async def retention_tick() -> None:
+        now = time.time()
+        for partition in ownership.serving(app):
+            await app.producer.send_and_wait(
+                topics.CHECK_RESULTS, None, orjson.dumps({"kind": "tick", "at": now}), partition, None, None)
+
+    return Component(
+        name="monitors",
+        streams=(Stream(topics.CHECK_RESULTS, "checks", folder, take=TAKE, yield_every=YIELD_EVERY),),
+        commands=COMMANDS,
+        reads=(reads.routes, reads.health_routes(folder.health)),
+        timers=(Timer(RETENTION_TICK, retention_tick),),
+    )

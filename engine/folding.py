@@ -1,0 +1,180 @@
+"""The one fold loop every agent runs, and the one fold skeleton of the ingest agents.
+
+The loop: a batch of messages is folded into the write-behind cache, its events
+and state are flushed (events first) before the offsets are acknowledged, and
+a message that cannot be folded is dead-lettered while the stream goes on
+(invariant 5). Positions make redelivery harmless (invariant 4).
+
+The skeleton (`EntityFold`) is what every ingest topic does with a message:
+decode it or dead-letter it; apply a control message; unwrap an envelope of
+items; validate each item; send an item keyed to the wrong partition on to the
+partition that owns its entity; dead-letter an item of an entity that does not
+exist (or belongs to another organisation); skip an item already applied. A
+subclass supplies only what is its own: its topic, its envelope and model, how
+to find the entity's configuration and runtime, and how to apply one item.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from engine.dead_letters import DeadLetters
+from engine.partitioning import entity_key, partition_for
+from schemas.validation import field_errors
+from tables.entity_keys import position
+from tables.store import StateStore
+
+log = logging.getLogger(__name__)
+
+
+class Fold(Protocol):
+    dead_letters: DeadLetters
+
+    def fold_message(self, partition: int, offset: int, value: bytes | None, timestamp: float) -> None: ...
+
+
+async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *, take: int, within: float,
+                       ready: asyncio.Event | None = None, yield_every: int = 0,
+                       after: Callable[[], None] | None = None) -> None:
+    """Fold a batch, flush its state (effects first), then `after`; forever.
+
+    `ready`: nothing is folded before it is set (e.g. every ruleset known);
+    `yield_every`: messages folded between turns of the event loop, so owner
+    reads get in between a long batch.
+    """
+    async for events in stream.take_events(take, within=within):
+        if ready is not None:
+            await ready.wait()
+        for count, event in enumerate(events, 1):
+            if yield_every and count % yield_every == 0:
+                await asyncio.sleep(0)
+            message = event.message
+            try:
+                fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
+            except Exception as exc:  # a message we cannot fold must not stop the stream
+                log.exception("folding %s %d/%d failed", topic, message.partition, message.offset)
+                fold.dead_letters.send(topic, message.partition, message.offset, 0, message.value,
+                                       f"failed: {exc!r}")
+                state.forget_cached()
+        await state.flush()
+        if after is not None:
+            after()
+
+
+class EntityFold:
+    """Folds messages of owned partitions of one ingest topic, keyed by entity id."""
+
+    topic: ClassVar[str]
+    #: the envelope {"<items>": [...], "org_id"?} one message may carry
+    items: ClassVar[str]
+    #: does a bare JSON list of items count as an envelope
+    accepts_list: ClassVar[bool] = True
+    shape_error: ClassVar[str]
+    control_kinds: ClassVar[frozenset[str]] = frozenset()
+    model: ClassVar[type[BaseModel]]
+    invalid: ClassVar[str]           # the dead letter's reason for an item the model refuses
+    #: what an unknown entity is called, and where it is created: "monitor", "/v1/monitors"
+    noun: ClassVar[str]
+    created_at: ClassVar[str]
+
+    def __init__(self, state: StateStore, partitions: int, dead_letters: DeadLetters) -> None:
+        self.state = state
+        self.partitions = partitions
+        self.dead_letters = dead_letters
+        self.applied = 0
+        self.duplicates = 0
+
+    # -- what every ingest topic does -----------------------------------------
+
+    def fold_message(self, partition: int, offset: int, value: bytes | None, timestamp: float = 0.0) -> None:
+        try:
+            message = orjson.loads(value or b"")
+        except orjson.JSONDecodeError as exc:
+            self.dead_letters.send(self.topic, partition, offset, 0, value, f"not JSON: {exc}")
+            return
+        if isinstance(message, dict) and isinstance(message.get("kind"), str) and message["kind"] in self.control_kinds:
+            self.fold_control(partition, offset, message)
+            return
+        if isinstance(message, dict) and isinstance(message.get(self.items), list):
+            items, org_id = message[self.items], message.get("org_id")
+        elif isinstance(message, list) and self.accepts_list:
+            items, org_id = message, None
+        elif isinstance(message, dict):
+            items, org_id = [message], None
+        else:
+            self.dead_letters.send(self.topic, partition, offset, 0, value, self.shape_error)
+            return
+        self.begin_message()
+        try:
+            for index, raw in enumerate(items):
+                self.fold_item(partition, offset, index, raw, org_id, timestamp)
+        finally:  # what was applied is accounted for, even if a later item broke the message
+            self.end_message(offset)
+
+    def fold_item(self, partition: int, offset: int, index: int, raw: Any, org_id: str | None,
+                  timestamp: float) -> None:
+        try:
+            item = self.model.model_validate(raw)
+        except ValidationError as exc:
+            self.dead_letters.send(self.topic, partition, offset, index, raw, self.invalid, field_errors(exc))
+            return
+        entity_id = self.entity_of(item)
+        home = partition_for(entity_id, self.partitions)
+        if home != partition:  # keyed differently than the JSON id: the partition owning the entity folds it
+            envelope = self.forwarded(item, raw, org_id, f"{partition}-{offset}-{index}", timestamp)
+            self.state.emit(self.topic, entity_key(entity_id), orjson.dumps(envelope), home)
+            return
+        config = self.config_of(partition, entity_id, item, org_id)
+        if config is None:
+            self.dead_letters.send(self.topic, partition, offset, index, raw,
+                                   f"unknown {self.noun} {entity_id!r}: create it first (POST {self.created_at})")
+            return
+        problem = self.problem(item, timestamp)
+        if problem is not None:
+            self.dead_letters.send(self.topic, partition, offset, index, raw, problem)
+            return
+        pos = position(offset, index)
+        runtime = self.runtime_of(partition, entity_id, config)
+        if runtime.pos >= pos:  # applied before: a redelivery changes nothing
+            self.duplicates += 1
+            return
+        self.apply(partition, offset, index, item, config, runtime, pos, timestamp)
+
+    # -- what each topic supplies ---------------------------------------------
+
+    def fold_control(self, partition: int, offset: int, message: dict) -> None:
+        raise NotImplementedError
+
+    def begin_message(self) -> None:
+        """Before the items of one message are folded."""
+
+    def end_message(self, offset: int) -> None:
+        """After the items of one message were folded, or one broke it."""
+
+    def entity_of(self, item: Any) -> str:
+        raise NotImplementedError
+
+    def forwarded(self, item: Any, raw: Any, org_id: str | None, derived_id: str, timestamp: float) -> dict:
+        """The envelope an item keyed to the wrong partition is sent on in; `derived_id` names it if it has no id."""
+        raise NotImplementedError
+
+    def config_of(self, partition: int, entity_id: str, item: Any, org_id: str | None) -> Any | None:
+        """The entity's configuration; None if it does not exist or belongs to another organisation."""
+        raise NotImplementedError
+
+    def problem(self, item: Any, timestamp: float) -> str | None:
+        """Why an item of a known entity cannot be applied (a clock far ahead), if it cannot."""
+        return None
+
+    def runtime_of(self, partition: int, entity_id: str, config: Any) -> Any:
+        """The entity's runtime, which remembers the position (`pos`) it last applied."""
+        raise NotImplementedError
+
+    def apply(self, partition: int, offset: int, index: int, item: Any, config: Any, runtime: Any, pos: int,
+              timestamp: float) -> None:
+        raise NotImplementedError
