@@ -3,7 +3,6 @@
 The public path keeps its first name; everywhere inside they are alert channels."""
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 
@@ -13,28 +12,20 @@ from api import params
 from api.auth import authorize, principal_of
 from api.openapi import request_body
 from engine.responses import json_response
-from api.owner_reads import answer, body_of, gateway_of, owner_read, path_id
+from api.owner_reads import Resource, answer, body_of, gateway_of
 from api.org_lists import indexed_page
 from schemas.alert_channel import AlertChannelSpec
 from schemas.validation import parse
 from tables.alert_channels import COLLECTION
 
 routes = web.RouteTableDef()
-CHANNEL_ID = re.compile(r"^alc_[0-9a-f]{20}$")
+#: "alert": the noun the public API has always used (/v1/alerts)
+ALERT_CHANNEL = Resource.matching("alert", "/alerts", r"^alc_[0-9a-f]{20}$")
 
 
 def new_secret() -> str:
     # stored as it is, not hashed: every delivery is signed with it (HMAC needs the key itself)
     return "whsec_" + secrets.token_urlsafe(32)
-
-
-def channel_id_of(request: web.Request) -> str:
-    return path_id(request, CHANNEL_ID, "alert")
-
-
-async def channel_read(request: web.Request, path: str, query: dict | None = None) -> web.Response:
-    channel_id = channel_id_of(request)
-    return await owner_read(request, channel_id, f"/alerts/{channel_id}{path}", query)
 
 
 @routes.post("/v1/alerts")
@@ -61,14 +52,14 @@ async def list_alerts(request: web.Request) -> web.Response:
 @routes.get("/v1/alerts/{id}")
 @authorize("alerts:read")
 async def get_alert(request: web.Request) -> web.Response:
-    return await channel_read(request, "")
+    return await ALERT_CHANNEL.read(request)
 
 
 @routes.delete("/v1/alerts/{id}")
 @authorize("alerts:write")
 async def delete_alert(request: web.Request) -> web.Response:
     status, body = await gateway_of(request).command("alert.delete", principal_of(request).org_id,
-                                                     channel_id_of(request))
+                                                     ALERT_CHANNEL.id_of(request))
     return answer(status, body)
 
 
@@ -77,7 +68,7 @@ async def delete_alert(request: web.Request) -> web.Response:
 async def rotate_alert_secret(request: web.Request) -> web.Response:
     """A new signing secret, shown this once; deliveries from now on are signed with it."""
     status, body = await gateway_of(request).command("alert.rotate", principal_of(request).org_id,
-                                                     channel_id_of(request), {"secret": new_secret()})
+                                                     ALERT_CHANNEL.id_of(request), {"secret": new_secret()})
     return answer(status, body)
 
 
@@ -86,4 +77,4 @@ async def rotate_alert_secret(request: web.Request) -> web.Response:
 async def alert_deliveries(request: web.Request) -> web.Response:
     """Newest first, each with every attempt (time, status code or error, duration)."""
     page, per_page = params.pagination(request)
-    return await channel_read(request, "/deliveries", {"page": page, "per_page": per_page})
+    return await ALERT_CHANNEL.read(request, "/deliveries", {"page": page, "per_page": per_page})

@@ -9,6 +9,8 @@ same way (`answer`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -26,12 +28,30 @@ def gateway_of(request: web.Request) -> Gateway:
     return request.app["gateway"]
 
 
-def path_id(request: web.Request, pattern: re.Pattern[str], noun: str) -> str:
-    """The {id} of the path; one that cannot be an id of ours is simply not found."""
-    entity_id = request.match_info["id"]
-    if not pattern.match(entity_id):
-        raise ApiError(404, "not_found", f"{noun} {entity_id} not found")
-    return entity_id
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A kind of entity the API reads from its owner: what it is called, its ids, where its owner serves it."""
+
+    noun: str                             # "monitor": in "monitor mon_… not found"
+    path: str                             # "/monitors": its owner reads, below /internal/partitions/{p}
+    parse_id: Callable[[str], str | None]  # the id a path segment names, or None if it cannot be one of ours
+
+    @classmethod
+    def matching(cls, noun: str, path: str, pattern: str) -> Resource:
+        compiled = re.compile(pattern)
+        return cls(noun, path, lambda text: text if compiled.match(text) else None)
+
+    def id_of(self, request: web.Request) -> str:
+        """The {id} of the request's path; one that cannot be an id of ours is simply not found."""
+        entity_id = self.parse_id(request.match_info["id"])
+        if entity_id is None:
+            raise ApiError(404, "not_found", f"{self.noun} {request.match_info['id']} not found")
+        return entity_id
+
+    async def read(self, request: web.Request, view: str = "", query: dict[str, Any] | None = None) -> web.Response:
+        """The owner's answer about the entity of the path, as the response."""
+        entity_id = self.id_of(request)
+        return await owner_read(request, entity_id, f"{self.path}/{entity_id}{view}", query)
 
 
 async def body_of(request: web.Request) -> object:

@@ -1,7 +1,6 @@
 """/v1/rulesets: which events become incidents; commands to the organisation's partition, which lists them."""
 from __future__ import annotations
 
-import re
 import uuid
 
 from aiohttp import web
@@ -10,16 +9,12 @@ from api.auth import authorize, principal_of
 from api.errors import ApiError
 from api.openapi import request_body
 from engine.responses import json_response
-from api.owner_reads import answer, body_of, gateway_of, owner_read, path_id, read_owner
+from api.owner_reads import Resource, answer, body_of, gateway_of, owner_read, read_owner
 from schemas.ruleset import RulesetActions, RulesetSpec
 from schemas.validation import parse
 
 routes = web.RouteTableDef()
-RULESET_ID = re.compile(r"^rs_[0-9a-f]{20}$")
-
-
-def ruleset_id_of(request: web.Request) -> str:
-    return path_id(request, RULESET_ID, "ruleset")
+RULESET = Resource.matching("ruleset", "/rulesets", r"^rs_[0-9a-f]{20}$")
 
 
 async def command(request: web.Request, kind: str, body: dict) -> tuple[int, object]:
@@ -55,14 +50,14 @@ async def create_ruleset(request: web.Request) -> web.Response:
 @routes.get("/v1/rulesets/{id}")
 @authorize("rulesets:read")
 async def get_ruleset(request: web.Request) -> web.Response:
-    return json_response({"data": await read_ruleset(request, ruleset_id_of(request))})
+    return json_response({"data": await read_ruleset(request, RULESET.id_of(request))})
 
 
 @routes.put("/v1/rulesets/{id}")
 @request_body(RulesetSpec)
 @authorize("rulesets:write")
 async def replace_ruleset(request: web.Request) -> web.Response:
-    ruleset_id = ruleset_id_of(request)
+    ruleset_id = RULESET.id_of(request)
     spec = parse(RulesetSpec, await body_of(request))
     status, body = await command(request, "ruleset.update", {"id": ruleset_id, "spec": spec.model_dump(mode="json")})
     return answer(status, body)
@@ -71,14 +66,14 @@ async def replace_ruleset(request: web.Request) -> web.Response:
 @routes.delete("/v1/rulesets/{id}")
 @authorize("rulesets:write")
 async def delete_ruleset(request: web.Request) -> web.Response:
-    status, body = await command(request, "ruleset.delete", {"id": ruleset_id_of(request)})
+    status, body = await command(request, "ruleset.delete", {"id": RULESET.id_of(request)})
     return answer(status, body)
 
 
 @routes.get("/v1/rulesets/{id}/actions")
 @authorize("rulesets:read")
 async def ruleset_actions(request: web.Request) -> web.Response:
-    ruleset = await read_ruleset(request, ruleset_id_of(request))
+    ruleset = await read_ruleset(request, RULESET.id_of(request))
     return json_response({"data": {"id": ruleset["id"], "actions": ruleset["actions"]}})
 
 
@@ -87,7 +82,7 @@ async def ruleset_actions(request: web.Request) -> web.Response:
 @authorize("rulesets:write")
 async def replace_ruleset_actions(request: web.Request) -> web.Response:
     """{"actions": [...]} (or the bare list): what an incident this ruleset opens does."""
-    ruleset_id = ruleset_id_of(request)
+    ruleset_id = RULESET.id_of(request)
     actions = parse(RulesetActions, RulesetActions.from_body(await body_of(request))).actions
     status, body = await command(request, "ruleset.actions", {"id": ruleset_id, "actions": actions})
     return answer(status, {"id": body["id"], "actions": body["actions"]} if status == 200 else body)

@@ -1,7 +1,6 @@
 """/v1/webhooks: inbound webhooks; POST /v1/webhooks/{id}/events takes any JSON, no API key (the id is the secret)."""
 from __future__ import annotations
 
-import re
 import secrets
 import time
 import uuid
@@ -16,7 +15,7 @@ from api.errors import ApiError
 from api.openapi import request_body
 from engine.responses import json_response
 from api.gateway import Gateway
-from api.owner_reads import answer, body_of, gateway_of, owner_read, path_id, read_owner
+from api.owner_reads import Resource, answer, body_of, gateway_of, read_owner
 from api.org_lists import indexed_page
 from api.rate_limits import unmetered
 from engine import topics
@@ -25,7 +24,7 @@ from schemas.validation import parse
 from schemas.webhook import MAX_BODY, WebhookSpec
 
 routes = web.RouteTableDef()
-WEBHOOK_ID = re.compile(r"^whk_[A-Za-z0-9_-]{16,64}$")
+WEBHOOK = Resource.matching("webhook", "/webhooks", r"^whk_[A-Za-z0-9_-]{16,64}$")
 KNOWN_TTL = 30.0   # seconds an existing webhook is trusted for ingest without asking its owner
 KNOWN_MAX = 100_000
 
@@ -35,10 +34,6 @@ _known: WeakKeyDictionary[Gateway, dict[str, tuple[str, float]]] = WeakKeyDictio
 
 def new_webhook_id() -> str:
     return "whk_" + secrets.token_urlsafe(24)  # unguessable: it is the ingest URL's only secret
-
-
-def webhook_id_of(request: web.Request) -> str:
-    return path_id(request, WEBHOOK_ID, "webhook")
 
 
 def ingest_url(request: web.Request, webhook_id: str) -> str:
@@ -73,7 +68,7 @@ async def list_webhooks(request: web.Request) -> web.Response:
 @routes.get("/v1/webhooks/{id}")
 @authorize("webhooks:read")
 async def get_webhook(request: web.Request) -> web.Response:
-    webhook_id = webhook_id_of(request)
+    webhook_id = WEBHOOK.id_of(request)
     _, body, _ = await read_owner(request, webhook_id, "/webhooks", {"ids": webhook_id})
     if not body["data"]:
         raise ApiError(404, "not_found", f"webhook {webhook_id} not found")
@@ -83,7 +78,7 @@ async def get_webhook(request: web.Request) -> web.Response:
 @routes.delete("/v1/webhooks/{id}")
 @authorize("webhooks:write")
 async def delete_webhook(request: web.Request) -> web.Response:
-    gateway, webhook_id = gateway_of(request), webhook_id_of(request)
+    gateway, webhook_id = gateway_of(request), WEBHOOK.id_of(request)
     status, body = await gateway.command("webhook.delete", principal_of(request).org_id, webhook_id)
     _known.get(gateway, {}).pop(webhook_id, None)
     return answer(status, body)
@@ -93,17 +88,17 @@ async def delete_webhook(request: web.Request) -> web.Response:
 @authorize("webhooks:read")
 async def webhook_events(request: web.Request) -> web.Response:
     """Recent events, newest first; page back with last_received_at (the oldest received_at you have)."""
-    webhook_id = webhook_id_of(request)
+    WEBHOOK.id_of(request)  # an id that cannot be ours is not found, whatever the parameters
     limit = params.integer(request, "limit", 20, 1, 100)
     before = params.moment(request, "last_received_at", 0) or None
-    return await owner_read(request, webhook_id, f"/webhooks/{webhook_id}/events", {"limit": limit, "before": before})
+    return await WEBHOOK.read(request, "/events", {"limit": limit, "before": before})
 
 
 @routes.post("/v1/webhooks/{id}/events")
 @unmetered  # no API key: the id is the secret
 async def receive_event(request: web.Request) -> web.Response:
     """Any body (JSON understood, anything else stored as text); 202 once Kafka has it."""
-    gateway, webhook_id = gateway_of(request), webhook_id_of(request)
+    gateway, webhook_id = gateway_of(request), WEBHOOK.id_of(request)
     raw = await request.read()
     if len(raw) > MAX_BODY:
         raise ApiError(413, "payload_too_large",

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from engine import topics
 from engine.component import CommandHandler
 from engine.dead_letters import DeadLetters
+from engine.folding import decoded
 from engine.partitioning import entity_key, partition_for
 from schemas.validation import field_errors
 
@@ -43,12 +44,10 @@ class CommandApplier:
         self.apply_message(partition, offset, value)
 
     def apply_message(self, partition: int, offset: int, value: bytes | None) -> None:
-        try:
-            command = orjson.loads(value or b"")
-            kind, request_id = command["kind"], command["id"]
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            self.dead_letters.send(topics.COMMANDS, partition, offset, 0, value, f"not a command: {exc!r}")
+        command = decoded(self.dead_letters, topics.COMMANDS, partition, offset, value, "a command", "kind", "id")
+        if command is None:
             return
+        kind, request_id = command["kind"], command["id"]
         handler = self.handlers.get(kind) if isinstance(kind, str) else None
         if handler is None:
             self.dead_letters.send(topics.COMMANDS, partition, offset, 0, value, f"unknown command kind {kind!r}")

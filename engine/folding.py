@@ -66,6 +66,19 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
             after()
 
 
+def decoded(dead_letters: DeadLetters, topic: str, partition: int, offset: int, value: bytes | None, what: str,
+            *fields: str) -> dict | None:
+    """The message as a JSON object holding `fields`; None once it went to dead letters as not `what`."""
+    try:
+        message = orjson.loads(value or b"")
+        for name in fields:
+            message[name]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        dead_letters.send(topic, partition, offset, 0, value, f"not {what}: {exc!r}")
+        return None
+    return message
+
+
 class EntityFold:
     """Folds messages of owned partitions of one ingest topic, keyed by entity id."""
 

@@ -9,14 +9,16 @@ owner.
 """
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import mode
 from aiohttp import web
 
 from engine import ownership
+from engine.partitioning import entity_key
 from engine.responses import error_response, json_response
 from engine.settings import INTERNAL_HEADER
 
@@ -89,3 +91,31 @@ def serve(engine: Any, routes: Iterable[web.RouteTableDef],
             await self.runner.cleanup()
 
     return WorkerWeb
+
+
+def requested_records(request: web.Request, table: Any, partition: int,
+                      key: Callable[[str], bytes] = entity_key) -> list[dict]:
+    """The records of the ?ids= entities that exist in the ?org= organisation, in the order asked."""
+    found = (org_record(request, table, partition, key(entity_id)) for entity_id in requested_ids(request))
+    return [record for record in found if record is not None]
+
+
+def owned_entity(noun: str, table_of: Callable[[Any], Any], key: Callable[[str], bytes] = entity_key):
+    """An owner read of one entity, {id} in the path: the view gets (request, partition, record), or 404 is answered.
+
+    The record must belong to the ?org= organisation: another's is as good as absent (invariant 6).
+    """
+
+    def wrap(view: Callable[[web.Request, int, dict], Awaitable[web.Response]]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        async def read(request: web.Request) -> web.Response:
+            partition = owned_partition(request)
+            entity_id = request.match_info["id"]
+            record = org_record(request, table_of(engine_of(request)), partition, key(entity_id))
+            if record is None:
+                return not_found(noun, entity_id)
+            return await view(request, partition, record)
+
+        return read
+
+    return wrap

@@ -11,7 +11,9 @@ when partitions are revoked it forgets their cached state and withdraws at once.
 """
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterable
 
 import faust
 import orjson
@@ -38,6 +40,17 @@ def serving(app: faust.App) -> list[int]:
 
 def serves(app: faust.App, partition: int) -> bool:
     return not app.rebalancing and partition in assigned(app)
+
+
+async def send_ticks(app: faust.App, topic: str, partitions: Iterable[int], at: float) -> None:
+    """A `tick` carrying this worker's clock to each of `partitions` of `topic`; returns once Kafka has them all.
+
+    Time goes through the topic (invariant 3): the fold owning a partition acts on the tick, in order.
+    """
+    tick = orjson.dumps({"kind": "tick", "at": at})
+    sends = [await app.producer.send(topic, None, tick, partition, None, None) for partition in partitions]
+    if sends:
+        await asyncio.gather(*sends)
 
 
 def announce_ownership(app: faust.App, state: StateStore, url: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 import mode
-import orjson
 
 from agents.alert_channels import commands, reads
 from agents.alert_channels.fold import TICK_EVERY, AlertChannelFold
@@ -29,9 +28,7 @@ def component(engine: Engine) -> Component:
     app = engine.app
 
     async def delivery_tick() -> None:
-        tick = orjson.dumps({"kind": "tick", "at": time.time()})
-        for partition in ownership.serving(app):
-            await app.producer.send(topics.ALERT_CHANNEL_DELIVERIES, None, tick, partition, None, None)
+        await ownership.send_ticks(app, topics.ALERT_CHANNEL_DELIVERIES, ownership.serving(app), time.time())
 
     class DeliveryClient(mode.Service):
         async def on_stop(self) -> None:

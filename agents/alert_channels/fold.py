@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from engine import ownership, topics
 from engine.dead_letters import DeadLetters
+from engine.folding import decoded
 from engine.partitioning import entity_key
 from schemas.alert_channel import AlertChannelDelivery
 from schemas.validation import field_errors
@@ -65,12 +66,11 @@ class AlertChannelFold:
     # -- the fold ---------------------------------------------------------------
 
     def fold_message(self, partition: int, offset: int, value: bytes | None, timestamp: float = 0.0) -> None:
-        try:
-            message = orjson.loads(value or b"")
-            kind = message["kind"]
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            self.dead_letters.send(topics.ALERT_CHANNEL_DELIVERIES, partition, offset, 0, value, f"not an alert channel delivery: {exc!r}")
+        message = decoded(self.dead_letters, topics.ALERT_CHANNEL_DELIVERIES, partition, offset, value,
+                          "an alert channel delivery", "kind")
+        if message is None:
             return
+        kind = message["kind"]
         if kind == "deliver":
             self.fold_deliver(partition, offset, message)
         elif kind == "attempted":

@@ -7,10 +7,7 @@
 """
 from __future__ import annotations
 
-import asyncio
 import time
-
-import orjson
 
 from agents.heartbeats import commands, reads
 from agents.heartbeats.fold import SETTLE, TAKE, WITHIN, HeartbeatFolder
@@ -36,7 +33,7 @@ def component(engine: Engine) -> Component:
         """A tick, with this worker's clock, to each owned partition that has a deadline due."""
         now = time.time()
         low, high = due_range(int((now - SETTLE) * 1000))
-        ticks = []
+        due = []
         for partition in ownership.serving(app):
             waiting = sent.get(partition, 0.0) > folder.ticks_applied.get(partition, 0.0)
             if waiting and now - sent[partition] < RETICK_AFTER:
@@ -44,10 +41,8 @@ def component(engine: Engine) -> Component:
             if not folder.data.scan(partition, low, high, limit=1):
                 continue
             sent[partition] = now
-            tick = orjson.dumps({"kind": "tick", "at": now})
-            ticks.append(await app.producer.send(topics.HEARTBEATS, None, tick, partition, None, None))
-        if ticks:
-            await asyncio.gather(*ticks)
+            due.append(partition)
+        await ownership.send_ticks(app, topics.HEARTBEATS, due, now)
 
     return Component(
         name="heartbeats",

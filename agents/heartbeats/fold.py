@@ -22,7 +22,6 @@ crash never makes a transition twice.
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson

@@ -32,6 +32,7 @@ from agents.alert_channels.announce import announce
 from agents.incidents.signals import send_signal
 from engine import topics
 from engine.dead_letters import DeadLetters
+from engine.folding import decoded
 from engine.partitioning import entity_key, partition_for
 from schemas.incident import IncidentSignal
 from schemas.validation import field_errors
@@ -53,12 +54,11 @@ class StateChangeJudge:
         return {"judged": self.judged, "dead_letters": sum(self.dead_letters.counts.values())}
 
     def fold_message(self, partition: int, offset: int, value: bytes | None, timestamp: float = 0.0) -> None:
-        try:
-            event = orjson.loads(value or b"")
-            kind, org_id = event["event"], event["org_id"]
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            self.dead_letters.send(topics.MONITOR_EVENTS, partition, offset, 0, value, f"not a state change: {exc!r}")
+        event = decoded(self.dead_letters, topics.MONITOR_EVENTS, partition, offset, value, "a state change",
+                        "event", "org_id")
+        if event is None:
             return
+        kind, org_id = event["event"], event["org_id"]
         source, _, change = str(kind).partition(".")
         entity_id = event.get(f"{source}_id")
         if source not in ("monitor", "heartbeat") or change not in ("down", "recovered") or not entity_id:

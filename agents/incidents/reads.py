@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.owner_reads import BASE, engine_of, not_found, org_record, owned_partition, requested_ids
+from engine.owner_reads import BASE, engine_of, owned_entity, owned_partition, requested_records
 from engine.responses import json_response
 from tables import incidents as book
 from tables import org_index
@@ -12,27 +12,19 @@ routes = web.RouteTableDef()
 TIMELINE_SHOWN = 500
 
 
-def incident_of(request: web.Request, partition: int, incident_id: str) -> dict | None:
-    return org_record(request, engine_of(request).incidents, partition, book.incident_key(incident_id))
+owned_incident = owned_entity("incident", lambda engine: engine.incidents, book.incident_key)
 
 
 @routes.get(BASE + "/incidents")
 async def incident_views(request: web.Request) -> web.Response:
     partition = owned_partition(request)
-    views = []
-    for incident_id in requested_ids(request):
-        incident = incident_of(request, partition, incident_id)
-        if incident is not None:
-            views.append(book.incident_view(incident))
-    return json_response({"data": views})
+    incidents = requested_records(request, engine_of(request).incidents, partition, book.incident_key)
+    return json_response({"data": [book.incident_view(incident) for incident in incidents]})
 
 
 @routes.get(BASE + "/incidents/{id}")
-async def incident_with_timeline(request: web.Request) -> web.Response:
-    partition = owned_partition(request)
-    incident = incident_of(request, partition, request.match_info["id"])
-    if incident is None:
-        return not_found("incident", request.match_info["id"])
+@owned_incident
+async def incident_with_timeline(request: web.Request, partition: int, incident: dict) -> web.Response:
     entries = engine_of(request).incidents.scan(partition, *book.timeline_range(incident["id"]), limit=TIMELINE_SHOWN)
     return json_response({"data": {**book.incident_view(incident),
                                    "timeline": [book.timeline_view(entry) for _, entry in entries],
@@ -41,10 +33,8 @@ async def incident_with_timeline(request: web.Request) -> web.Response:
 
 
 @routes.get(BASE + "/incidents/{id}/actions")
-async def incident_actions(request: web.Request) -> web.Response:
-    incident = incident_of(request, owned_partition(request), request.match_info["id"])
-    if incident is None:
-        return not_found("incident", request.match_info["id"])
+@owned_incident
+async def incident_actions(request: web.Request, partition: int, incident: dict) -> web.Response:
     return json_response({"data": book.actions_view(incident)})
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 
-import orjson
-
 from agents.monitors import commands, reads
 from agents.monitors.fold import TAKE, YIELD_EVERY, CheckFolder
 from engine import ownership, topics
@@ -31,10 +29,7 @@ def component(engine: Engine) -> Component:
     app = engine.app
 
     async def retention_tick() -> None:
-        now = time.time()
-        for partition in ownership.serving(app):
-            await app.producer.send_and_wait(
-                topics.CHECK_RESULTS, None, orjson.dumps({"kind": "tick", "at": now}), partition, None, None)
+        await ownership.send_ticks(app, topics.CHECK_RESULTS, ownership.serving(app), time.time())
 
     return Component(
         name="monitors",

@@ -1,57 +1,40 @@
 """Owner reads of monitors, served by the worker that owns the partition (engine/owner_reads.py)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from engine import ownership
-from engine.owner_reads import BASE, engine_of, not_found, org_record, owned_partition, requested_ids
-from engine.partitioning import entity_key
+from engine.owner_reads import BASE, engine_of, owned_entity, owned_partition, requested_records
 from engine.responses import json_response
 from tables import monitor_views
 from tables.monitor_data import runtime_key
 
 routes = web.RouteTableDef()
-
-
-def monitor_config(request: web.Request, partition: int) -> dict | None:
-    return org_record(request, engine_of(request).monitors, partition, entity_key(request.match_info["id"]))
-
-
-def requested_configs(request: web.Request, partition: int) -> list[dict]:
-    """Configurations of the ?ids= monitors that exist in the ?org= organisation."""
-    monitors = engine_of(request).monitors
-    found = (org_record(request, monitors, partition, entity_key(monitor_id)) for monitor_id in requested_ids(request))
-    return [config for config in found if config is not None]
-
-
-def known(request: web.Request) -> tuple[int, str] | None:
-    """The request's partition and monitor id, if the monitor exists in the ?org= organisation."""
-    partition = owned_partition(request)
-    return None if monitor_config(request, partition) is None else (partition, request.match_info["id"])
+owned_monitor = owned_entity("monitor", lambda engine: engine.monitors)
 
 
 @routes.get(BASE + "/monitor-ids")
 async def known_monitor_ids(request: web.Request) -> web.Response:
     partition = owned_partition(request)
-    return json_response({"data": [config["id"] for config in requested_configs(request, partition)]})
+    configs = requested_records(request, engine_of(request).monitors, partition)
+    return json_response({"data": [config["id"] for config in configs]})
 
 
 @routes.get(BASE + "/monitors")
 async def monitor_views_of(request: web.Request) -> web.Response:
     partition = owned_partition(request)
-    data = engine_of(request).monitor_data
+    engine = engine_of(request)
     return json_response({"data": [
-        monitor_views.monitor_view(config, data.get(partition, runtime_key(config["id"])))
-        for config in requested_configs(request, partition)
+        monitor_views.monitor_view(config, engine.monitor_data.get(partition, runtime_key(config["id"])))
+        for config in requested_records(request, engine.monitors, partition)
     ]})
 
 
 @routes.get(BASE + "/monitors/{id}")
-async def monitor(request: web.Request) -> web.Response:
-    partition = owned_partition(request)
-    config = monitor_config(request, partition)
-    if config is None:
-        return not_found("monitor", request.match_info["id"])
+@owned_monitor
+async def monitor(request: web.Request, partition: int, config: dict) -> web.Response:
     data = engine_of(request).monitor_data
     view = monitor_views.monitor_view(config, data.get(partition, runtime_key(config["id"])))
     month = monitor_views.uptime(data, partition, config["id"], "30d")
@@ -60,52 +43,40 @@ async def monitor(request: web.Request) -> web.Response:
 
 
 @routes.get(BASE + "/monitors/{id}/uptime")
-async def uptime(request: web.Request) -> web.Response:
-    found = known(request)
-    if found is None:
-        return not_found("monitor", request.match_info["id"])
-    partition, monitor_id = found
-    data = monitor_views.uptime(engine_of(request).monitor_data, partition, monitor_id, request.query["period"])
+@owned_monitor
+async def uptime(request: web.Request, partition: int, config: dict) -> web.Response:
+    data = monitor_views.uptime(engine_of(request).monitor_data, partition, config["id"], request.query["period"])
     return json_response({"data": data})
 
 
 @routes.get(BASE + "/monitors/{id}/performance")
-async def performance(request: web.Request) -> web.Response:
-    found = known(request)
-    if found is None:
-        return not_found("monitor", request.match_info["id"])
-    partition, monitor_id = found
+@owned_monitor
+async def performance(request: web.Request, partition: int, config: dict) -> web.Response:
     interval = {"1h": 3600, "1d": 86400}[request.query["interval"]]
-    points = monitor_views.performance(engine_of(request).monitor_data, partition, monitor_id,
+    points = monitor_views.performance(engine_of(request).monitor_data, partition, config["id"],
                                        float(request.query["start"]), float(request.query["end"]), interval)
     return json_response({"data": points})
 
 
 @routes.get(BASE + "/monitors/{id}/checks")
-async def checks(request: web.Request) -> web.Response:
-    found = known(request)
-    if found is None:
-        return not_found("monitor", request.match_info["id"])
-    partition, monitor_id = found
+@owned_monitor
+async def checks(request: web.Request, partition: int, config: dict) -> web.Response:
     page, per_page = int(request.query["page"]), int(request.query["per_page"])
-    rows, total = monitor_views.recent_checks(engine_of(request).monitor_data, partition, monitor_id, page, per_page)
+    rows, total = monitor_views.recent_checks(engine_of(request).monitor_data, partition, config["id"], page, per_page)
     return json_response({"data": rows, "meta": {"page": page, "per_page": per_page, "total": total,
                                                  "total_pages": (total + per_page - 1) // per_page}})
 
 
 @routes.get(BASE + "/monitors/{id}/state-changes")
-async def state_changes(request: web.Request) -> web.Response:
-    found = known(request)
-    if found is None:
-        return not_found("monitor", request.match_info["id"])
-    partition, monitor_id = found
-    changes = monitor_views.state_changes(engine_of(request).monitor_data, partition, monitor_id,
+@owned_monitor
+async def state_changes(request: web.Request, partition: int, config: dict) -> web.Response:
+    changes = monitor_views.state_changes(engine_of(request).monitor_data, partition, config["id"],
                                           float(request.query["start"]), float(request.query["end"]),
                                           int(request.query["limit"]))
     return json_response({"data": changes})
 
 
-def health_routes(health) -> web.RouteTableDef:
+def health_routes(health: Callable[[], dict]) -> web.RouteTableDef:
     """The worker's health: its partitions, and what the checks fold applied."""
     health_table = web.RouteTableDef()
 
