@@ -2,7 +2,7 @@
 
 A component names the topics it consumes and the fold that applies each
 (engine/folding.py), the command kinds it handles (engine/commands.py), its
-owner reads (engine/owner_reads.py), its timers and services, and the counts
+owner reads (engine/owner_reads.py), its ticks, timers and services, and the counts
 it reports. The composition root (agents/__init__.py) lists the components;
 engine/worker.py wires them onto the Faust app. Nothing registers itself by
 being imported.
@@ -46,11 +46,21 @@ class Timer:
 
 
 @dataclass(frozen=True, slots=True)
+class Ticks:
+    """Time goes through the topic (invariant 3): every `every` seconds, a tick with this worker's clock
+    to each partition of `topic` it serves; the fold owning the partition acts on it, in order."""
+
+    topic: str
+    every: float
+
+
+@dataclass(frozen=True, slots=True)
 class Component:
     name: str
     streams: tuple[Stream, ...] = ()
     commands: Mapping[str, CommandHandler] = field(default_factory=dict)
     reads: tuple[web.RouteTableDef, ...] = ()
+    ticks: tuple[Ticks, ...] = ()
     timers: tuple[Timer, ...] = ()
     services: tuple[type[mode.Service], ...] = ()
     #: name -> counts, shown in the worker's incident-engine health

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import orjson
@@ -79,21 +80,31 @@ def decoded(dead_letters: DeadLetters, topic: str, partition: int, offset: int, 
     return message
 
 
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """What an ingest topic carries, as the skeleton needs to know it."""
+
+    topic: str
+    #: the envelope {"<items>": [...], "org_id"?} one message may carry
+    items: str
+    model: type[BaseModel]
+    #: what one item is called ("check result") and the entity it belongs to ("monitor", created at "/v1/monitors")
+    item: str
+    noun: str
+    created_at: str
+    control_kinds: frozenset[str] = frozenset()
+    #: does a bare JSON list of items count as an envelope
+    accepts_list: bool = True
+    shape_error: str = ""
+
+    def shape_problem(self) -> str:
+        return self.shape_error or f'a message must be a {self.item} object or {{"{self.items}": [...]}}'
+
+
 class EntityFold:
     """Folds messages of owned partitions of one ingest topic, keyed by entity id."""
 
-    topic: ClassVar[str]
-    #: the envelope {"<items>": [...], "org_id"?} one message may carry
-    items: ClassVar[str]
-    #: does a bare JSON list of items count as an envelope
-    accepts_list: ClassVar[bool] = True
-    shape_error: ClassVar[str]
-    control_kinds: ClassVar[frozenset[str]] = frozenset()
-    model: ClassVar[type[BaseModel]]
-    invalid: ClassVar[str]           # the dead letter's reason for an item the model refuses
-    #: what an unknown entity is called, and where it is created: "monitor", "/v1/monitors"
-    noun: ClassVar[str]
-    created_at: ClassVar[str]
+    ingest: ClassVar[Ingest]
 
     def __init__(self, state: StateStore, partitions: int, dead_letters: DeadLetters) -> None:
         self.state = state
@@ -108,19 +119,21 @@ class EntityFold:
         try:
             message = orjson.loads(value or b"")
         except orjson.JSONDecodeError as exc:
-            self.dead_letters.send(self.topic, partition, offset, 0, value, f"not JSON: {exc}")
+            self.dead_letters.send(self.ingest.topic, partition, offset, 0, value, f"not JSON: {exc}")
             return
-        if isinstance(message, dict) and isinstance(message.get("kind"), str) and message["kind"] in self.control_kinds:
+        kinds = self.ingest.control_kinds
+        if isinstance(message, dict) and isinstance(message.get("kind"), str) and message["kind"] in kinds:
             self.fold_control(partition, offset, message)
             return
-        if isinstance(message, dict) and isinstance(message.get(self.items), list):
-            items, org_id = message[self.items], message.get("org_id")
-        elif isinstance(message, list) and self.accepts_list:
+        envelope = self.ingest.items
+        if isinstance(message, dict) and isinstance(message.get(envelope), list):
+            items, org_id = message[envelope], message.get("org_id")
+        elif isinstance(message, list) and self.ingest.accepts_list:
             items, org_id = message, None
         elif isinstance(message, dict):
             items, org_id = [message], None
         else:
-            self.dead_letters.send(self.topic, partition, offset, 0, value, self.shape_error)
+            self.dead_letters.send(self.ingest.topic, partition, offset, 0, value, self.ingest.shape_problem())
             return
         self.begin_message()
         try:
@@ -132,24 +145,25 @@ class EntityFold:
     def fold_item(self, partition: int, offset: int, index: int, raw: Any, org_id: str | None,
                   timestamp: float) -> None:
         try:
-            item = self.model.model_validate(raw)
+            item = self.ingest.model.model_validate(raw)
         except ValidationError as exc:
-            self.dead_letters.send(self.topic, partition, offset, index, raw, self.invalid, field_errors(exc))
+            self.dead_letters.send(self.ingest.topic, partition, offset, index, raw, f"invalid {self.ingest.item}",
+                                   field_errors(exc))
             return
         entity_id = self.entity_of(item)
         home = partition_for(entity_id, self.partitions)
         if home != partition:  # keyed differently than the JSON id: the partition owning the entity folds it
             envelope = self.forwarded(item, raw, org_id, f"{partition}-{offset}-{index}", timestamp)
-            self.state.emit(self.topic, entity_key(entity_id), orjson.dumps(envelope), home)
+            self.state.emit(self.ingest.topic, entity_key(entity_id), orjson.dumps(envelope), home)
             return
         config = self.config_of(partition, entity_id, item, org_id)
         if config is None:
-            self.dead_letters.send(self.topic, partition, offset, index, raw,
-                                   f"unknown {self.noun} {entity_id!r}: create it first (POST {self.created_at})")
+            self.dead_letters.send(self.ingest.topic, partition, offset, index, raw,
+                                   f"unknown {self.ingest.noun} {entity_id!r}: create it first (POST {self.ingest.created_at})")
             return
         problem = self.problem(item, timestamp)
         if problem is not None:
-            self.dead_letters.send(self.topic, partition, offset, index, raw, problem)
+            self.dead_letters.send(self.ingest.topic, partition, offset, index, raw, problem)
             return
         pos = position(offset, index)
         runtime = self.runtime_of(partition, entity_id, config)

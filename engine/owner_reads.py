@@ -21,6 +21,7 @@ from engine import ownership
 from engine.partitioning import entity_key
 from engine.responses import error_response, json_response
 from engine.settings import INTERNAL_HEADER
+from tables.entity_keys import runtime_key
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,13 @@ def requested_records(request: web.Request, table: Any, partition: int,
     """The records of the ?ids= entities that exist in the ?org= organisation, in the order asked."""
     found = (org_record(request, table, partition, key(entity_id)) for entity_id in requested_ids(request))
     return [record for record in found if record is not None]
+
+
+def requested_views(request: web.Request, table: Any, data: Any, partition: int,
+                    view: Callable[[dict, Any], dict]) -> list[dict]:
+    """`view(configuration, runtime)` of each ?ids= entity of the ?org= organisation; runtimes from `data`."""
+    return [view(config, data.get(partition, runtime_key(config["id"])))
+            for config in requested_records(request, table, partition)]
 
 
 def owned_entity(noun: str, table_of: Callable[[Any], Any], key: Callable[[str], bytes] = entity_key):

@@ -8,6 +8,7 @@ components: the org-config follower and the ownership announcements.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -15,7 +16,7 @@ from aiohttp import web
 
 from engine import commands, org_config, ownership, owner_reads, topics
 from engine.app import Engine, raw_topic
-from engine.component import Component, Stream
+from engine.component import Component, Stream, Ticks
 from engine.dead_letters import DeadLetters
 from engine.folding import fold_batches
 
@@ -46,6 +47,16 @@ def run_stream(engine: Engine, spec: Stream) -> None:
     app.agent(raw_topic(app, spec.topic, engine.partitions), name=spec.name)(agent)
 
 
+def send_ticks(engine: Engine, ticks: Ticks) -> None:
+    app = engine.app
+
+    async def tick() -> None:
+        await ownership.send_ticks(app, ticks.topic, ownership.serving(app), time.time())
+
+    tick.__name__ = tick.__qualname__ = f"tick_{ticks.topic.replace('-', '_')}"
+    app.timer(ticks.every)(tick)
+
+
 def assemble(engine: Engine, components: Iterable[Component],
              public_app: Callable[[], web.Application] | None = None) -> Engine:
     """Run `components` on `engine`'s app; `public_app`, if given, is served beside the owner reads."""
@@ -56,6 +67,8 @@ def assemble(engine: Engine, components: Iterable[Component],
     for component in components:
         for spec in component.streams:
             run_stream(engine, spec)
+        for ticks in component.ticks:
+            send_ticks(engine, ticks)
         for timer in component.timers:
             app.timer(timer.every)(timer.tick)
         for service in component.services:

@@ -8,27 +8,21 @@
 """
 from __future__ import annotations
 
-import time
-
 import mode
 
 from agents.alert_channels import commands, reads
 from agents.alert_channels.fold import TICK_EVERY, AlertChannelFold
-from engine import ownership, topics
+from engine import topics
 from engine.app import Engine
-from engine.component import Component, Stream, Timer
+from engine.component import Component, Stream, Ticks
 from engine.dead_letters import DeadLetters
-
 
 #: the command kinds this feature applies, by kind
 COMMANDS = commands.COMMANDS
 
+
 def component(engine: Engine) -> Component:
     fold = AlertChannelFold(engine, DeadLetters(engine.state))
-    app = engine.app
-
-    async def delivery_tick() -> None:
-        await ownership.send_ticks(app, topics.ALERT_CHANNEL_DELIVERIES, ownership.serving(app), time.time())
 
     class DeliveryClient(mode.Service):
         async def on_stop(self) -> None:
@@ -40,7 +34,7 @@ def component(engine: Engine) -> Component:
                         after=fold.launch),),
         commands=COMMANDS,
         reads=(reads.routes,),
-        timers=(Timer(TICK_EVERY, delivery_tick),),
+        ticks=(Ticks(topics.ALERT_CHANNEL_DELIVERIES, TICK_EVERY),),  # retries due are launched
         services=(DeliveryClient,),
         health={"notifications": fold.health},  # the key the health check has always shown
     )

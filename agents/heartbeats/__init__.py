@@ -20,9 +20,9 @@ from tables.heartbeat_data import due_range
 TICK_EVERY = 0.25          # how often the timer looks for due deadlines (seconds)
 RETICK_AFTER = 1.0         # a tick not applied by then is sent again (seconds)
 
-
 #: the command kinds this feature applies, by kind
 COMMANDS = commands.COMMANDS
+
 
 def component(engine: Engine) -> Component:
     folder = HeartbeatFolder(engine, DeadLetters(engine.state))

@@ -28,7 +28,7 @@ import orjson
 
 from engine import topics
 from engine.dead_letters import DeadLetters
-from engine.folding import EntityFold
+from engine.folding import EntityFold, Ingest
 from engine.partitioning import entity_key
 from schemas.heartbeat import CheckIn
 from tables.heartbeat_data import (
@@ -48,13 +48,8 @@ DUE_PER_TICK = 5000        # deadlines one tick expires at most; the next tick t
 class HeartbeatFolder(EntityFold):
     """Folds messages of owned partitions of `heartbeats` into heartbeat_data."""
 
-    topic = topics.HEARTBEATS
-    items = "checkins"
-    shape_error = "a message must be a check-in object or {\"checkins\": [...]}"
-    control_kinds = frozenset({"configure", "purge", "tick"})
-    model = CheckIn
-    invalid = "invalid check-in"
-    noun, created_at = "heartbeat", "/v1/heartbeats"
+    ingest = Ingest(topics.HEARTBEATS, "checkins", CheckIn, "check-in", "heartbeat", "/v1/heartbeats",
+                    control_kinds=frozenset({"configure", "purge", "tick"}))
 
     def __init__(self, engine: Any, dead_letters: DeadLetters) -> None:
         super().__init__(engine.state, engine.settings.partitions, dead_letters)

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from engine.owner_reads import BASE, engine_of, owned_entity, owned_partition, requested_ids, requested_records
+from engine.owner_reads import BASE, engine_of, owned_entity, owned_partition, requested_ids, requested_views
 from engine.partitioning import entity_key
 from engine.responses import json_response
 from tables import heartbeat_views
@@ -17,12 +17,9 @@ owned_heartbeat = owned_entity("heartbeat", lambda engine: engine.heartbeats)
 
 @routes.get(BASE + "/heartbeats")
 async def heartbeat_views_of(request: web.Request) -> web.Response:
-    partition = owned_partition(request)
     engine = engine_of(request)
-    return json_response({"data": [
-        heartbeat_views.heartbeat_view(config, engine.heartbeat_data.get(partition, runtime_key(config["id"])))
-        for config in requested_records(request, engine.heartbeats, partition)
-    ]})
+    return json_response({"data": requested_views(request, engine.heartbeats, engine.heartbeat_data,
+                                                  owned_partition(request), heartbeat_views.heartbeat_view)})
 
 
 @routes.get(BASE + "/heartbeats/{id}")

@@ -15,9 +15,9 @@ from engine.app import Engine
 from engine.component import Component, Stream
 from engine.dead_letters import DeadLetters
 
-
 #: the command kinds this feature applies, by kind
 COMMANDS = commands.COMMANDS
+
 
 def component(engine: Engine) -> Component:
     judge = StateChangeJudge(engine, DeadLetters(engine.state))

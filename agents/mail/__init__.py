@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 COMMANDS: dict = {}  # mail is sent, never commanded
 
+
 def component(engine: Engine) -> Component:
     courier = Courier(Mailer(engine.settings), DeadLetters(engine.state))
 

@@ -7,34 +7,27 @@
 """
 from __future__ import annotations
 
-import time
-
 from agents.monitors import commands, reads
 from agents.monitors.fold import TAKE, YIELD_EVERY, CheckFolder
-from engine import ownership, topics
+from engine import topics
 from engine.app import Engine
-from engine.component import Component, Stream, Timer
+from engine.component import Component, Stream, Ticks
 from engine.dead_letters import DeadLetters
 
 #: how often each owned partition of check-results is told to expire what is past retention (seconds);
 #: cheap (a seek per monitor), and soon after start even if workers restart often
 RETENTION_TICK = 600.0
 
-
 #: the command kinds this feature applies, by kind
 COMMANDS = commands.COMMANDS
 
+
 def component(engine: Engine) -> Component:
     folder = CheckFolder(engine, DeadLetters(engine.state))
-    app = engine.app
-
-    async def retention_tick() -> None:
-        await ownership.send_ticks(app, topics.CHECK_RESULTS, ownership.serving(app), time.time())
-
     return Component(
         name="monitors",
         streams=(Stream(topics.CHECK_RESULTS, "checks", folder, take=TAKE, yield_every=YIELD_EVERY),),
         commands=COMMANDS,
         reads=(reads.routes, reads.health_routes(folder.health)),
-        timers=(Timer(RETENTION_TICK, retention_tick),),
+        ticks=(Ticks(topics.CHECK_RESULTS, RETENTION_TICK),),  # the fold expires what is past retention
     )

@@ -24,7 +24,7 @@ import orjson
 
 from engine import topics
 from engine.dead_letters import DeadLetters
-from engine.folding import EntityFold
+from engine.folding import EntityFold, Ingest
 from engine.partitioning import entity_key
 from schemas.check_result import CheckResult
 from tables.monitor_data import (
@@ -43,13 +43,8 @@ FUTURE_TOLERANCE = 300.0   # seconds a probe's clock may run ahead of ours
 class CheckFolder(EntityFold):
     """Folds check-result messages of owned partitions into monitor_data."""
 
-    topic = topics.CHECK_RESULTS
-    items = "results"
-    shape_error = "a message must be a check result object or {\"results\": [...]}"
-    control_kinds = frozenset({"pause", "resume", "purge", "tick"})
-    model = CheckResult
-    invalid = "invalid check result"
-    noun, created_at = "monitor", "/v1/monitors"
+    ingest = Ingest(topics.CHECK_RESULTS, "results", CheckResult, "check result", "monitor", "/v1/monitors",
+                    control_kinds=frozenset({"pause", "resume", "purge", "tick"}))
 
     def __init__(self, engine: Any, dead_letters: DeadLetters) -> None:
         super().__init__(engine.state, engine.settings.partitions, dead_letters)

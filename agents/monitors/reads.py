@@ -6,7 +6,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from engine import ownership
-from engine.owner_reads import BASE, engine_of, owned_entity, owned_partition, requested_records
+from engine.owner_reads import BASE, engine_of, owned_entity, owned_partition, requested_records, requested_views
 from engine.responses import json_response
 from tables import monitor_views
 from tables.monitor_data import runtime_key
@@ -24,12 +24,9 @@ async def known_monitor_ids(request: web.Request) -> web.Response:
 
 @routes.get(BASE + "/monitors")
 async def monitor_views_of(request: web.Request) -> web.Response:
-    partition = owned_partition(request)
     engine = engine_of(request)
-    return json_response({"data": [
-        monitor_views.monitor_view(config, engine.monitor_data.get(partition, runtime_key(config["id"])))
-        for config in requested_records(request, engine.monitors, partition)
-    ]})
+    return json_response({"data": requested_views(request, engine.monitors, engine.monitor_data,
+                                                  owned_partition(request), monitor_views.monitor_view)})
 
 
 @routes.get(BASE + "/monitors/{id}")

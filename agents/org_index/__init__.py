@@ -10,9 +10,9 @@ from agents.org_index import commands, reads
 from engine.app import Engine
 from engine.component import Component
 
-
 #: the command kinds this feature applies, by kind
 COMMANDS = commands.COMMANDS
+
 
 def component(engine: Engine) -> Component:
     return Component(name="org_index", commands=COMMANDS, reads=(reads.routes,))

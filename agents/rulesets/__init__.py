@@ -10,9 +10,9 @@ from agents.rulesets import commands, reads
 from engine.app import Engine
 from engine.component import Component
 
-
 #: the command kinds this feature applies, by kind
 COMMANDS = commands.COMMANDS
+
 
 def component(engine: Engine) -> Component:
     return Component(name="rulesets", commands=COMMANDS, reads=(reads.routes,))

@@ -14,9 +14,9 @@ from engine.app import Engine
 from engine.component import Component, Stream
 from engine.dead_letters import DeadLetters
 
-
 #: the command kinds this feature applies, by kind
 COMMANDS = commands.COMMANDS
+
 
 def component(engine: Engine) -> Component:
     folder = WebhookFolder(engine, DeadLetters(engine.state))

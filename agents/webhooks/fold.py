@@ -22,7 +22,7 @@ from typing import Any
 from agents.incidents.signals import send_signal
 from engine import topics
 from engine.dead_letters import DeadLetters
-from engine.folding import EntityFold
+from engine.folding import EntityFold, Ingest
 from engine.partitioning import entity_key
 from schemas.webhook import WebhookEvent
 from tables import incidents as book
@@ -34,14 +34,9 @@ from tables.rulesets import matching, verdict
 class WebhookFolder(EntityFold):
     """Folds webhook events of owned partitions into webhook_data and judges them."""
 
-    topic = topics.WEBHOOK_EVENTS
-    items = "events"
-    accepts_list = False
-    shape_error = 'a message must be a webhook event or {"events": [...]}'
-    control_kinds = frozenset({"purge"})
-    model = WebhookEvent
-    invalid = "invalid webhook event"
-    noun, created_at = "webhook", "/v1/webhooks"
+    ingest = Ingest(topics.WEBHOOK_EVENTS, "events", WebhookEvent, "webhook event", "webhook", "/v1/webhooks",
+                    control_kinds=frozenset({"purge"}), accepts_list=False,
+                    shape_error='a message must be a webhook event or {"events": [...]}')
 
     def __init__(self, engine: Any, dead_letters: DeadLetters) -> None:
         super().__init__(engine.state, engine.settings.partitions, dead_letters)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.owner_reads import BASE, engine_of, not_found, owned_entity, owned_partition, requested_records
+from engine.owner_reads import BASE, engine_of, not_found, owned_entity, owned_partition, requested_views
 from engine.partitioning import entity_key
 from engine.responses import json_response
 from tables import webhook_data as layout
@@ -13,12 +13,9 @@ routes = web.RouteTableDef()
 
 @routes.get(BASE + "/webhooks")
 async def webhook_views(request: web.Request) -> web.Response:
-    partition = owned_partition(request)
     engine = engine_of(request)
-    return json_response({"data": [
-        layout.webhook_view(config, engine.webhook_data.get(partition, layout.runtime_key(config["id"])))
-        for config in requested_records(request, engine.webhooks, partition)
-    ]})
+    return json_response({"data": requested_views(request, engine.webhooks, engine.webhook_data,
+                                                  owned_partition(request), layout.webhook_view)})
 
 
 @routes.get(BASE + "/webhooks/{id}/owner")
