@@ -2,7 +2,7 @@
 
 Passwords are hashed and verified here (argon2, api/passwords.py), never in a
 worker; everything stored goes through the account's partition as commands
-(agents/account_commands.py), keyed by the normalised email.
+(agents/accounts/commands.py), keyed by the normalised email.
 """
 from __future__ import annotations
 

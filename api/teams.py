@@ -3,7 +3,7 @@
 A team is the unit of tenancy (an organisation): every resource, key and plan
 belongs to one. A person acts in a team with a role (root, manager, user;
 README "Teams and roles"); the rules live in the team's partition
-(agents/team_commands.py), which every change goes through as a command.
+(agents/teams/commands.py), which every change goes through as a command.
 """
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ Scopes, roles and key fields are domain rules: tables/access.py.
 
 Teams (the unit of tenancy: an organisation), their API keys and members live
 in the team's partition of the `teams` table; accounts and their sessions in
-the account's partition of `accounts` (agents/team_commands.py,
-agents/account_commands.py). What an API process needs to authorise a request
+the account's partition of `accounts` (agents/teams/commands.py,
+agents/accounts/commands.py). What an API process needs to authorise a request
 without asking anyone is published by those agents on the compacted `access`
 topic, one record per key:
 

@@ -82,7 +82,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=settings.standby_replicas,
         processing_guarantee="at_least_once",
-        web_enabled=False,  # our aiohttp server (engine.web) serves owner reads and the API
+        web_enabled=False,  # our aiohttp server (engine/owner_reads.py) serves owner reads and the API
         stream_wait_empty=False,
         logging_config=None,
     )

@@ -1,4 +1,4 @@
-"""Teams: one record per team (organisation) in its partition of `teams` (agents/team_commands.py).
+"""Teams: one record per team (organisation) in its partition of `teams` (agents/teams/commands.py).
 
     {"id": "org_…", "name", "plan", "created_at", "deleted_at",
      "members": {user_id: {"role", "email", "name", "joined_at"}},

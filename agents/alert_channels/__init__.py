@@ -30,7 +30,7 @@ def component(engine: Engine) -> Component:
 
     return Component(
         name="alert_channels",
-        streams=(Stream(topics.ALERT_CHANNEL_DELIVERIES, "notifications", fold, ready=engine.org_config.ready,
+        streams=(Stream(topics.ALERT_CHANNEL_DELIVERIES, "alert-channels", fold, ready=engine.org_config.ready,
                         after=fold.launch),),
         commands=COMMANDS,
         reads=(reads.routes,),

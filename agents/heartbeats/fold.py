@@ -5,7 +5,7 @@ Reads top to bottom as the stream goes:
 1. the topic: `heartbeats`, check-ins (one, a list, or `{"checkins": [...]}`,
    keyed by heartbeat id) plus control messages other actors send instead of
    writing this agent's state (invariant 1): `configure` and `purge` from the
-   commands agent, `tick` from the deadline timer at the bottom of this file;
+   commands agent, `tick` from the deadline timer (agents/heartbeats/__init__.py);
 2. the state: `heartbeat_data` (tables/heartbeat_data.py): each heartbeat's
    runtime, hourly buckets, history chunks and request bodies, and each
    partition's deadline index;

@@ -1,4 +1,4 @@
-"""monitor-events and incident-signals → deduplicated incidents with timelines → incident-events, notifications.
+"""monitor-events and incident-signals → deduplicated incidents with timelines → incident-events, alert channels.
 
 Two streams meet here:
 
@@ -43,7 +43,7 @@ from tables.rulesets import matching, verdict
 # -- 1. monitor and heartbeat transitions ---------------------------------------------
 
 class StateChangeJudge:
-    """Turns monitor/heartbeat transitions into incident signals and notifications."""
+    """Turns monitor/heartbeat transitions into incident signals, and tells the alert channels subscribed."""
 
     def __init__(self, engine: Any, dead_letters: DeadLetters) -> None:
         self.engine = engine

@@ -4,7 +4,7 @@
    envelope `{"org_id", "events": [...]}` of that partition's requests (what the
    API sends: the batched ingest path), plus `purge` when a webhook is deleted;
 2. the state: `webhook_data` (tables/webhook_data.py: bounded, chunked history
-   per webhook), read-only `webhooks` (written by the webhook.* commands below)
+   per webhook), read-only `webhooks` (written by agents/webhooks/commands.py)
    and the organisation's rulesets (engine/org_config.py);
 3. the transitions: the event is stored as received (a body that is not JSON
    too, with its content type: it then matches nothing); a JSON body is
