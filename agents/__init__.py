@@ -18,6 +18,7 @@ from engine.app import Engine, build_engine
 from engine.component import CommandHandler
 from engine.settings import Settings
 from engine.worker import assemble
+from engine.worker import command_handlers as command_handlers_of
 
 #: every feature a worker runs, in the order they are wired
 FEATURES = (monitors, org_index, heartbeats, webhooks, rulesets, incidents, alert_channels, teams, accounts, mail)
@@ -31,7 +32,4 @@ def build_worker(settings: Settings, public_app: Callable[[], web.Application] |
 
 def command_handlers() -> dict[str, CommandHandler]:
     """Every feature's command handlers by kind (what the commands agent of a worker applies)."""
-    handlers: dict[str, CommandHandler] = {}
-    for feature in FEATURES:
-        handlers.update(feature.COMMANDS)
-    return handlers
+    return command_handlers_of((feature.__name__, feature.COMMANDS) for feature in FEATURES)

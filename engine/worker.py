@@ -9,25 +9,25 @@ components: the org-config follower and the ownership announcements.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from engine import commands, org_config, ownership, owner_reads, topics
 from engine.app import Engine, raw_topic
-from engine.component import Component, Stream, Ticks
+from engine.component import CommandHandler, Component, Stream, Ticks
 from engine.dead_letters import DeadLetters
 from engine.folding import fold_batches
 
 
-def command_handlers(components: Iterable[Component]) -> dict[str, Any]:
-    """Every component's command handlers by kind; a kind declared twice is a wiring mistake."""
-    handlers: dict[str, Any] = {}
-    for component in components:
-        for kind, handler in component.commands.items():
+def command_handlers(declared: Iterable[tuple[str, Mapping[str, CommandHandler]]]) -> dict[str, CommandHandler]:
+    """(declarer, {kind: handler}) pairs merged by kind; a kind declared twice is a wiring mistake."""
+    handlers: dict[str, CommandHandler] = {}
+    for declarer, commands_of in declared:
+        for kind, handler in commands_of.items():
             if kind in handlers:
-                raise ValueError(f"command kind {kind!r} is declared twice (again by {component.name})")
+                raise ValueError(f"command kind {kind!r} is declared twice (again by {declarer})")
             handlers[kind] = handler
     return handlers
 
@@ -62,7 +62,8 @@ def assemble(engine: Engine, components: Iterable[Component],
     """Run `components` on `engine`'s app; `public_app`, if given, is served beside the owner reads."""
     components = list(components)
     app = engine.app
-    applier = commands.CommandApplier(engine, DeadLetters(engine.state), command_handlers(components))
+    handlers = command_handlers((component.name, component.commands) for component in components)
+    applier = commands.CommandApplier(engine, DeadLetters(engine.state), handlers)
     run_stream(engine, Stream(topics.COMMANDS, "commands", applier, take=commands.TAKE, within=commands.WITHIN))
     for component in components:
         for spec in component.streams:

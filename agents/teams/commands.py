@@ -124,8 +124,8 @@ def team_delete(applier: CommandApplier, partition: int, offset: int, command: d
 def cascade(applier: CommandApplier, partition: int, command: dict, org_id: str) -> None:
     """A team's monitors and heartbeats go with it: a delete command to each one's partition."""
     for collection, kind in org_index.DELETE_KINDS.items():
-        total = org_index.count(applier.index, partition, org_id, collection)
-        ids, _ = org_index.page(applier.index, partition, org_id, collection, 1, max(total, 1))
+        total = org_index.count(applier.engine.org_index, partition, org_id, collection)
+        ids, _ = org_index.page(applier.engine.org_index, partition, org_id, collection, 1, max(total, 1))
         for resource_id in ids:
             applier.send(f"{command['id']}:cascade:{resource_id}", kind, org_id, resource_id, None, command["at"])
 
