@@ -1,4 +1,4 @@
-"""`python -m bench.fold`: results/s of the checks agent's folding alone (no Kafka), with
+"""`python -m bench.fold`: results/s of the checks fold alone (no Kafka), with
 CPython's default GC threshold and with the one workers use (pingstream/cli.tune_gc), in one run.
 
 Isolates the per-result Python work: validation, the state machine, the hour bucket
@@ -12,9 +12,9 @@ import time
 import orjson
 
 from agents.monitors.fold import CheckFolder
-from pingstream.cli import tune_gc
 from engine.dead_letters import DeadLetters
 from engine.partitioning import entity_key, partition_for
+from pingstream.cli import tune_gc
 from tests.unit.memory_tables import memory_engine
 
 MONITORS, ENVELOPES, PER_ENVELOPE = 2_000, 300, 500

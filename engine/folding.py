@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -88,6 +89,8 @@ class Ingest:
     #: the envelope {"<items>": [...], "org_id"?} one message may carry
     items: str
     model: type[BaseModel]
+    #: the item's field naming its entity ("monitor_id")
+    entity: str
     #: what one item is called ("check result") and the entity it belongs to ("monitor", created at "/v1/monitors")
     item: str
     noun: str
@@ -112,6 +115,9 @@ class EntityFold:
         self.dead_letters = dead_letters
         self.applied = 0
         self.duplicates = 0
+        # looked up once: these run for every item
+        self.validate = self.ingest.model.model_validate
+        self.entity_of = operator.attrgetter(self.ingest.entity)
 
     # -- what every ingest topic does -----------------------------------------
 
@@ -145,7 +151,7 @@ class EntityFold:
     def fold_item(self, partition: int, offset: int, index: int, raw: Any, org_id: str | None,
                   timestamp: float) -> None:
         try:
-            item = self.ingest.model.model_validate(raw)
+            item = self.validate(raw)
         except ValidationError as exc:
             self.dead_letters.send(self.ingest.topic, partition, offset, index, raw, f"invalid {self.ingest.item}",
                                    field_errors(exc))
@@ -156,21 +162,20 @@ class EntityFold:
             envelope = self.forwarded(item, raw, org_id, f"{partition}-{offset}-{index}", timestamp)
             self.state.emit(self.ingest.topic, entity_key(entity_id), orjson.dumps(envelope), home)
             return
-        config = self.config_of(partition, entity_id, item, org_id)
-        if config is None:
-            self.dead_letters.send(self.ingest.topic, partition, offset, index, raw,
-                                   f"unknown {self.ingest.noun} {entity_id!r}: create it first (POST {self.ingest.created_at})")
+        found = self.known(partition, entity_id, item, org_id, timestamp)
+        if found.__class__ is str:  # unknown entity, or an item that cannot be applied: why
+            self.dead_letters.send(self.ingest.topic, partition, offset, index, raw, found)
             return
-        problem = self.problem(item, timestamp)
-        if problem is not None:
-            self.dead_letters.send(self.ingest.topic, partition, offset, index, raw, problem)
-            return
+        config, key, runtime = found
         pos = position(offset, index)
-        runtime = self.runtime_of(partition, entity_id, config)
         if runtime.pos >= pos:  # applied before: a redelivery changes nothing
             self.duplicates += 1
             return
-        self.apply(partition, offset, index, item, config, runtime, pos, timestamp)
+        self.apply(partition, offset, index, item, config, key, runtime, pos, timestamp)
+
+    def unknown(self, entity_id: str) -> str:
+        """Why an item of an entity that does not exist here (or is another organisation's) is dead-lettered."""
+        return f"unknown {self.ingest.noun} {entity_id!r}: create it first (POST {self.ingest.created_at})"
 
     # -- what each topic supplies ---------------------------------------------
 
@@ -183,25 +188,17 @@ class EntityFold:
     def end_message(self, offset: int) -> None:
         """After the items of one message were folded, or one broke it."""
 
-    def entity_of(self, item: Any) -> str:
-        raise NotImplementedError
-
     def forwarded(self, item: Any, raw: Any, org_id: str | None, derived_id: str, timestamp: float) -> dict:
         """The envelope an item keyed to the wrong partition is sent on in; `derived_id` names it if it has no id."""
         raise NotImplementedError
 
-    def config_of(self, partition: int, entity_id: str, item: Any, org_id: str | None) -> Any | None:
-        """The entity's configuration; None if it does not exist or belongs to another organisation."""
+    def known(self, partition: int, entity_id: str, item: Any, org_id: str | None,
+              timestamp: float) -> tuple[Any, bytes, Any] | str:
+        """(configuration, runtime key, runtime) of the item's entity, the runtime remembering the position
+        (`pos`) it last applied; or why the item cannot be applied: `unknown(entity_id)` for an entity that
+        does not exist or belongs to another organisation (checked first), then e.g. a clock far ahead."""
         raise NotImplementedError
 
-    def problem(self, item: Any, timestamp: float) -> str | None:
-        """Why an item of a known entity cannot be applied (a clock far ahead), if it cannot."""
-        return None
-
-    def runtime_of(self, partition: int, entity_id: str, config: Any) -> Any:
-        """The entity's runtime, which remembers the position (`pos`) it last applied."""
-        raise NotImplementedError
-
-    def apply(self, partition: int, offset: int, index: int, item: Any, config: Any, runtime: Any, pos: int,
-              timestamp: float) -> None:
+    def apply(self, partition: int, offset: int, index: int, item: Any, config: Any, key: bytes, runtime: Any,
+              pos: int, timestamp: float) -> None:
         raise NotImplementedError

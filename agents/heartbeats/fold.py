@@ -48,8 +48,8 @@ DUE_PER_TICK = 5000        # deadlines one tick expires at most; the next tick t
 class HeartbeatFolder(EntityFold):
     """Folds messages of owned partitions of `heartbeats` into heartbeat_data."""
 
-    ingest = Ingest(topics.HEARTBEATS, "checkins", CheckIn, "check-in", "heartbeat", "/v1/heartbeats",
-                    control_kinds=frozenset({"configure", "purge", "tick"}))
+    ingest = Ingest(topics.HEARTBEATS, "checkins", CheckIn, "heartbeat_id", "check-in",
+                    "heartbeat", "/v1/heartbeats", control_kinds=frozenset({"configure", "purge", "tick"}))
 
     def __init__(self, engine: Any, dead_letters: DeadLetters) -> None:
         super().__init__(engine.state, engine.settings.partitions, dead_letters)
@@ -112,30 +112,24 @@ class HeartbeatFolder(EntityFold):
 
     # -- 3. the transitions ---------------------------------------------------
 
-    def entity_of(self, checkin: CheckIn) -> str:
-        return checkin.heartbeat_id
-
     def forwarded(self, checkin: CheckIn, raw: Any, org_id: str | None, derived_id: str, timestamp: float) -> dict:
         body = checkin.model_dump(exclude_none=True)
         body.setdefault("received_at", timestamp)
         return {"checkins": [body]}
 
-    def config_of(self, partition: int, heartbeat_id: str, checkin: CheckIn,
-                  org_id: str | None) -> HeartbeatRuntime | None:
-        return self.data.get(partition, runtime_key(heartbeat_id))  # its runtime keeps a copy of its configuration
-
-    def problem(self, checkin: CheckIn, timestamp: float) -> str | None:
+    def known(self, partition: int, heartbeat_id: str, checkin: CheckIn, org_id: str | None,
+              timestamp: float) -> tuple[HeartbeatRuntime, bytes, HeartbeatRuntime] | str:
+        key = runtime_key(heartbeat_id)
+        runtime = self.data.get(partition, key)  # it keeps a copy of the heartbeat's configuration
+        if runtime is None:
+            return self.unknown(heartbeat_id)
         if received_at(checkin, timestamp) > timestamp + FUTURE_TOLERANCE:
             return "received_at is in the future: check the producer's clock"
-        return None
+        return runtime, key, runtime
 
-    def runtime_of(self, partition: int, heartbeat_id: str, runtime: HeartbeatRuntime) -> HeartbeatRuntime:
-        return runtime
-
-    def apply(self, partition: int, offset: int, index: int, checkin: CheckIn, config: HeartbeatRuntime,
+    def apply(self, partition: int, offset: int, index: int, checkin: CheckIn, config: HeartbeatRuntime, key: bytes,
               runtime: HeartbeatRuntime, pos: int, timestamp: float) -> None:
         heartbeat_id = checkin.heartbeat_id
-        key = runtime_key(heartbeat_id)
         body = checkin.body or ""
         recorded = runtime.record(
             pos, result=checkin.result, received_at=received_at(checkin, timestamp), message=checkin.message,

@@ -43,8 +43,8 @@ FUTURE_TOLERANCE = 300.0   # seconds a probe's clock may run ahead of ours
 class CheckFolder(EntityFold):
     """Folds check-result messages of owned partitions into monitor_data."""
 
-    ingest = Ingest(topics.CHECK_RESULTS, "results", CheckResult, "check result", "monitor", "/v1/monitors",
-                    control_kinds=frozenset({"pause", "resume", "purge", "tick"}))
+    ingest = Ingest(topics.CHECK_RESULTS, "results", CheckResult, "monitor_id", "check result",
+                    "monitor", "/v1/monitors", control_kinds=frozenset({"pause", "resume", "purge", "tick"}))
 
     def __init__(self, engine: Any, dead_letters: DeadLetters) -> None:
         super().__init__(engine.state, engine.settings.partitions, dead_letters)
@@ -73,38 +73,34 @@ class CheckFolder(EntityFold):
                 add_checks(counter, offset, self.now, applied)
         self.counting.clear()
 
-    def entity_of(self, result: CheckResult) -> str:
-        return result.monitor_id
-
     def forwarded(self, result: CheckResult, raw: Any, org_id: str | None, derived_id: str, timestamp: float) -> dict:
         body = result.model_dump()
         body["id"] = result.id or derived_id
         return {"results": [body]} if org_id is None else {"org_id": org_id, "results": [body]}
 
-    def config_of(self, partition: int, monitor_id: str, result: CheckResult, org_id: str | None) -> dict | None:
+    def known(self, partition: int, monitor_id: str, result: CheckResult, org_id: str | None,
+              timestamp: float) -> tuple[dict, bytes, MonitorRuntime] | str:
         config = self.monitors.get(partition, entity_key(monitor_id))
         if config is None or (org_id is not None and config["org_id"] != org_id):
-            return None
-        return config
-
-    def problem(self, result: CheckResult, timestamp: float) -> str | None:
+            return self.unknown(monitor_id)
         if result.checked_at > self.future_limit:
             return "checked_at is in the future: check the probe's clock"
-        return None
+        key = runtime_key(monitor_id)
+        return config, key, self.data.get(partition, key) or MonitorRuntime()
 
-    def runtime_of(self, partition: int, monitor_id: str, config: dict) -> MonitorRuntime:
-        return self.data.get(partition, runtime_key(monitor_id)) or MonitorRuntime()
-
-    def apply(self, partition: int, offset: int, index: int, result: CheckResult, config: dict,
+    def apply(self, partition: int, offset: int, index: int, result: CheckResult, config: dict, key: bytes,
               runtime: MonitorRuntime, pos: int, timestamp: float) -> None:
         monitor_id = result.monitor_id
-        key = runtime_key(monitor_id)
         if runtime.state.status == PAUSED:
             # paused by the control message, which sits in this partition in order with the results
             runtime.pos = pos
             self.data.put(partition, key, runtime)
             return
-        self.count_one(partition, offset, config["org_id"])
+        # one more applied result; the organisation's counter is placed before the first runtime it counts
+        counting = self.counting.get(config["org_id"])
+        if counting is None:
+            counting = self.counting[config["org_id"]] = [checks_counter(self.data, partition, config["org_id"], offset), 0]
+        counting[1] += 1
         row = CheckRow(
             id=result.id or f"{partition}-{offset}-{index}",
             checked_at=result.checked_at,
@@ -131,13 +127,6 @@ class CheckFolder(EntityFold):
             self.record_change(partition, monitor_id, config, applied.transition, pos)
         self.data.put(partition, key, runtime)
         self.applied += 1
-
-    def count_one(self, partition: int, offset: int, org_id: str) -> None:
-        """One more applied result; the organisation's counter is placed before the first runtime it counts."""
-        counting = self.counting.get(org_id)
-        if counting is None:
-            counting = self.counting[org_id] = [checks_counter(self.data, partition, org_id, offset), 0]
-        counting[1] += 1
 
     def fold_late(self, partition: int, monitor_id: str, row: CheckRow, pos: int) -> None:
         """A result for an hour already sealed (probes buffer and retry) still counts."""

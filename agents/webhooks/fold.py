@@ -34,8 +34,8 @@ from tables.rulesets import matching, verdict
 class WebhookFolder(EntityFold):
     """Folds webhook events of owned partitions into webhook_data and judges them."""
 
-    ingest = Ingest(topics.WEBHOOK_EVENTS, "events", WebhookEvent, "webhook event", "webhook", "/v1/webhooks",
-                    control_kinds=frozenset({"purge"}), accepts_list=False,
+    ingest = Ingest(topics.WEBHOOK_EVENTS, "events", WebhookEvent, "webhook_id", "webhook event",
+                    "webhook", "/v1/webhooks", control_kinds=frozenset({"purge"}), accepts_list=False,
                     shape_error='a message must be a webhook event or {"events": [...]}')
 
     def __init__(self, engine: Any, dead_letters: DeadLetters) -> None:
@@ -53,24 +53,20 @@ class WebhookFolder(EntityFold):
         for key in self.data.keys(partition, *layout.prefix(str(message.get("webhook_id")))):  # purge
             self.data.delete(partition, key)
 
-    def entity_of(self, event: WebhookEvent) -> str:
-        return event.webhook_id
-
     def forwarded(self, event: WebhookEvent, raw: Any, org_id: str | None, derived_id: str,
                   timestamp: float) -> dict:
         return {"events": [{**raw, "id": event.id or derived_id}]}
 
-    def config_of(self, partition: int, webhook_id: str, event: WebhookEvent, org_id: str | None) -> dict | None:
+    def known(self, partition: int, webhook_id: str, event: WebhookEvent, org_id: str | None,
+              timestamp: float) -> tuple[dict, bytes, layout.WebhookRuntime] | str:
         config = self.webhooks.get(partition, entity_key(webhook_id))
         org_id = org_id or event.org_id
         if config is None or (org_id is not None and config["org_id"] != org_id):
-            return None
-        return config
+            return self.unknown(webhook_id)
+        key = layout.runtime_key(webhook_id)
+        return config, key, self.data.get(partition, key) or layout.WebhookRuntime()
 
-    def runtime_of(self, partition: int, webhook_id: str, config: dict) -> layout.WebhookRuntime:
-        return self.data.get(partition, layout.runtime_key(webhook_id)) or layout.WebhookRuntime()
-
-    def apply(self, partition: int, offset: int, index: int, event: WebhookEvent, config: dict,
+    def apply(self, partition: int, offset: int, index: int, event: WebhookEvent, config: dict, key: bytes,
               runtime: layout.WebhookRuntime, pos: int, timestamp: float) -> None:
         webhook_id = event.webhook_id
         event_id = event.id or f"{partition}-{offset}-{index}"
@@ -85,7 +81,7 @@ class WebhookFolder(EntityFold):
             self.data.put(partition, layout.chunk_key(webhook_id, number), rows)
         if appended.expired_chunk is not None:
             self.data.delete(partition, layout.chunk_key(webhook_id, appended.expired_chunk))
-        self.data.put(partition, layout.runtime_key(webhook_id), runtime)
+        self.data.put(partition, key, runtime)
         self.applied += 1
 
     def judge(self, partition: int, pos: int, event_id: str, event: WebhookEvent, org_id: str,
