@@ -108,6 +108,18 @@ def requested_views(request: web.Request, table: Any, data: Any, partition: int,
             for config in requested_records(request, table, partition)]
 
 
+def listed_views(table_of: Callable[[Any], Any], data_of: Callable[[Any], Any],
+                 view: Callable[[dict, Any], dict]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """An owner read of the ?ids= entities of ?org=, each as `view(configuration, runtime)`, in the order asked."""
+
+    async def read(request: web.Request) -> web.Response:
+        engine = engine_of(request)
+        return json_response({"data": requested_views(request, table_of(engine), data_of(engine),
+                                                      owned_partition(request), view)})
+
+    return read
+
+
 def owned_entity(noun: str, table_of: Callable[[Any], Any], key: Callable[[str], bytes] = entity_key):
     """An owner read of one entity, {id} in the path: the view gets (request, partition, record), or 404 is answered.
 

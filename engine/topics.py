@@ -30,7 +30,7 @@ INCIDENT_SIGNALS = "incident-signals"  # key: incident route; trigger/resolve fr
 INCIDENT_EVENTS = "incident-events"  # key: incident id; incident.created / .updated / .resolved
 #: key: alert channel id; deliveries to make, attempts made, ticks (the topic keeps its first name)
 ALERT_CHANNEL_DELIVERIES = "notifications"
-ORG_CONFIG = "org-config"            # key: ruleset:<id> / alert:<alert channel id>; what every worker follows into memory
+ORG_CONFIG = "org-config"            # key: ruleset:<id> / alert:<channel id>; what every worker follows into memory
 
 
 @dataclass(frozen=True, slots=True)

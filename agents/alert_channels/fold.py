@@ -81,7 +81,8 @@ class AlertChannelFold:
         elif kind == "purge":
             self.purge(partition, message["channel_id"])
         else:
-            self.dead_letters.send(topics.ALERT_CHANNEL_DELIVERIES, partition, offset, 0, value, f"unknown kind {kind!r}")
+            self.dead_letters.send(topics.ALERT_CHANNEL_DELIVERIES, partition, offset, 0, value,
+                                   f"unknown kind {kind!r}")
 
     def fold_deliver(self, partition: int, offset: int, message: dict) -> None:
         try:
@@ -198,8 +199,8 @@ class AlertChannelFold:
         message = {"kind": "attempted", "delivery_key": key.hex(), "attempt": number, "at": at,
                    "duration_ms": round((time.monotonic() - started) * 1000, 1), **outcome}
         try:
-            await self.engine.app.producer.send_and_wait(
-                topics.ALERT_CHANNEL_DELIVERIES, entity_key(delivery["channel_id"]), orjson.dumps(message), partition, None, None)
+            await self.engine.app.producer.send_and_wait(topics.ALERT_CHANNEL_DELIVERIES, entity_key(delivery["channel_id"]),
+                                                         orjson.dumps(message), partition, None, None)
         except Exception:
             log.exception("recording attempt %d of %s failed; it will be made again", number, delivery["id"])
             self.in_flight.pop(key, None)

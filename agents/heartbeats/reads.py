@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from engine.owner_reads import BASE, engine_of, owned_entity, owned_partition, requested_ids, requested_views
+from engine.owner_reads import BASE, engine_of, listed_views, owned_entity, owned_partition, requested_ids
 from engine.partitioning import entity_key
 from engine.responses import json_response
 from tables import heartbeat_views
@@ -15,11 +15,8 @@ routes = web.RouteTableDef()
 owned_heartbeat = owned_entity("heartbeat", lambda engine: engine.heartbeats)
 
 
-@routes.get(BASE + "/heartbeats")
-async def heartbeat_views_of(request: web.Request) -> web.Response:
-    engine = engine_of(request)
-    return json_response({"data": requested_views(request, engine.heartbeats, engine.heartbeat_data,
-                                                  owned_partition(request), heartbeat_views.heartbeat_view)})
+routes.get(BASE + "/heartbeats")(listed_views(lambda engine: engine.heartbeats, lambda engine: engine.heartbeat_data,
+                                              heartbeat_views.heartbeat_view))
 
 
 @routes.get(BASE + "/heartbeats/{id}")

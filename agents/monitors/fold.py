@@ -97,9 +97,10 @@ class CheckFolder(EntityFold):
             self.data.put(partition, key, runtime)
             return
         # one more applied result; the organisation's counter is placed before the first runtime it counts
-        counting = self.counting.get(config["org_id"])
+        org_id = config["org_id"]
+        counting = self.counting.get(org_id)
         if counting is None:
-            counting = self.counting[config["org_id"]] = [checks_counter(self.data, partition, config["org_id"], offset), 0]
+            counting = self.counting[org_id] = [checks_counter(self.data, partition, org_id, offset), 0]
         counting[1] += 1
         row = CheckRow(
             id=result.id or f"{partition}-{offset}-{index}",

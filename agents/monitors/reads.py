@@ -6,7 +6,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from engine import ownership
-from engine.owner_reads import BASE, engine_of, owned_entity, owned_partition, requested_records, requested_views
+from engine.owner_reads import BASE, engine_of, listed_views, owned_entity, owned_partition, requested_records
 from engine.responses import json_response
 from tables import monitor_views
 from tables.monitor_data import runtime_key
@@ -22,11 +22,8 @@ async def known_monitor_ids(request: web.Request) -> web.Response:
     return json_response({"data": [config["id"] for config in configs]})
 
 
-@routes.get(BASE + "/monitors")
-async def monitor_views_of(request: web.Request) -> web.Response:
-    engine = engine_of(request)
-    return json_response({"data": requested_views(request, engine.monitors, engine.monitor_data,
-                                                  owned_partition(request), monitor_views.monitor_view)})
+routes.get(BASE + "/monitors")(
+    listed_views(lambda engine: engine.monitors, lambda engine: engine.monitor_data, monitor_views.monitor_view))
 
 
 @routes.get(BASE + "/monitors/{id}")

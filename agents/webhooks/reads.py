@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.owner_reads import BASE, engine_of, not_found, owned_entity, owned_partition, requested_views
+from engine.owner_reads import BASE, engine_of, listed_views, not_found, owned_entity, owned_partition
 from engine.partitioning import entity_key
 from engine.responses import json_response
 from tables import webhook_data as layout
@@ -11,11 +11,8 @@ from tables import webhook_data as layout
 routes = web.RouteTableDef()
 
 
-@routes.get(BASE + "/webhooks")
-async def webhook_views(request: web.Request) -> web.Response:
-    engine = engine_of(request)
-    return json_response({"data": requested_views(request, engine.webhooks, engine.webhook_data,
-                                                  owned_partition(request), layout.webhook_view)})
+routes.get(BASE + "/webhooks")(
+    listed_views(lambda engine: engine.webhooks, lambda engine: engine.webhook_data, layout.webhook_view))
 
 
 @routes.get(BASE + "/webhooks/{id}/owner")
