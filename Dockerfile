@@ -1,6 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY pingstream pingstream
 COPY engine engine
 COPY agents agents
 COPY tables tables

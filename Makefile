@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## up: embedded broker (unless PINGSTREAM_BROKER is set), one worker and the API, in the foreground
 up: $(STAMP)
-	$(BIN)/python -m engine.cli up
+	$(BIN)/python -m pingstream.cli up
 
 ## test: the whole suite against a real broker (embedded Tansu, or KAFKA_BOOTSTRAP)
 test: $(STAMP)

@@ -2,7 +2,7 @@
 
 Passwords are hashed and verified here (argon2, api/passwords.py), never in a
 worker; everything stored goes through the account's partition as commands
-(agents/account_commands.py), keyed by the normalised email.
+(agents/accounts/commands.py), keyed by the normalised email.
 """
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from aiohttp import web
 
 from api import tokens
 from api.auth import authorize, principal_of, role_in
-from api.errors import ApiError, json_response
+from api.errors import ApiError
+from api.openapi import request_body
+from engine.responses import json_response
 from api.gateway import Gateway
-from api.monitors import answer, body_of, gateway_of
+from api.owner_reads import answer, body_of, gateway_of
 from api.passwords import hash_password, verify_password
-from engine.plans import plan_named
+from tables.plans import plan_named
 from schemas.account import (Confirm, CustomerDelete, CustomerPatch, EmailBody, Login, PasswordChange,
                              RecoveryConfirm, Refresh, SignUp)
 from schemas.validation import parse, parse_json
@@ -69,6 +71,7 @@ async def stored_account(gateway: Gateway, email: str) -> dict | None:
 
 
 @routes.post("/v1/account")
+@request_body(SignUp)
 async def sign_up(request: web.Request) -> web.Response:
     """Create an account; a 6-digit code to confirm it goes to the email address."""
     body = parse(SignUp, await body_of(request))
@@ -81,6 +84,7 @@ async def sign_up(request: web.Request) -> web.Response:
 
 
 @routes.patch("/v1/account")
+@request_body(Confirm)
 async def confirm(request: web.Request) -> web.Response:
     """Activate the account with the mailed code; it gets a first team, where it is root."""
     body = parse(Confirm, await body_of(request))
@@ -90,6 +94,7 @@ async def confirm(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/account/confirmation-code")
+@request_body(EmailBody)
 async def resend_code(request: web.Request) -> web.Response:
     """Send a new confirmation code (the previous one stops working)."""
     body = parse(EmailBody, await body_of(request))
@@ -123,6 +128,7 @@ async def team_for(gateway: Gateway, user_id: str, wanted: str | None, default: 
 
 
 @routes.post("/v1/auth")
+@request_body(Login)
 async def log_in(request: web.Request) -> web.Response:
     """Email and password → an access token (short-lived) and a refresh token."""
     body = parse(Login, await body_of(request))
@@ -152,6 +158,7 @@ async def log_in(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/auth/refresh")
+@request_body(Refresh)
 async def refresh(request: web.Request) -> web.Response:
     """A refresh token → a new pair (the old refresh token stops working); team_id switches teams."""
     body = parse(Refresh, await body_of(request))
@@ -207,6 +214,7 @@ def my_teams(gateway: Gateway, user_id: str) -> list[dict]:
 
 
 @routes.post("/v1/account/recovery")
+@request_body(EmailBody)
 async def recovery_request(request: web.Request) -> web.Response:
     """Mail a code to set a new password (answered alike whether or not the account exists)."""
     body = parse(EmailBody, await body_of(request))
@@ -214,6 +222,7 @@ async def recovery_request(request: web.Request) -> web.Response:
 
 
 @routes.patch("/v1/account/recovery")
+@request_body(RecoveryConfirm)
 async def recovery_confirm(request: web.Request) -> web.Response:
     """The mailed code and a new password; every session of the account ends."""
     body = parse(RecoveryConfirm, await body_of(request))
@@ -223,6 +232,7 @@ async def recovery_confirm(request: web.Request) -> web.Response:
 
 
 @routes.put("/v1/account/password")
+@request_body(PasswordChange)
 @authorize(None, people_only=True)
 async def change_password(request: web.Request) -> web.Response:
     """The current and a new password; the other sessions of the account end."""
@@ -249,6 +259,7 @@ async def customer(request: web.Request) -> web.Response:
 
 
 @routes.patch("/v1/customer")
+@request_body(CustomerPatch)
 @authorize(None, people_only=True)
 async def update_customer(request: web.Request) -> web.Response:
     """Change the name or surname."""
@@ -258,6 +269,7 @@ async def update_customer(request: web.Request) -> web.Response:
 
 
 @routes.delete("/v1/customer")
+@request_body(CustomerDelete)
 @authorize(None, people_only=True)
 async def delete_customer(request: web.Request) -> web.Response:
     """Delete the account, saying why: sessions end, it leaves its teams (a team left empty goes too)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from api import (
-    accounts, alerts, checks, heartbeats, incidents, monitors, openapi, ping_urls, rate_limits, rulesets, teams, usage,
-    webhooks,
+    accounts, alert_channels, checks, heartbeats, incidents, monitors, openapi, ping_urls, rate_limits, rulesets, teams,
+    usage, webhooks,
 )
-from api.errors import error_middleware, json_response
+from api.errors import error_middleware
+from engine.responses import json_response
 from api.gateway import Gateway
 from api.rate_limits import rate_limit_middleware, unmetered
 
@@ -38,7 +39,7 @@ def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Applicat
     app = web.Application(middlewares=[rate_limit_middleware, error_middleware], client_max_size=MAX_BODY)
     app["gateway"] = gateway
     for table in (monitors.routes, checks.routes, openapi.routes, health_routes, heartbeats.routes,
-                  ping_urls.routes, webhooks.routes, rulesets.routes, incidents.routes, alerts.routes,
+                  ping_urls.routes, webhooks.routes, rulesets.routes, incidents.routes, alert_channels.routes,
                   teams.routes, usage.routes):
         app.add_routes(table)
     accounts.install(app)

@@ -2,7 +2,7 @@
 
 Both go in `Authorization: Bearer …`; keys also in `X-API-Key`. A key carries
 the scopes it was given; a person gets the scopes of their role in the team the
-token acts in (engine/access.py ROLE_SCOPES). Everything needed is in memory,
+token acts in (tables/access.py ROLE_SCOPES). Everything needed is in memory,
 followed from the `access` topic; a credential not known yet (created a moment
 ago through another process) waits once for the topic to catch up.
 """
@@ -17,7 +17,7 @@ from aiohttp import web
 from api import tokens
 from api.errors import ApiError
 from api.gateway import Gateway, Principal
-from engine.access import ROLE_SCOPES, key_hash
+from tables.access import ROLE_SCOPES, key_hash
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNAUTHORIZED = "Missing credentials: send 'Authorization: Bearer <API key or access token>' or 'X-API-Key: <key>'."

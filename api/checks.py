@@ -8,7 +8,9 @@ import uuid
 from aiohttp import web
 
 from api.auth import authorize, principal_of
-from api.errors import ApiError, json_response
+from api.errors import ApiError
+from api.openapi import request_body
+from engine.responses import json_response
 from api.gateway import Gateway
 from schemas.check_result import CheckBatchIn, CheckResultIn
 from schemas.validation import parse, parse_json
@@ -17,6 +19,7 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/v1/checks")
+@request_body(CheckResultIn, CheckBatchIn)
 @authorize("checks:write")
 async def post_checks(request: web.Request) -> web.Response:
     """One result, a JSON array of results, or {"results": [...]}, up to 1,000 at once."""

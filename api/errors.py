@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from aiohttp import web
 
 from api.gateway import EngineUnavailable
+from engine.responses import error_response
 from schemas.validation import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -18,18 +18,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.errors = status, code, message, errors
         self.headers = headers
-
-
-def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
-
-
-def error_response(status: int, code: str, message: str, errors: dict[str, str] | None = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
-    body: dict[str, object] = {"error": code, "message": message}
-    if errors:
-        body["errors"] = errors
-    return json_response(body, status, headers)
 
 
 @web.middleware

@@ -20,11 +20,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from engine import topics
 from engine.partitioning import entity_key, partition_for
-from engine.settings import Settings
+from engine.settings import INTERNAL_HEADER, Settings
 
 log = logging.getLogger(__name__)
 
-INTERNAL_HEADER = "X-Pingstream-Internal"
 KNOWN_MONITOR_TTL = 30.0      # seconds an existing monitor is trusted for check ingest without asking
 KNOWN_MONITORS_MAX = 500_000
 KEY_USE_FLUSH = 10.0          # seconds between reports of when keys were last used

@@ -14,8 +14,11 @@ from aiohttp import web
 from api import params
 from api.auth import authorize, presented_credential, principal_of
 from api.checkins import check_in, ingest_of, read_body
-from api.errors import ApiError, error_response, json_response
-from api.monitors import MAX_BULK, answer, body_of, gateway_of
+from api.errors import ApiError
+from api.openapi import request_body
+from engine.responses import error_response, json_response
+from api.monitors import MAX_BULK
+from api.owner_reads import OWNER_HEADER, Resource, answer, body_of, gateway_of, read_owner
 from api.org_lists import indexed_page
 from api.rate_limits import unmetered, unmetered_if
 from schemas.heartbeat import (
@@ -27,15 +30,9 @@ from tables.heartbeat_views import COLLECTION, INTERVALS, service_collection
 from tables.monitor_views import iso
 
 routes = web.RouteTableDef()
+HEARTBEAT = Resource("heartbeat", "/heartbeats", parse_heartbeat_id)
 DEFAULT_RECORDS = 24      # statistics records when no start_date is given (90 days at most)
 MAX_RECORDS = 2000
-
-
-def heartbeat_id_of(request: web.Request) -> str:
-    heartbeat_id = parse_heartbeat_id(request.match_info["id"])
-    if heartbeat_id is None:
-        raise ApiError(404, "not_found", f"heartbeat {request.match_info['id']} not found")
-    return heartbeat_id
 
 
 def public_base(request: web.Request) -> str:
@@ -60,16 +57,11 @@ def answer_with_urls(request: web.Request, status: int, body: object) -> web.Res
     return answer(status, body)
 
 
-async def owner_read(request: web.Request, heartbeat_id: str, view: str, query: dict | None = None) -> tuple[int, dict, str]:
-    gateway = gateway_of(request)
-    return await gateway.read_from_owner(gateway.partition_of(heartbeat_id), f"/heartbeats/{heartbeat_id}{view}",
-                                         {"org": principal_of(request).org_id, **(query or {})})
-
-
 # -- configuration --------------------------------------------------------------
 
 
 @routes.post("/v1/heartbeats")
+@request_body(HeartbeatSpec)
 @authorize("heartbeats:write")
 async def create_heartbeat(request: web.Request) -> web.Response:
     """Create a heartbeat; the answer carries its check-in URLs."""
@@ -103,17 +95,19 @@ async def list_heartbeats(request: web.Request) -> web.Response:
 @routes.get("/v1/heartbeats/{id}")
 @authorize("heartbeats:read")
 async def get_heartbeat(request: web.Request) -> web.Response:
-    status, body, owner = await owner_read(request, heartbeat_id_of(request), "")
+    heartbeat_id = HEARTBEAT.id_of(request)
+    status, body, owner = await read_owner(request, heartbeat_id, f"/heartbeats/{heartbeat_id}")
     if status == 200:
         body = {"data": {**body["data"], "checkin_urls": checkin_urls(request, body["data"])}}
-    return json_response(body, status, headers={"X-Pingstream-Owner": owner})
+    return json_response(body, status, headers={OWNER_HEADER: owner})
 
 
 @routes.put("/v1/heartbeats/{id}")
+@request_body(HeartbeatPatch)
 @authorize("heartbeats:write")
 async def update_heartbeat(request: web.Request) -> web.Response:
     """Change the fields given (null clears an optional one); giving cron drops interval and back."""
-    heartbeat_id = heartbeat_id_of(request)
+    heartbeat_id = HEARTBEAT.id_of(request)
     patch = parse(HeartbeatPatch, await body_of(request))
     status, body = await gateway_of(request).command(
         "heartbeat.update", principal_of(request).org_id, heartbeat_id, patch.model_dump(exclude_unset=True))
@@ -124,7 +118,7 @@ async def update_heartbeat(request: web.Request) -> web.Response:
 @routes.delete("/v1/heartbeats/{id}")
 @authorize("heartbeats:write")
 async def delete_heartbeat(request: web.Request) -> web.Response:
-    heartbeat_id = heartbeat_id_of(request)
+    heartbeat_id = HEARTBEAT.id_of(request)
     status, body = await gateway_of(request).command("heartbeat.delete", principal_of(request).org_id, heartbeat_id)
     ingest_of(request).forget(heartbeat_id)
     return answer(status, body)
@@ -176,7 +170,7 @@ async def heartbeat_events(request: web.Request) -> web.Response:
 
 
 async def record_check_in(request: web.Request) -> web.Response:
-    heartbeat_id = heartbeat_id_of(request)
+    heartbeat_id = HEARTBEAT.id_of(request)
     result = request.query.get("result") or "tick"
     if result not in RESULTS:
         raise InvalidInput(f"result must be one of {', '.join(RESULTS)}", {"result": f"{result!r} is not a check-in result"})
@@ -201,18 +195,17 @@ async def record_check_in(request: web.Request) -> web.Response:
 
 @authorize("heartbeats:read")
 async def heartbeat_history(request: web.Request) -> web.Response:
-    heartbeat_id = heartbeat_id_of(request)
+    HEARTBEAT.id_of(request)  # an id that cannot be ours is not found, whatever the parameters
     limit = params.integer(request, "limit", 100, 1, 1000)
     before = params.moment(request, "last_received_at", 0.0) or None
-    status, body, owner = await owner_read(request, heartbeat_id, "/events", {"limit": limit, "before": before})
-    return json_response(body, status, headers={"X-Pingstream-Owner": owner})
+    return await HEARTBEAT.read(request, "/events", {"limit": limit, "before": before})
 
 
 @routes.get("/v1/heartbeats/{id}/statistics")
 @authorize("heartbeats:read")
 async def heartbeat_statistics(request: web.Request) -> web.Response:
     """Counts of tick/run/complete/fail per interval, with mean and p95 run durations (seconds)."""
-    heartbeat_id = heartbeat_id_of(request)
+    HEARTBEAT.id_of(request)  # an id that cannot be ours is not found, whatever the parameters
     now = time.time()
     interval = params.choice(request, "interval", "1h", tuple(INTERVALS))
     end = params.moment(request, "end_date", now)
@@ -222,6 +215,4 @@ async def heartbeat_statistics(request: web.Request) -> web.Response:
     if (end - start) / INTERVALS[interval] > MAX_RECORDS:
         raise InvalidInput(f"At most {MAX_RECORDS:,} records at once: choose a wider interval or a shorter range",
                            {"interval": f"too narrow for this range (more than {MAX_RECORDS:,} records)"})
-    status, body, owner = await owner_read(request, heartbeat_id, "/statistics",
-                                           {"start": start, "end": end, "interval": interval})
-    return json_response(body, status, headers={"X-Pingstream-Owner": owner})
+    return await HEARTBEAT.read(request, "/statistics", {"start": start, "end": end, "interval": interval})

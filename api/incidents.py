@@ -9,11 +9,14 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from api import openapi, params
+from api import params
 from api.auth import authorize, principal_of
-from api.errors import ApiError, json_response
-from api.gateway import INTERNAL_HEADER, Gateway
-from api.monitors import answer, body_of, gateway_of
+from api.errors import ApiError
+from api.openapi import request_body
+from engine.responses import json_response
+from engine.settings import INTERNAL_HEADER
+from api.gateway import Gateway
+from api.owner_reads import answer, body_of, gateway_of, owner_read
 from api.org_lists import views_in_order
 from schemas.incident import IncidentCreate, IncidentPatch
 from schemas.validation import parse
@@ -22,10 +25,6 @@ from tables.incidents import collection, route_of_incident
 routes = web.RouteTableDef()
 FILTER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HEALTH_TIMEOUT = 2.0
-openapi.REQUEST_BODIES.update({
-    ("POST", "/v1/incidents"): [IncidentCreate],
-    ("PATCH", "/v1/incidents/{id}"): [IncidentPatch],
-})
 
 
 def route_of(request: web.Request) -> tuple[str, str]:
@@ -48,15 +47,13 @@ def filter_of(request: web.Request, name: str) -> str | None:
     return value
 
 
-async def owner_read(request: web.Request, path: str) -> web.Response:
-    gateway = gateway_of(request)
-    incident_id, route = route_of(request)
-    status, body = await gateway.read(gateway.partition_of(route), f"/incidents/{incident_id}{path}",
-                                      {"org": principal_of(request).org_id})
-    return json_response(body, status)
+async def incident_read(request: web.Request, path: str) -> web.Response:
+    incident_id, route = route_of(request)  # the route names the partition that owns the incident
+    return await owner_read(request, route, f"/incidents/{incident_id}{path}")
 
 
 @routes.post("/v1/incidents")
+@request_body(IncidentCreate)
 @authorize("incidents:write")
 async def create_incident(request: web.Request) -> web.Response:
     spec = parse(IncidentCreate, await body_of(request))
@@ -68,6 +65,7 @@ async def create_incident(request: web.Request) -> web.Response:
 
 
 @routes.patch("/v1/incidents/{id}")
+@request_body(IncidentPatch)
 @authorize("incidents:write")
 async def update_incident(request: web.Request) -> web.Response:
     """Fields, status (investigating, identified, monitoring, resolved) and a timeline message."""
@@ -101,13 +99,13 @@ async def list_incidents(request: web.Request) -> web.Response:
 @authorize("incidents:read")
 async def get_incident(request: web.Request) -> web.Response:
     """The incident with its timeline: every event and status change, with time and actor."""
-    return await owner_read(request, "")
+    return await incident_read(request, "")
 
 
 @routes.get("/v1/incidents/{id}/actions")
 @authorize("incidents:read")
 async def incident_actions(request: web.Request) -> web.Response:
-    return await owner_read(request, "/actions")
+    return await incident_read(request, "/actions")
 
 
 async def engine_health(gateway: Gateway) -> dict:

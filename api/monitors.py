@@ -10,14 +10,16 @@ from aiohttp import web
 
 from api import params
 from api.auth import authorize, principal_of
-from api.errors import ApiError, json_response
-from api.gateway import Gateway
+from api.openapi import request_body
 from api.org_lists import indexed_page
+from api.owner_reads import Resource, answer, body_of, gateway_of
+from engine.responses import json_response
 from schemas.monitor import MonitorPatch, MonitorSpec
-from schemas.validation import InvalidInput, parse, parse_json
+from schemas.validation import InvalidInput, parse
 
 routes = web.RouteTableDef()
 MONITOR_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MONITOR = Resource.matching("monitor", "/monitors", MONITOR_ID.pattern)
 MAX_BULK = 100
 
 
@@ -25,38 +27,8 @@ def new_monitor_id() -> str:
     return "mon_" + uuid.uuid4().hex[:20]
 
 
-def gateway_of(request: web.Request) -> Gateway:
-    return request.app["gateway"]
-
-
-def monitor_id_of(request: web.Request) -> str:
-    monitor_id = request.match_info["id"]
-    if not MONITOR_ID.match(monitor_id):
-        raise ApiError(404, "not_found", f"monitor {monitor_id} not found")
-    return monitor_id
-
-
-def answer(status: int, body: object) -> web.Response:
-    """A worker's reply as the HTTP response: resources wrapped in data, errors as they are."""
-    if status == 204:
-        return web.Response(status=204)
-    return json_response(body if status >= 400 else {"data": body}, status)
-
-
-async def body_of(request: web.Request) -> object:
-    return parse_json(await request.read())
-
-
-async def owner_read(request: web.Request, monitor_id: str, view: str, query: dict | None = None) -> web.Response:
-    gateway = gateway_of(request)
-    status, body, owner = await gateway.read_from_owner(
-        gateway.partition_of(monitor_id), f"/monitors/{monitor_id}{view}",
-        {"org": principal_of(request).org_id, **(query or {})},
-    )
-    return json_response(body, status, headers={"X-Pingstream-Owner": owner})
-
-
 @routes.post("/v1/monitors")
+@request_body(MonitorSpec)
 @authorize("monitors:write")
 async def create_monitor(request: web.Request) -> web.Response:
     spec = parse(MonitorSpec, await body_of(request))
@@ -77,13 +49,14 @@ async def list_monitors(request: web.Request) -> web.Response:
 @routes.get("/v1/monitors/{id}")
 @authorize("monitors:read")
 async def get_monitor(request: web.Request) -> web.Response:
-    return await owner_read(request, monitor_id_of(request), "")
+    return await MONITOR.read(request)
 
 
 @routes.patch("/v1/monitors/{id}")
+@request_body(MonitorPatch)
 @authorize("monitors:write")
 async def update_monitor(request: web.Request) -> web.Response:
-    monitor_id = monitor_id_of(request)
+    monitor_id = MONITOR.id_of(request)
     patch = parse(MonitorPatch, await body_of(request))
     status, body = await gateway_of(request).command(
         "monitor.update", principal_of(request).org_id, monitor_id, patch.model_dump(exclude_unset=True))
@@ -93,7 +66,7 @@ async def update_monitor(request: web.Request) -> web.Response:
 @routes.delete("/v1/monitors/{id}")
 @authorize("monitors:write")
 async def delete_monitor(request: web.Request) -> web.Response:
-    gateway, monitor_id = gateway_of(request), monitor_id_of(request)
+    gateway, monitor_id = gateway_of(request), MONITOR.id_of(request)
     status, body = await gateway.command("monitor.delete", principal_of(request).org_id, monitor_id)
     gateway.forget_known_monitor(monitor_id)
     return answer(status, body)
@@ -123,7 +96,7 @@ async def _absent() -> tuple[int, None]:
 
 
 async def monitor_command(request: web.Request, kind: str) -> web.Response:
-    status, body = await gateway_of(request).command(kind, principal_of(request).org_id, monitor_id_of(request))
+    status, body = await gateway_of(request).command(kind, principal_of(request).org_id, MONITOR.id_of(request))
     return answer(status, body)
 
 
@@ -143,7 +116,7 @@ async def resume_monitor(request: web.Request) -> web.Response:
 @authorize("monitors:read")
 async def monitor_uptime(request: web.Request) -> web.Response:
     period = params.choice(request, "period", "24h", ("24h", "7d", "30d", "90d"))
-    return await owner_read(request, monitor_id_of(request), "/uptime", {"period": period})
+    return await MONITOR.read(request, "/uptime", {"period": period})
 
 
 @routes.get("/v1/monitors/{id}/performance")
@@ -155,7 +128,7 @@ async def monitor_performance(request: web.Request) -> web.Response:
     end = params.moment(request, "end_date", now)
     if end <= start:
         raise InvalidInput("end_date must be after start_date", {"end_date": "must be after start_date"})
-    return await owner_read(request, monitor_id_of(request), "/performance",
+    return await MONITOR.read(request, "/performance",
                             {"start": start, "end": end, "interval": interval})
 
 
@@ -163,7 +136,7 @@ async def monitor_performance(request: web.Request) -> web.Response:
 @authorize("monitors:read")
 async def monitor_checks(request: web.Request) -> web.Response:
     page, per_page = params.pagination(request, max_per_page=500)
-    return await owner_read(request, monitor_id_of(request), "/checks", {"page": page, "per_page": per_page})
+    return await MONITOR.read(request, "/checks", {"page": page, "per_page": per_page})
 
 
 @routes.get("/v1/monitors/{id}/state-changes")
@@ -173,5 +146,5 @@ async def monitor_state_changes(request: web.Request) -> web.Response:
     start = params.moment(request, "start_date", now - 90 * 86400)
     end = params.moment(request, "end_date", now)
     limit = params.integer(request, "limit", 100, 1, 1000)
-    return await owner_read(request, monitor_id_of(request), "/state-changes",
+    return await MONITOR.read(request, "/state-changes",
                             {"start": start, "end": end, "limit": limit})

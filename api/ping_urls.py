@@ -22,7 +22,7 @@ import math
 from aiohttp import web
 
 from api.checkins import check_in, ingest_of, read_body
-from api.errors import json_response
+from engine.responses import json_response
 from api.rate_limits import unmetered
 from schemas.heartbeat import MAX_BODY, PUSH_TOKEN, YEAR, id_for_token, parse_heartbeat_id
 from tables.heartbeat_state import FAIL, LOG, RUN, TICK

@@ -2,7 +2,7 @@
 
 Who is counted. A request with valid credentials counts against its
 principal's `rate_key` (the API key; or the person, in the team the token acts
-in), limited by the team's plan (engine/plans.py: free 60 … business 600 a
+in), limited by the team's plan (tables/plans.py: free 60 … business 600 a
 minute). A request without credentials, or with credentials that are not
 valid, counts against the client address (`request.remote`), limited to
 PINGSTREAM_IP_RATE_LIMIT a minute; its handler then answers 401 as usual. Not
@@ -67,10 +67,10 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from api.auth import principal_for
-from api.errors import error_response
+from engine.responses import error_response
 from api.gateway import Gateway
 from engine import topics
-from engine.plans import plan_named
+from tables.plans import plan_named
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A team is the unit of tenancy (an organisation): every resource, key and plan
 belongs to one. A person acts in a team with a role (root, manager, user;
 README "Teams and roles"); the rules live in the team's partition
-(agents/team_commands.py), which every change goes through as a command.
+(agents/teams/commands.py), which every change goes through as a command.
 """
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from aiohttp import web
 from api import params
 from api.accounts import my_teams, stored_account, team_view_of
 from api.auth import authorize, principal_of
-from api.errors import ApiError, json_response
-from api.monitors import answer, body_of, gateway_of
-from engine.access import key_fields, new_secret, new_team_id
+from api.errors import ApiError
+from api.openapi import request_body
+from engine.responses import json_response
+from api.owner_reads import answer, body_of, gateway_of
+from tables.access import key_fields, new_secret, new_team_id
 from schemas.account import InvitationAccept, InvitationIn, KeyIn, MemberPatch, TeamIn
 from schemas.validation import parse
 from tables.teams import invitation_view, key_view, member_view
@@ -49,6 +51,7 @@ async def stored_team(request: web.Request) -> dict:
 
 
 @routes.post("/v1/team")
+@request_body(TeamIn)
 @authorize(None, people_only=True)
 async def create_team(request: web.Request) -> web.Response:
     """A new team, with you as its root; it starts on the sign-up plan."""
@@ -75,6 +78,7 @@ async def list_teams(request: web.Request) -> web.Response:
 
 
 @routes.put("/v1/team/{id}")
+@request_body(TeamIn)
 @authorize("teams:write", team_in_path=True)
 async def update_team(request: web.Request) -> web.Response:
     """Rename the team."""
@@ -93,6 +97,7 @@ async def delete_team(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/team/{id}/invitation")
+@request_body(InvitationIn)
 @authorize("members:write", team_in_path=True)
 async def invite(request: web.Request) -> web.Response:
     """Invite someone by email with a role; they get a code to accept with, valid for 7 days."""
@@ -127,6 +132,7 @@ async def remind(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/team/{id}/invitation/{invitation}/accept")
+@request_body(InvitationAccept)
 @authorize(None, people_only=True)
 async def accept(request: web.Request) -> web.Response:
     """Join the team with the mailed code, signed in with the invited email address."""
@@ -152,6 +158,7 @@ async def list_members(request: web.Request) -> web.Response:
 
 
 @routes.patch("/v1/team/{id}/member/{member}")
+@request_body(MemberPatch)
 @authorize("members:write", team_in_path=True)
 async def change_member(request: web.Request) -> web.Response:
     """Change a member's role (only a root grants or takes away root; a team keeps one root)."""
@@ -187,6 +194,7 @@ async def list_keys(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/keys")
+@request_body(KeyIn)
 @authorize("keys:write")
 async def create_key(request: web.Request) -> web.Response:
     """A new key with some of your own scopes; its secret is in this answer only."""

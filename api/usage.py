@@ -12,9 +12,9 @@ import asyncio
 from aiohttp import web
 
 from api.auth import authorize, principal_of
-from api.errors import json_response
+from engine.responses import json_response
 from api.gateway import Gateway
-from engine.plans import plan_named
+from tables.plans import plan_named
 
 routes = web.RouteTableDef()
 SHARES = ("monitors", "heartbeats", "monitors_active", "checks_last_24h")

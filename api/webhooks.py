@@ -1,7 +1,6 @@
 """/v1/webhooks: inbound webhooks; POST /v1/webhooks/{id}/events takes any JSON, no API key (the id is the secret)."""
 from __future__ import annotations
 
-import re
 import secrets
 import time
 import uuid
@@ -10,11 +9,13 @@ from weakref import WeakKeyDictionary
 import orjson
 from aiohttp import web
 
-from api import openapi, params
+from api import params
 from api.auth import authorize, principal_of
-from api.errors import ApiError, json_response
+from api.errors import ApiError
+from api.openapi import request_body
+from engine.responses import json_response
 from api.gateway import Gateway
-from api.monitors import answer, body_of, gateway_of
+from api.owner_reads import Resource, answer, body_of, gateway_of, read_owner
 from api.org_lists import indexed_page
 from api.rate_limits import unmetered
 from engine import topics
@@ -23,10 +24,9 @@ from schemas.validation import parse
 from schemas.webhook import MAX_BODY, WebhookSpec
 
 routes = web.RouteTableDef()
-WEBHOOK_ID = re.compile(r"^whk_[A-Za-z0-9_-]{16,64}$")
+WEBHOOK = Resource.matching("webhook", "/webhooks", r"^whk_[A-Za-z0-9_-]{16,64}$")
 KNOWN_TTL = 30.0   # seconds an existing webhook is trusted for ingest without asking its owner
 KNOWN_MAX = 100_000
-openapi.REQUEST_BODIES[("POST", "/v1/webhooks")] = [WebhookSpec]
 
 #: gateway -> webhook id -> (organisation, monotonic expiry): a steady sender costs no owner reads
 _known: WeakKeyDictionary[Gateway, dict[str, tuple[str, float]]] = WeakKeyDictionary()
@@ -34,13 +34,6 @@ _known: WeakKeyDictionary[Gateway, dict[str, tuple[str, float]]] = WeakKeyDictio
 
 def new_webhook_id() -> str:
     return "whk_" + secrets.token_urlsafe(24)  # unguessable: it is the ingest URL's only secret
-
-
-def webhook_id_of(request: web.Request) -> str:
-    webhook_id = request.match_info["id"]
-    if not WEBHOOK_ID.match(webhook_id):
-        raise ApiError(404, "not_found", f"webhook {webhook_id} not found")
-    return webhook_id
 
 
 def ingest_url(request: web.Request, webhook_id: str) -> str:
@@ -54,6 +47,7 @@ def with_ingest_url(request: web.Request, view: dict) -> dict:
 
 
 @routes.post("/v1/webhooks")
+@request_body(WebhookSpec)
 @authorize("webhooks:write")
 async def create_webhook(request: web.Request) -> web.Response:
     spec = parse(WebhookSpec, await body_of(request))
@@ -74,9 +68,8 @@ async def list_webhooks(request: web.Request) -> web.Response:
 @routes.get("/v1/webhooks/{id}")
 @authorize("webhooks:read")
 async def get_webhook(request: web.Request) -> web.Response:
-    gateway, webhook_id = gateway_of(request), webhook_id_of(request)
-    _, body = await gateway.read(gateway.partition_of(webhook_id), "/webhooks",
-                                 {"org": principal_of(request).org_id, "ids": webhook_id})
+    webhook_id = WEBHOOK.id_of(request)
+    _, body, _ = await read_owner(request, webhook_id, "/webhooks", {"ids": webhook_id})
     if not body["data"]:
         raise ApiError(404, "not_found", f"webhook {webhook_id} not found")
     return json_response({"data": with_ingest_url(request, body["data"][0])})
@@ -85,7 +78,7 @@ async def get_webhook(request: web.Request) -> web.Response:
 @routes.delete("/v1/webhooks/{id}")
 @authorize("webhooks:write")
 async def delete_webhook(request: web.Request) -> web.Response:
-    gateway, webhook_id = gateway_of(request), webhook_id_of(request)
+    gateway, webhook_id = gateway_of(request), WEBHOOK.id_of(request)
     status, body = await gateway.command("webhook.delete", principal_of(request).org_id, webhook_id)
     _known.get(gateway, {}).pop(webhook_id, None)
     return answer(status, body)
@@ -95,19 +88,17 @@ async def delete_webhook(request: web.Request) -> web.Response:
 @authorize("webhooks:read")
 async def webhook_events(request: web.Request) -> web.Response:
     """Recent events, newest first; page back with last_received_at (the oldest received_at you have)."""
-    gateway, webhook_id = gateway_of(request), webhook_id_of(request)
+    WEBHOOK.id_of(request)  # an id that cannot be ours is not found, whatever the parameters
     limit = params.integer(request, "limit", 20, 1, 100)
     before = params.moment(request, "last_received_at", 0) or None
-    status, body = await gateway.read(gateway.partition_of(webhook_id), f"/webhooks/{webhook_id}/events",
-                                      {"org": principal_of(request).org_id, "limit": limit, "before": before})
-    return json_response(body, status)
+    return await WEBHOOK.read(request, "/events", {"limit": limit, "before": before})
 
 
 @routes.post("/v1/webhooks/{id}/events")
 @unmetered  # no API key: the id is the secret
 async def receive_event(request: web.Request) -> web.Response:
     """Any body (JSON understood, anything else stored as text); 202 once Kafka has it."""
-    gateway, webhook_id = gateway_of(request), webhook_id_of(request)
+    gateway, webhook_id = gateway_of(request), WEBHOOK.id_of(request)
     raw = await request.read()
     if len(raw) > MAX_BODY:
         raise ApiError(413, "payload_too_large",

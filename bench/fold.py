@@ -1,5 +1,5 @@
-"""`python -m bench.fold`: results/s of the checks agent's folding alone (no Kafka), with
-CPython's default GC threshold and with the one workers use (engine/cli.tune_gc), in one run.
+"""`python -m bench.fold`: results/s of the checks fold alone (no Kafka), with
+CPython's default GC threshold and with the one workers use (pingstream/cli.tune_gc), in one run.
 
 Isolates the per-result Python work: validation, the state machine, the hour bucket
 and recent checks, over 2,000 monitors in 3 regions, on in-memory tables.
@@ -11,10 +11,10 @@ import time
 
 import orjson
 
-from agents.checks import CheckFolder
-from engine.cli import tune_gc
+from agents.monitors.fold import CheckFolder
 from engine.dead_letters import DeadLetters
 from engine.partitioning import entity_key, partition_for
+from pingstream.cli import tune_gc
 from tests.unit.memory_tables import memory_engine
 
 MONITORS, ENVELOPES, PER_ENVELOPE = 2_000, 300, 500

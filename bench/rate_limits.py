@@ -20,10 +20,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
 
 from api.auth import authorize
-from api.errors import error_middleware, json_response
+from api.errors import error_middleware
+from engine.responses import json_response
 from api.gateway import Gateway
 from api.rate_limits import RateLimiter, rate_limit_middleware
-from engine.access import key_hash
+from tables.access import key_hash
 from engine.settings import Settings
 
 SECRET = "psk_bench_" + "x" * 33

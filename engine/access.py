@@ -1,9 +1,11 @@
-"""Who may do what: scopes, roles, and the access records every API process follows.
+"""The access records every API process follows, and bootstrapping the first team.
+
+Scopes, roles and key fields are domain rules: tables/access.py.
 
 Teams (the unit of tenancy: an organisation), their API keys and members live
 in the team's partition of the `teams` table; accounts and their sessions in
-the account's partition of `accounts` (agents/team_commands.py,
-agents/account_commands.py). What an API process needs to authorise a request
+the account's partition of `accounts` (agents/teams/commands.py,
+agents/accounts/commands.py). What an API process needs to authorise a request
 without asking anyone is published by those agents on the compacted `access`
 topic, one record per key:
 
@@ -15,8 +17,6 @@ topic, one record per key:
 """
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 import uuid
 
@@ -26,48 +26,7 @@ from aiokafka import AIOKafkaProducer
 from engine import topics
 from engine.partitioning import entity_key, partition_for
 from engine.settings import Settings
-
-RESOURCE_SCOPES = (
-    "monitors:read", "monitors:write", "checks:read", "checks:write",
-    "heartbeats:read", "heartbeats:write", "incidents:read", "incidents:write",
-    "alerts:read", "alerts:write", "webhooks:read", "webhooks:write",
-    "rulesets:read", "rulesets:write", "status-pages:read", "status-pages:write",
-    "account:read",
-)
-ADMIN_SCOPES = ("keys:read", "keys:write", "members:read", "members:write", "teams:write")
-ALL_SCOPES = RESOURCE_SCOPES + ADMIN_SCOPES
-
-#: what a person may do in a team, by role (README: "Roles")
-ROLES = ("user", "manager", "root")
-ROLE_SCOPES: dict[str, frozenset[str]] = {
-    "user": frozenset([s for s in RESOURCE_SCOPES if s.endswith(":read")]
-                      + ["checks:write", "incidents:write", "members:read"]),
-    "manager": frozenset(RESOURCE_SCOPES + ("keys:read", "keys:write", "members:read", "members:write")),
-    "root": frozenset(ALL_SCOPES),
-}
-
-
-def key_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_secret() -> str:
-    return "psk_" + secrets.token_urlsafe(32)
-
-
-def new_team_id() -> str:
-    return "org_" + uuid.uuid4().hex[:16]
-
-
-def new_key_id() -> str:
-    return "key_" + uuid.uuid4().hex[:16]
-
-
-def key_fields(secret: str, name: str, scopes: list[str] | tuple[str, ...], expires_at: float | None,
-               created_by: dict | None = None) -> dict:
-    """The body of a key.create command: the secret itself is never stored, only its SHA-256 and a prefix."""
-    return {"id": new_key_id(), "name": name, "hash": key_hash(secret), "prefix": secret[:10],
-            "scopes": sorted(set(scopes)), "expires_at": expires_at, "created_by": created_by}
+from tables.access import ALL_SCOPES, key_fields, new_secret, new_team_id
 
 
 def command(kind: str, org_id: str, body: dict) -> dict:

@@ -1,4 +1,4 @@
-"""What every worker must read locally: each organisation's rulesets and alert subscriptions.
+"""What every worker must read locally: each organisation's rulesets and alert channel subscriptions.
 
 Rules are evaluated in the partition of the event they judge (a webhook's, a
 monitor's), so any worker needs any organisation's rulesets at hand. They are
@@ -14,7 +14,7 @@ would restore the whole table before serving; this follower is one aiokafka
 consumer, replays the topic in milliseconds, and agents simply wait for
 `ready` before judging anything. Rule changes reach every worker within a fetch
 (tens of ms); an event judged meanwhile meets the previous rules.
-Alert subscriptions carry no secret: secrets stay in the channel's partition.
+Alert channel subscriptions carry no secret: secrets stay in the channel's partition.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def ruleset_key(ruleset_id: str) -> bytes:
     return f"ruleset:{ruleset_id}".encode()
 
 
-def alert_key(channel_id: str) -> bytes:
+def alert_channel_key(channel_id: str) -> bytes:
     return f"alert:{channel_id}".encode()
 
 
@@ -59,7 +59,7 @@ class OrgConfig:
 
     def __init__(self) -> None:
         self.rulesets: dict[str, dict[str, Ruleset]] = {}     # org -> id -> ruleset
-        self.alerts: dict[str, dict[str, tuple[str, ...]]] = {}  # org -> channel id -> events
+        self.alert_channels: dict[str, dict[str, tuple[str, ...]]] = {}  # org -> alert channel id -> events
         self._owners: dict[bytes, str] = {}                    # record key -> org, to apply tombstones
         self.ready = asyncio.Event()
         self.records_applied = 0
@@ -69,7 +69,7 @@ class OrgConfig:
         org = self._owners.pop(key, None)
         if org is not None:
             self.rulesets.get(org, {}).pop(key.decode().partition(":")[2], None)
-            self.alerts.get(org, {}).pop(key.decode().partition(":")[2], None)
+            self.alert_channels.get(org, {}).pop(key.decode().partition(":")[2], None)
         self.records_applied += 1
         if value is None:
             return
@@ -79,7 +79,7 @@ class OrgConfig:
         if record["kind"] == "ruleset":
             self.rulesets.setdefault(org, {})[record["id"]] = Ruleset(record, compile_conditions(record["conditions"]))
         elif record["kind"] == "alert":
-            self.alerts.setdefault(org, {})[record["id"]] = tuple(record["events"])
+            self.alert_channels.setdefault(org, {})[record["id"]] = tuple(record["events"])
 
     def rulesets_of(self, org_id: str, rule_type: str, webhook_id: str | None = None) -> list[Ruleset]:
         """The organisation's rulesets of one type, oldest first; webhook rulesets limited to this webhook."""
@@ -90,13 +90,13 @@ class OrgConfig:
         return found
 
     def channels_for(self, org_id: str, event: str) -> list[str]:
-        return sorted(channel for channel, events in self.alerts.get(org_id, {}).items() if event in events)
+        return sorted(channel for channel, events in self.alert_channels.get(org_id, {}).items() if event in events)
 
     def summary(self) -> dict[str, Any]:
         return {
             "ready": self.ready.is_set(),
             "rulesets": sum(len(rulesets) for rulesets in self.rulesets.values()),
-            "alert_channels": sum(len(channels) for channels in self.alerts.values()),
+            "alert_channels": sum(len(channels) for channels in self.alert_channels.values()),
             "records_applied": self.records_applied,
         }
 
@@ -161,8 +161,3 @@ def follow(settings: Settings, replica: OrgConfig) -> type[mode.Service]:
 
     return OrgConfigFollower
 
-
-def register(engine: Any) -> OrgConfig:
-    replica = OrgConfig()
-    engine.app.service(follow(engine.settings, replica))
-    return replica

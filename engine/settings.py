@@ -9,6 +9,9 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+#: the header an owner read carries `internal_token` in
+INTERNAL_HEADER = "X-Pingstream-Internal"
+
 
 class SettingsError(ValueError):
     """A PINGSTREAM_* variable has a value we cannot use."""

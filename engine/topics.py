@@ -28,8 +28,9 @@ HEARTBEATS = "heartbeats"            # key: heartbeat id; check-ins, single or e
 WEBHOOK_EVENTS = "webhook-events"    # key: webhook id; received requests, single or enveloped
 INCIDENT_SIGNALS = "incident-signals"  # key: incident route; trigger/resolve from rules, create/update by hand
 INCIDENT_EVENTS = "incident-events"  # key: incident id; incident.created / .updated / .resolved
-NOTIFICATIONS = "notifications"      # key: alert channel id; deliveries to make, attempts made, ticks
-ORG_CONFIG = "org-config"            # key: ruleset:<id> / alert:<id>; what every worker follows into memory
+#: key: alert channel id; deliveries to make, attempts made, ticks (the topic keeps its first name)
+ALERT_CHANNEL_DELIVERIES = "notifications"
+ORG_CONFIG = "org-config"            # key: ruleset:<id> / alert:<channel id>; what every worker follows into memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ TOPICS = (
     TopicSpec(WEBHOOK_EVENTS, keyed=True),
     TopicSpec(INCIDENT_SIGNALS, keyed=True),
     TopicSpec(INCIDENT_EVENTS, keyed=True),
-    TopicSpec(NOTIFICATIONS, keyed=True),
+    TopicSpec(ALERT_CHANNEL_DELIVERIES, keyed=True),
     TopicSpec(ORG_CONFIG, keyed=False, compacted=True),
     TopicSpec(MAIL, keyed=True),
     TopicSpec(RATE_USAGE, keyed=False, retention_ms=3_600_000),  # read from its end: an hour is plenty

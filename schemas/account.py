@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.access import ALL_SCOPES
+from tables.access import ALL_SCOPES
 
 #: no characters that could split a mail header or a URL path (they route the account's reads)
 EMAIL = re.compile(r"^[^@\s,;<>\"/?#%]{1,64}@[^@\s,;<>\"/?#%]+\.[^@\s,;<>\"/?#%]+$")

@@ -1,7 +1,7 @@
 """Alert channels: where pingstream tells others what happened, signed so they can tell it was us.
 
-`AlertChannelSpec` is the body of POST /v1/alerts. `Notification` is a message
-on topic `notifications` (key: the JSON-encoded channel id): one event to
+`AlertChannelSpec` is the body of POST /v1/alerts. `AlertChannelDelivery` is a
+message on the alert channels' delivery topic (key: the JSON-encoded channel id): one event to
 deliver to one channel, with the exact body that will be signed and sent.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ class AlertChannelSpec(BaseModel):
         return events
 
 
-class Notification(BaseModel):
+class AlertChannelDelivery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["deliver"] = "deliver"

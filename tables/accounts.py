@@ -1,4 +1,4 @@
-"""Accounts: one record per email in its partition of `accounts` (agents/account_commands.py).
+"""Accounts: one record per email in its partition of `accounts` (agents/accounts/commands.py).
 
     {"id": "usr_…", "email", "name", "surname", "status": "pending" | "active" | "deleted",
      "password_hash", "created_at", "confirmed_at", "default_team",

@@ -28,13 +28,13 @@ from typing import Any
 
 import orjson
 
+from tables.entity_keys import SEP, chunk_key, kind_range, numbered_key, prefix, runtime_key  # noqa: F401
 from tables.heartbeat_schedule import Schedule
 from tables.heartbeat_state import COMPLETE, FAIL, RUN, TICK, CheckInOutcome, HeartbeatState
 from tables.uptime import bucket_start, histogram_bin, percentile
 
 CHUNK = 25            # events per sealed chunk of history
 KEEP_CHUNKS = 40      # sealed chunks kept: with the open one, at least the last 1,000 events
-SEP = b"\x00"
 DEADLINES = b"\x00"   # first byte of every deadline index key
 COUNTED = (TICK, RUN, COMPLETE, FAIL)
 #: the stored event row, in order (a compact list per event)
@@ -42,33 +42,12 @@ EVENT_FIELDS = ("seq", "received_at", "result", "message", "source_ip", "duratio
                 "body_bytes")
 
 
-def prefix(heartbeat_id: str) -> tuple[bytes, bytes]:
-    head = heartbeat_id.encode()
-    return head + SEP, head + b"\x01"
-
-
-def runtime_key(heartbeat_id: str) -> bytes:
-    return heartbeat_id.encode() + SEP + b"s"
-
-
-def _numbered(heartbeat_id: str, kind: bytes, number: int) -> bytes:
-    return heartbeat_id.encode() + SEP + kind + number.to_bytes(8, "big")
-
-
 def bucket_key(heartbeat_id: str, hour: int) -> bytes:
-    return _numbered(heartbeat_id, b"b", hour)
-
-
-def chunk_key(heartbeat_id: str, number: int) -> bytes:
-    return _numbered(heartbeat_id, b"c", number)
+    return numbered_key(heartbeat_id, b"b", hour)
 
 
 def body_key(heartbeat_id: str, seq: int) -> bytes:
-    return _numbered(heartbeat_id, b"p", seq)
-
-
-def kind_range(heartbeat_id: str, kind: bytes, low: int = 0, high: int = 2**64 - 1) -> tuple[bytes, bytes]:
-    return _numbered(heartbeat_id, kind, low), _numbered(heartbeat_id, kind, high)
+    return numbered_key(heartbeat_id, b"p", seq)
 
 
 def deadline_key(deadline_ms: int, heartbeat_id: str) -> bytes:

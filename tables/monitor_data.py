@@ -19,44 +19,20 @@ from typing import Any
 
 import orjson
 
+from tables.entity_keys import SEP, chunk_key, kind_range, numbered_key, position, prefix, runtime_key  # noqa: F401
 from tables.monitor_state import MonitorState, Transition, apply_result, pause, resume
 from tables.uptime import UptimeBucket, bucket_start
 
 CHUNK = 25           # results per sealed chunk of recent checks
 KEEP_CHUNKS = 21     # sealed chunks kept: with the open one, at least 500 results
-SEP = b"\x00"
-
-
-def prefix(monitor_id: str) -> tuple[bytes, bytes]:
-    """[start, stop) of every key of a monitor."""
-    head = monitor_id.encode()
-    return head + SEP, head + b"\x01"
-
-
-def runtime_key(monitor_id: str) -> bytes:
-    return monitor_id.encode() + SEP + b"s"
 
 
 def bucket_key(monitor_id: str, start: int) -> bytes:
-    return monitor_id.encode() + SEP + b"b" + start.to_bytes(8, "big")
-
-
-def chunk_key(monitor_id: str, number: int) -> bytes:
-    return monitor_id.encode() + SEP + b"c" + number.to_bytes(8, "big")
+    return numbered_key(monitor_id, b"b", start)
 
 
 def change_key(monitor_id: str, at: float, pos: int) -> bytes:
     return monitor_id.encode() + SEP + b"h" + int(at * 1000).to_bytes(8, "big") + pos.to_bytes(8, "big")
-
-
-def kind_range(monitor_id: str, kind: bytes, low: int = 0, high: int = 2**64 - 1) -> tuple[bytes, bytes]:
-    head = monitor_id.encode() + SEP + kind
-    return head + low.to_bytes(8, "big"), head + high.to_bytes(8, "big")
-
-
-def position(offset: int, index: int) -> int:
-    """A result's place in its partition: message offset, then index within an envelope."""
-    return (offset << 20) | index
 
 
 @dataclass(slots=True)

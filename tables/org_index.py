@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from tables.store import TableStore
 
+#: the command that deletes a resource, by collection (plan limits, team deletion)
+DELETE_KINDS = {"monitors": "monitor.delete", "heartbeats": "heartbeat.delete"}
+
 
 def _base(org_id: str, collection: str) -> bytes:
     return org_id.encode() + b"\x00" + collection.encode()

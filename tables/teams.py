@@ -1,4 +1,4 @@
-"""Teams: one record per team (organisation) in its partition of `teams` (agents/team_commands.py).
+"""Teams: one record per team (organisation) in its partition of `teams` (agents/teams/commands.py).
 
     {"id": "org_…", "name", "plan", "created_at", "deleted_at",
      "members": {user_id: {"role", "email", "name", "joined_at"}},
@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from engine.access import ROLES
+from tables.access import ROLES
 from tables.monitor_views import iso
 
 INVITATION_TTL = 7 * 24 * 3600

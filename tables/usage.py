@@ -4,8 +4,8 @@ Each partition counts for the organisations whose monitors it owns; the API adds
 the partitions up (GET /v1/account/usage). Per organisation and partition, one
 record per counter, each with one writer (invariant 1):
 
-    monitors table       ff 'active' 00 <org>   {"active": n, "pos": offset}        agents.commands
-    monitor_data table   00 'u' <org>           {"pos": offset, "hours": [[hour, n], ...]}   agents.checks
+    monitors table       ff 'active' 00 <org>   {"active": n, "pos": offset}        agents.monitors.commands
+    monitor_data table   00 'u' <org>           {"pos": offset, "hours": [[hour, n], ...]}   agents.monitors.fold
 
 No monitor id starts with either byte, and scans of monitor configurations stop
 before ff. How many monitors and heartbeats an organisation has is its index
@@ -18,7 +18,7 @@ of a flush that holds a counted change holds its count too.
 """
 from __future__ import annotations
 
-from engine.plans import plan_named
+from tables.plans import plan_named
 from tables import org_index
 from tables.store import TableStore
 from tables.uptime import HOUR, bucket_start
@@ -44,7 +44,7 @@ def limit_refusal(team: dict | None, collection: str, count: int) -> dict | None
             "message": f"Your {plan.name} plan allows {limit} {collection}; delete some or upgrade the plan."}
 
 
-# -- active monitors (agents.commands) ---------------------------------------------
+# -- active monitors (agents.monitors.commands) -------------------------------------
 
 
 def active_key(org_id: str) -> bytes:
@@ -65,7 +65,7 @@ def active_monitors(monitors: TableStore, partition: int, org_id: str) -> int:
     return 0 if record is None else record["active"]
 
 
-# -- checks per hour (agents.checks) -----------------------------------------------
+# -- checks per hour (agents.monitors.fold) ----------------------------------------
 
 
 def checks_key(org_id: str) -> bytes:

@@ -22,26 +22,13 @@ from typing import Any
 
 import orjson
 
+from tables.entity_keys import SEP, chunk_key, prefix, runtime_key  # noqa: F401
 from tables.monitor_views import iso
 
 CHUNK = 20
 CHUNK_BYTES = 256 * 1024
 KEEP_CHUNKS = 25
-SEP = b"\x00"
 ROW_FIELDS = ("id", "received_at", "ip", "content_type", "parsed", "body", "matched_rulesets", "dedup_key")
-
-
-def prefix(webhook_id: str) -> tuple[bytes, bytes]:
-    head = webhook_id.encode()
-    return head + SEP, head + b"\x01"
-
-
-def runtime_key(webhook_id: str) -> bytes:
-    return webhook_id.encode() + SEP + b"s"
-
-
-def chunk_key(webhook_id: str, number: int) -> bytes:
-    return webhook_id.encode() + SEP + b"c" + number.to_bytes(8, "big")
 
 
 @dataclass(slots=True)
@@ -126,3 +113,10 @@ def recent_events(data: Any, partition: int, webhook_id: str, limit: int, before
             if rows is not None and take(rows):
                 break
     return [event_view(row) for row in found]
+
+
+def webhook_view(config: dict, runtime: WebhookRuntime | None) -> dict:
+    return {"id": config["id"], **config["spec"],
+            "events_received": runtime.received if runtime else 0,
+            "last_received_at": iso(runtime.last_received_at) if runtime else None,
+            "created_at": iso(config["created_at"])}

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.access import ALL_SCOPES, bootstrap
+from engine.access import bootstrap
 from engine.broker import free_port
 from engine.settings import Settings
+from tables.access import ALL_SCOPES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,7 +170,7 @@ class Cluster:
     def _spawn(self, role: str, name: str, port: int, **extra: str) -> Process:
         log = self.root / f"{name}.log"
         with open(log, "ab") as out:
-            popen = subprocess.Popen([sys.executable, "-m", "engine.cli", role], cwd=ROOT,
+            popen = subprocess.Popen([sys.executable, "-m", "pingstream.cli", role], cwd=ROOT,
                                      env=self.env(**extra), stdout=out, stderr=subprocess.STDOUT)
         process = Process(name, popen, log, port)
         self.processes.append(process)

@@ -24,7 +24,7 @@ from aiohttp import web
 from api import heartbeats
 from api.app import create_app
 from api.gateway import Gateway
-from engine.access import ALL_SCOPES, ROLE_SCOPES
+from tables.access import ALL_SCOPES, ROLE_SCOPES
 from engine.settings import Settings
 from tests.integration.accounts import Person, code_in, log_in, person, sign_up
 from tests.integration.cluster import Client, Cluster, Response, wait_for
@@ -203,7 +203,7 @@ def team_a(cluster: Cluster, smtp_server: Mailbox) -> Team:
 
 @pytest.fixture(scope="module")
 def user_of_a(cluster: Cluster, smtp_server: Mailbox, team_a: Team) -> Person:
-    """A member of team A with the least role (engine/access.py ROLE_SCOPES["user"])."""
+    """A member of team A with the least role (tables/access.py ROLE_SCOPES["user"])."""
     return join(cluster, smtp_server, team_a, "uma", "user")
 
 

@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaProducer
 
 from engine import topics
 from engine.broker import EmbeddedBroker
-from engine.org_config import OrgConfig, alert_key, follow, ruleset_key
+from engine.org_config import OrgConfig, alert_channel_key, follow, ruleset_key
 from engine.settings import Settings
 from engine.topics import ensure_topics
 
@@ -44,7 +44,7 @@ async def test_a_follower_replays_then_follows_live_with_tombstones(broker: Embe
         try:
             await asyncio.wait_for(replica.ready.wait(), 15)
             assert [r.id for r in replica.rulesets_of("org_1", "webhook")] == ["rs_1"]  # ready means replayed
-            await publish(producer, alert_key("alc_1"), {"kind": "alert", "id": "alc_1", "org_id": "org_1",
+            await publish(producer, alert_channel_key("alc_1"), {"kind": "alert", "id": "alc_1", "org_id": "org_1",
                                                          "events": ["incident.created"]})
             await publish(producer, ruleset_key("rs_1"), {**RULESET, "conditions": [
                 {"type": "json-check", "key": "status", "operator": "equal", "values": ["firing"]}]})

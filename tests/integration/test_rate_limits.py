@@ -8,7 +8,7 @@ import random
 import time
 
 from api.rate_limits import PUBLISH_INTERVAL
-from engine.plans import plan_named
+from tables.plans import plan_named
 from tests.integration.cluster import Client, Cluster, Process, Response
 
 FREE = plan_named("free").requests_per_minute

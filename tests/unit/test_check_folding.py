@@ -12,7 +12,7 @@ from itertools import count
 import orjson
 import pytest
 
-from agents.checks import FUTURE_TOLERANCE, CheckFolder
+from agents.monitors.fold import FUTURE_TOLERANCE, CheckFolder
 from engine import topics
 from engine.dead_letters import DeadLetters
 from engine.partitioning import entity_key, partition_for

@@ -12,7 +12,7 @@ from itertools import count
 
 import orjson
 
-from agents.heartbeats import SETTLE, HeartbeatFolder
+from agents.heartbeats.fold import SETTLE, HeartbeatFolder
 from engine import topics
 from engine.dead_letters import DeadLetters
 from engine.partitioning import partition_for

@@ -9,10 +9,10 @@ from itertools import count
 
 import orjson
 
-from agents.incidents import IncidentBook, StateChangeJudge
+from agents.incidents.fold import IncidentBook, StateChangeJudge
 from engine import topics
 from engine.dead_letters import DeadLetters
-from engine.org_config import OrgConfig, alert_key, ruleset_key
+from engine.org_config import OrgConfig, alert_channel_key, ruleset_key
 from engine.partitioning import partition_for
 from tables import incidents as book
 from tests.unit.memory_tables import MemoryTable, memory_engine
@@ -164,13 +164,13 @@ def test_monitor_transitions_are_judged_by_state_change_rulesets() -> None:
                "assignees": ["ann"], "actions": ["trigger-alerts"],
                "conditions": [{"type": "json-check", "key": "cause", "operator": "equal", "values": ["timeout"]}]}
     worker.engine.org_config.apply(ruleset_key("rs_1"), orjson.dumps(ruleset))
-    worker.engine.org_config.apply(alert_key("alc_1"), orjson.dumps(
+    worker.engine.org_config.apply(alert_channel_key("alc_1"), orjson.dumps(
         {"kind": "alert", "id": "alc_1", "org_id": ORG, "events": ["monitor.down"]}))
     worker.judge.fold_message(1, 10, orjson.dumps({**down, "id": "mon_1:10"}))
     [trigger] = worker.emitted(topics.INCIDENT_SIGNALS)
     assert trigger["kind"] == "trigger" and trigger["cause"] == "timeout" and trigger["urgency"] == "critical"
     assert trigger["dedup_key"] == "monitor:mon_1" and trigger["origin"] == "monitor-events/1"
-    [notification] = worker.emitted(topics.NOTIFICATIONS)
+    [notification] = worker.emitted(topics.ALERT_CHANNEL_DELIVERIES)
     assert notification["channel_id"] == "alc_1" and orjson.loads(notification["body"])["event"] == "monitor.down"
     worker.judge.fold_message(1, 11, orjson.dumps({**down, "id": "mon_1:11", "event": "monitor.recovered"}))
     assert worker.emitted(topics.INCIDENT_SIGNALS)[-1]["kind"] == "resolve"

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from agents.mail import Courier
+from agents.mail.courier import Courier
 from engine import topics
 from engine.broker import free_port
 from engine.dead_letters import DeadLetters

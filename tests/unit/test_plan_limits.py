@@ -1,6 +1,6 @@
 """Plan limits: the organisation's partition refuses a monitor or heartbeat past its plan, exactly once.
 
-Commands go through CommandApplier.apply_message against in-memory tables; the
+Commands go through CommandApplier.apply_message, with every feature's handlers, against in-memory tables; the
 commands they forward (index updates, compensating deletes) are delivered to
 their partitions in order, as the commands topic would, and what users would
 see is read back from the replies, the index and the configurations.
@@ -13,9 +13,9 @@ from itertools import count
 
 import orjson
 
-import agents.heartbeat_commands  # noqa: F401  (registers the heartbeat command handlers)
-from agents.commands import CommandApplier
+from agents import command_handlers
 from engine import topics
+from engine.commands import CommandApplier
 from engine.dead_letters import DeadLetters
 from engine.partitioning import entity_key, partition_for
 from schemas.heartbeat import HeartbeatSpec
@@ -35,7 +35,7 @@ class Cluster:
         self.engine = memory_engine(partitions=PARTITIONS)
         self.engine.heartbeats = MemoryTable("heartbeats")
         self.engine.heartbeat_data = MemoryTable("heartbeat_data")
-        self.applier = CommandApplier(self.engine, DeadLetters(self.engine.state))
+        self.applier = CommandApplier(self.engine, DeadLetters(self.engine.state), command_handlers())
         self.log: dict[int, list[bytes]] = {p: [] for p in range(PARTITIONS)}  # the commands topic
         self.read: dict[int, int] = {p: 0 for p in range(PARTITIONS)}         # next offset to apply
         self.routed = 0  # emitted messages already put on their topic

@@ -31,7 +31,7 @@ import orjson
 import pytest
 from rocksdict import Options, Rdict
 
-from agents.checks import CheckFolder
+from agents.monitors.fold import CheckFolder
 from engine import topics
 from engine.dead_letters import DeadLetters
 from engine.partitioning import entity_key, partition_for

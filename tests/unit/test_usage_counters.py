@@ -15,8 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.checks import CheckFolder
-from agents.commands import CommandApplier
+from agents.monitors.fold import CheckFolder
+from agents import command_handlers
+from engine.commands import CommandApplier
 from engine.dead_letters import DeadLetters
 from engine.partitioning import entity_key, partition_for
 from tables import monitor_data, usage
@@ -235,7 +236,7 @@ class CommandsWorker:
     def __init__(self) -> None:
         self.engine = memory_engine(partitions=PARTITIONS)
         self.engine.monitors = BatchedTable("monitors")
-        self.applier = CommandApplier(self.engine, DeadLetters(self.engine.state))
+        self.applier = CommandApplier(self.engine, DeadLetters(self.engine.state), command_handlers())
         self.offset = 0
 
     def apply(self, command: bytes) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import orjson
 
-from agents.webhooks import WebhookFolder
+from agents.webhooks.fold import WebhookFolder
 from engine import topics
 from engine.dead_letters import DeadLetters
 from engine.org_config import OrgConfig, ruleset_key

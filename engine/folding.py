@@ -1,0 +1,213 @@
+"""The one fold loop every agent runs, and the one fold skeleton of the ingest agents.
+
+The loop: a batch of messages is folded into the write-behind cache, its events
+and state are flushed (events first) before the offsets are acknowledged, and
+a message that cannot be folded is dead-lettered while the stream goes on
+(invariant 5). Positions make redelivery harmless (invariant 4).
+
+The skeleton (`EntityFold`) is what every ingest topic does with a message:
+decode it or dead-letter it; apply a control message; unwrap an envelope of
+items; validate each item; send an item keyed to the wrong partition on to the
+partition that owns its entity; dead-letter an item of an entity that does not
+exist (or belongs to another organisation); skip an item already applied. A
+subclass supplies only what is its own: its topic, its envelope and model, how
+to find the entity's configuration and runtime, and how to apply one item.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import operator
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from engine.dead_letters import DeadLetters
+from engine.partitioning import entity_key, partition_for
+from schemas.validation import field_errors
+from tables.entity_keys import position
+from tables.store import StateStore, writing_as
+
+log = logging.getLogger(__name__)
+
+SLICE = 0.01   # seconds of folding between turns of the event loop (an envelope of 500 results is ~20 ms)
+
+
+class Fold(Protocol):
+    dead_letters: DeadLetters
+
+    def fold_message(self, partition: int, offset: int, value: bytes | None, timestamp: float) -> None: ...
+
+
+async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *, writer: str, take: int,
+                       within: float, ready: asyncio.Event | None = None,
+                       after: Callable[[], None] | None = None) -> None:
+    """Fold a batch, flush its state (effects first), then `after`; forever.
+
+    `writer`: the name this loop writes and flushes as (tables/store.py): its
+    flushes take its own writes only, so a command never waits for half a
+    batch of results; `ready`: nothing is folded before it is set (e.g. every
+    ruleset known). Every SLICE seconds of folding the loop lets the others
+    in (commands, owner reads, timers): a batch of envelopes can take seconds.
+    """
+    writing_as(writer)
+    clock = time.perf_counter
+    async for events in stream.take_events(take, within=within):
+        if ready is not None:
+            await ready.wait()
+        sliced = clock()
+        for event in events:
+            if clock() - sliced > SLICE:
+                await asyncio.sleep(0)
+                sliced = clock()
+            message = event.message
+            try:
+                fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
+            except Exception as exc:  # a message we cannot fold must not stop the stream
+                log.exception("folding %s %d/%d failed", topic, message.partition, message.offset)
+                fold.dead_letters.send(topic, message.partition, message.offset, 0, message.value,
+                                       f"failed: {exc!r}")
+                state.forget_cached()
+        await state.flush()
+        if after is not None:
+            after()
+
+
+def decoded(dead_letters: DeadLetters, topic: str, partition: int, offset: int, value: bytes | None, what: str,
+            *fields: str) -> dict | None:
+    """The message as a JSON object holding `fields`; None once it went to dead letters as not `what`."""
+    try:
+        message = orjson.loads(value or b"")
+        for name in fields:
+            message[name]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        dead_letters.send(topic, partition, offset, 0, value, f"not {what}: {exc!r}")
+        return None
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """What an ingest topic carries, as the skeleton needs to know it."""
+
+    topic: str
+    #: the envelope {"<items>": [...], "org_id"?} one message may carry
+    items: str
+    model: type[BaseModel]
+    #: the item's field naming its entity ("monitor_id")
+    entity: str
+    #: what one item is called ("check result") and the entity it belongs to ("monitor", created at "/v1/monitors")
+    item: str
+    noun: str
+    created_at: str
+    control_kinds: frozenset[str] = frozenset()
+    #: does a bare JSON list of items count as an envelope
+    accepts_list: bool = True
+    shape_error: str = ""
+
+    def shape_problem(self) -> str:
+        return self.shape_error or f'a message must be a {self.item} object or {{"{self.items}": [...]}}'
+
+
+class EntityFold:
+    """Folds messages of owned partitions of one ingest topic, keyed by entity id."""
+
+    ingest: ClassVar[Ingest]
+
+    def __init__(self, state: StateStore, partitions: int, dead_letters: DeadLetters) -> None:
+        self.state = state
+        self.partitions = partitions
+        self.dead_letters = dead_letters
+        self.applied = 0
+        self.duplicates = 0
+        # looked up once: these run for every item
+        self.validate = self.ingest.model.model_validate
+        self.entity_of = operator.attrgetter(self.ingest.entity)
+
+    # -- what every ingest topic does -----------------------------------------
+
+    def fold_message(self, partition: int, offset: int, value: bytes | None, timestamp: float = 0.0) -> None:
+        try:
+            message = orjson.loads(value or b"")
+        except orjson.JSONDecodeError as exc:
+            self.dead_letters.send(self.ingest.topic, partition, offset, 0, value, f"not JSON: {exc}")
+            return
+        kinds = self.ingest.control_kinds
+        if isinstance(message, dict) and isinstance(message.get("kind"), str) and message["kind"] in kinds:
+            self.fold_control(partition, offset, message)
+            return
+        envelope = self.ingest.items
+        if isinstance(message, dict) and isinstance(message.get(envelope), list):
+            items, org_id = message[envelope], message.get("org_id")
+        elif isinstance(message, list) and self.ingest.accepts_list:
+            items, org_id = message, None
+        elif isinstance(message, dict):
+            items, org_id = [message], None
+        else:
+            self.dead_letters.send(self.ingest.topic, partition, offset, 0, value, self.ingest.shape_problem())
+            return
+        self.begin_message()
+        try:
+            for index, raw in enumerate(items):
+                self.fold_item(partition, offset, index, raw, org_id, timestamp)
+        finally:  # what was applied is accounted for, even if a later item broke the message
+            self.end_message(offset)
+
+    def fold_item(self, partition: int, offset: int, index: int, raw: Any, org_id: str | None,
+                  timestamp: float) -> None:
+        try:
+            item = self.validate(raw)
+        except ValidationError as exc:
+            self.dead_letters.send(self.ingest.topic, partition, offset, index, raw, f"invalid {self.ingest.item}",
+                                   field_errors(exc))
+            return
+        entity_id = self.entity_of(item)
+        home = partition_for(entity_id, self.partitions)
+        if home != partition:  # keyed differently than the JSON id: the partition owning the entity folds it
+            envelope = self.forwarded(item, raw, org_id, f"{partition}-{offset}-{index}", timestamp)
+            self.state.emit(self.ingest.topic, entity_key(entity_id), orjson.dumps(envelope), home)
+            return
+        found = self.known(partition, entity_id, item, org_id, timestamp)
+        if found.__class__ is str:  # unknown entity, or an item that cannot be applied: why
+            self.dead_letters.send(self.ingest.topic, partition, offset, index, raw, found)
+            return
+        config, key, runtime = found
+        pos = position(offset, index)
+        if runtime.pos >= pos:  # applied before: a redelivery changes nothing
+            self.duplicates += 1
+            return
+        self.apply(partition, offset, index, item, config, key, runtime, pos, timestamp)
+
+    def unknown(self, entity_id: str) -> str:
+        """Why an item of an entity that does not exist here (or is another organisation's) is dead-lettered."""
+        return f"unknown {self.ingest.noun} {entity_id!r}: create it first (POST {self.ingest.created_at})"
+
+    # -- what each topic supplies ---------------------------------------------
+
+    def fold_control(self, partition: int, offset: int, message: dict) -> None:
+        raise NotImplementedError
+
+    def begin_message(self) -> None:
+        """Before the items of one message are folded."""
+
+    def end_message(self, offset: int) -> None:
+        """After the items of one message were folded, or one broke it."""
+
+    def forwarded(self, item: Any, raw: Any, org_id: str | None, derived_id: str, timestamp: float) -> dict:
+        """The envelope an item keyed to the wrong partition is sent on in; `derived_id` names it if it has no id."""
+        raise NotImplementedError
+
+    def known(self, partition: int, entity_id: str, item: Any, org_id: str | None,
+              timestamp: float) -> tuple[Any, bytes, Any] | str:
+        """(configuration, runtime key, runtime) of the item's entity, the runtime remembering the position
+        (`pos`) it last applied; or why the item cannot be applied: `unknown(entity_id)` for an entity that
+        does not exist or belongs to another organisation (checked first), then e.g. a clock far ahead."""
+        raise NotImplementedError
+
+    def apply(self, partition: int, offset: int, index: int, item: Any, config: Any, key: bytes, runtime: Any,
+              pos: int, timestamp: float) -> None:
+        raise NotImplementedError

@@ -1,0 +1,76 @@
+"""Which partitions this worker owns, and whether it serves them yet: answered here only.
+
+Keyed topics are co-partitioned (engine/topics.py), so the partitions of
+`check-results` assigned to this worker are its partitions of every keyed
+topic and table. While a rebalance is in progress (tables restoring) it serves
+none of them: owner reads answer 421, and timers send nothing.
+
+Every second, if what it serves changed (or every ANNOUNCE_EVERY s anyway), a
+worker announces it on `workers`, so any API process can route owner reads;
+when partitions are revoked it forgets their cached state and withdraws at once.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+import faust
+import orjson
+
+from engine import topics
+from tables.store import StateStore
+
+ANNOUNCE_EVERY = 10.0
+#: the topic whose assignment names this worker's partitions (every keyed topic has the same)
+REFERENCE_TOPIC = topics.CHECK_RESULTS
+
+
+def assigned(app: faust.App) -> set[int]:
+    """The partitions assigned to this worker, restored or not."""
+    return {tp.partition for tp in app.consumer.assignment() if tp.topic == REFERENCE_TOPIC}
+
+
+def serving(app: faust.App) -> list[int]:
+    """The partitions this worker serves now: none while a rebalance is in progress."""
+    if app.rebalancing:
+        return []  # restoring: the state may not be complete yet
+    return sorted(assigned(app))
+
+
+def serves(app: faust.App, partition: int) -> bool:
+    return not app.rebalancing and partition in assigned(app)
+
+
+async def send_ticks(app: faust.App, topic: str, partitions: Iterable[int], at: float) -> None:
+    """A `tick` carrying this worker's clock to each of `partitions` of `topic`; returns once Kafka has them all.
+
+    Time goes through the topic (invariant 3): the fold owning a partition acts on the tick, in order.
+    """
+    tick = orjson.dumps({"kind": "tick", "at": at})
+    sends = [await app.producer.send(topic, None, tick, partition, None, None) for partition in partitions]
+    if sends:
+        await asyncio.gather(*sends)
+
+
+def announce_ownership(app: faust.App, state: StateStore, url: str) -> None:
+    """Announce what this worker serves on `workers`, and withdraw when partitions are revoked."""
+    last = {"partitions": None, "at": 0.0}
+
+    async def announce(partitions: list[int]) -> None:
+        announcement = {"url": url, "partitions": partitions, "at": time.time()}
+        await app.producer.send_and_wait(topics.WORKERS, url.encode(), orjson.dumps(announcement), 0, None, None)
+        last.update(partitions=partitions, at=time.monotonic())
+
+    @app.timer(1.0)
+    async def announce_ownership() -> None:
+        partitions = serving(app)
+        if partitions != last["partitions"] or time.monotonic() - last["at"] > ANNOUNCE_EVERY:
+            await announce(partitions)
+
+    @app.on_partitions_revoked.connect
+    async def withdraw(app, revoked, **kwargs) -> None:
+        revoked_here = {tp.partition for tp in revoked if tp.topic == REFERENCE_TOPIC}
+        state.forget(revoked_here)
+        if revoked_here:
+            await announce([])  # stop owner reads coming here until the new assignment is restored

@@ -1,0 +1,3 @@
+from pingstream.cli import main
+
+main()

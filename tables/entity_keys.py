@@ -1,0 +1,43 @@
+"""The key layout every per-entity data table shares (monitor_data, heartbeat_data, webhook_data, deliveries).
+
+All keys of one entity sit under one prefix, in the entity's partition:
+
+    <id> 00 's'                      its runtime: the one value written for every item applied
+    <id> 00 <kind> <n, 8 bytes> ...  what the runtime seals into keys of its own (buckets, chunks, ...)
+
+so the whole entity is one key range (`prefix`), and each kind a sub-range
+(`kind_range`). Every value remembers the source position (`position`) it last
+applied: a redelivered item is recognised and skipped.
+"""
+from __future__ import annotations
+
+SEP = b"\x00"
+
+
+def prefix(entity_id: str) -> tuple[bytes, bytes]:
+    """[start, stop) of every key of an entity."""
+    head = entity_id.encode()
+    return head + SEP, head + b"\x01"
+
+
+def runtime_key(entity_id: str) -> bytes:
+    return entity_id.encode() + SEP + b"s"
+
+
+def numbered_key(entity_id: str, kind: bytes, number: int) -> bytes:
+    return entity_id.encode() + SEP + kind + number.to_bytes(8, "big")
+
+
+def chunk_key(entity_id: str, number: int) -> bytes:
+    """The n-th sealed chunk of an entity's recent items."""
+    return numbered_key(entity_id, b"c", number)
+
+
+def kind_range(entity_id: str, kind: bytes, low: int = 0, high: int = 2**64 - 1) -> tuple[bytes, bytes]:
+    head = entity_id.encode() + SEP + kind
+    return head + low.to_bytes(8, "big"), head + high.to_bytes(8, "big")
+
+
+def position(offset: int, index: int) -> int:
+    """An item's place in its partition: message offset, then index within an envelope."""
+    return (offset << 20) | index
