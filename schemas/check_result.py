@@ -51,3 +51,10 @@ class CheckResultIn(CheckResult):
 class CheckBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     results: list[CheckResultIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ChecksAccepted(BaseModel):
+    """POST /v1/checks: Kafka has the results (acks=all)."""
+
+    accepted: int
+    ids: list[str]

@@ -189,3 +189,67 @@ class CheckIn(BaseModel):
     @classmethod
     def _epoch_seconds(cls, value: object) -> object:
         return CheckResult._epoch_seconds(value)  # the same time formats as check results
+
+
+# -- what the API answers ----------------------------------------------------------------
+
+
+class CheckInUrls(BaseModel):
+    events: str = Field(description="POST (or GET with ?result=) to check in")
+    healthchecks: str = Field(description="Healthchecks-style ping URL")
+    uptime_kuma: str | None = Field(description="Uptime Kuma push URL (heartbeats with a push token)")
+
+
+class Heartbeat(BaseModel):
+    """A heartbeat as the API shows it: its spec's fields, its state, and the URLs to check in with."""
+
+    model_config = ConfigDict(extra="allow")  # and every field of HeartbeatSpec
+    id: str
+    name: str
+    enabled: bool
+    status: str = Field(description="new, up, late, down or paused")
+    status_since: str | None
+    last_check_in_at: str | None
+    running: int
+    created_at: str
+    updated_at: str
+    checkin_urls: CheckInUrls | None = None
+
+
+class CheckInAccepted(BaseModel):
+    heartbeat_id: str
+    result: CheckInResult
+    received_at: str
+
+
+class HeartbeatEvent(BaseModel):
+    """One check-in as received."""
+
+    model_config = ConfigDict(extra="allow")
+    seq: int
+    received_at: str
+    result: str
+
+
+class HeartbeatStatisticsPoint(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    received_at: str
+    tick_count: int
+    run_count: int
+    complete_count: int
+    fail_count: int
+    mean_run_duration: float | None
+    p95_run_duration: float | None
+
+
+class HeartbeatStatisticsMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    heartbeat_id: str
+    interval: str
+    start_date: str
+    end_date: str
+
+
+class HeartbeatStatistics(BaseModel):
+    data: list[HeartbeatStatisticsPoint]
+    meta: HeartbeatStatisticsMeta

@@ -5,7 +5,7 @@ import re
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
 NAMED_REASON = re.compile(r"^(?P<field>[a-z_]+): (?P<reason>.+)$", re.S)
@@ -51,3 +51,12 @@ def parse_json(raw: bytes) -> Any:
             f"The body is not valid JSON ({exc}). Send a JSON document with Content-Type: application/json.",
             code="malformed_json",
         ) from None
+
+
+class ErrorBody(BaseModel):
+    """What every error answer of the API carries (invariant 5)."""
+
+    error: str = Field(description="machine-readable code, e.g. validation_error, not_found")
+    message: str = Field(description="what was wrong and what to do")
+    errors: dict[str, str] | None = Field(None, description="field -> reason, for invalid input")
+
