@@ -212,7 +212,8 @@ async def heartbeat_statistics(request: web.Request, interval: str, start_date: 
     """Counts of tick/run/complete/fail per interval, with mean and p95 run durations (seconds)."""
     heartbeat_id = heartbeat_id_of(request)
     end = time.time() if end_date is None else end_date
-    start = end - min(DEFAULT_RECORDS * INTERVALS[interval], 90 * 86400) if start_date is None else start_date
+    default_start = max(0.0, end - min(DEFAULT_RECORDS * INTERVALS[interval], 90 * 86400))
+    start = default_start if start_date is None else start_date
     if end <= start:
         raise InvalidInput("end_date must be after start_date", {"end_date": "must be after start_date"})
     if (end - start) / INTERVALS[interval] > MAX_RECORDS:

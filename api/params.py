@@ -18,6 +18,9 @@ from api.errors import ApiError
 from schemas.validation import InvalidInput
 
 
+LAST_MOMENT = 253402300799.0  # 9999-12-31T23:59:59Z
+
+
 def _invalid(name: str, reason: str) -> InvalidInput:
     return InvalidInput(f"Query parameter '{name}' is invalid: {reason}.", {name: reason})
 
@@ -112,13 +115,13 @@ class Moment:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=timezone.utc)
             value = parsed.timestamp()
-        if not math.isfinite(value):
-            raise _invalid(name, f"{raw!r} is not a time")
+        if not (math.isfinite(value) and 0 <= value <= LAST_MOMENT):  # stored times are unsigned, keys 8 bytes
+            raise _invalid(name, "must be between 1970-01-01 and 9999-12-31")
         return value
 
     def schema(self) -> dict:
         return {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"},
-                          {"type": "number"}]}
+                          {"type": "number", "minimum": 0, "maximum": LAST_MOMENT}]}
 
 
 @dataclass(frozen=True)
