@@ -128,15 +128,36 @@ def operation(components: Components, handler: Any, declaration: Declaration) ->
     return entry
 
 
+def links(created: Declaration, declared: list[tuple[Any, Declaration]]) -> dict[str, dict]:
+    """From a 201 that made a resource to the operations on it: its id fills their new path parameter.
+
+    POST /v1/monitors → /v1/monitors/{id}...; POST /v1/team/{id}/invitation →
+    /v1/team/{id}/invitation/{invitation}... (the {id} it was made under stays).
+    """
+    found = {}
+    for handler, declaration in declared:
+        rest = declaration.path.removeprefix(created.path + "/")
+        if rest == declaration.path or not rest.startswith("{"):
+            continue
+        new = rest[1:rest.index("}")]
+        parameters = {name: f"$request.path.{name}" for name in created.path_params}
+        parameters[new] = "$response.body#/data/id"
+        found[handler.__name__] = {"operationId": handler.__name__, "parameters": parameters}
+    return found
+
+
 def document(app: web.Application) -> dict:
     components = Components()
     paths: dict[str, dict] = {}
-    for route in app.router.routes():
-        declaration: Declaration | None = getattr(route.handler, "declaration", None)
-        if declaration is None or route.method == "HEAD":
-            continue
-        paths.setdefault(declaration.path, {})[route.method.lower()] = operation(components, route.handler,
-                                                                                 declaration)
+    declared = [(route.handler, route.handler.declaration) for route in app.router.routes()
+                if hasattr(route.handler, "declaration") and route.method != "HEAD"]
+    for handler, declaration in declared:
+        entry = paths.setdefault(declaration.path, {})[declaration.method.lower()] = operation(
+            components, handler, declaration)
+        if declaration.method == "POST" and isinstance(declaration.answers.get(201), Data):
+            follow = links(declaration, declared)
+            if follow:
+                entry["responses"]["201"]["links"] = follow
     return {
         "openapi": "3.1.0",
         "info": {"title": "pingstream", "version": "1",
