@@ -78,15 +78,14 @@ async def owner_read(request: web.Request, heartbeat_id: str, view: str, query: 
 @routes.post("/v1/heartbeats", auth=WRITES, body=HeartbeatSpec, answers={201: Data(Heartbeat)}, errors=(409,))
 async def create_heartbeat(request: web.Request, body: HeartbeatSpec) -> web.Response:
     """Create a heartbeat; the answer carries its check-in URLs."""
-    spec = body
-    if spec.id is not None:
-        heartbeat_id, token = spec.id, None
+    if body.id is not None:
+        heartbeat_id, token = body.id, None
     else:
-        token = spec.push_token or new_push_token()
+        token = body.push_token or new_push_token()
         heartbeat_id = id_for_token(token)
-    status, body = await gateway_of(request).command(
-        "heartbeat.create", principal_of(request).org_id, heartbeat_id, {"spec": spec.stored(), "push_token": token})
-    return answer_with_urls(request, status, body)
+    status, reply = await gateway_of(request).command(
+        "heartbeat.create", principal_of(request).org_id, heartbeat_id, {"spec": body.stored(), "push_token": token})
+    return answer_with_urls(request, status, reply)
 
 
 @routes.get("/v1/heartbeats", auth=READS, answers={200: Page(Heartbeat)}, query={

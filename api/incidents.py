@@ -50,12 +50,11 @@ async def owner_read(request: web.Request, path: str) -> web.Response:
 
 @routes.post("/v1/incidents", auth=WRITES, body=IncidentCreate, answers={201: Data(Incident)})
 async def create_incident(request: web.Request, body: IncidentCreate) -> web.Response:
-    spec = body
     route = "inc_" + uuid.uuid4().hex[:20]
-    status, body = await gateway_of(request).command(
+    status, reply = await gateway_of(request).command(
         "incident.create", principal_of(request).org_id, route,
-        {**spec.model_dump(mode="json"), "actor": actor_of(request)})
-    return answer(status, body)
+        {**body.model_dump(mode="json"), "actor": actor_of(request)})
+    return answer(status, reply)
 
 
 @routes.patch("/v1/incidents/{id}", auth=WRITES, path_params=INCIDENT, body=IncidentPatch,
@@ -63,12 +62,11 @@ async def create_incident(request: web.Request, body: IncidentCreate) -> web.Res
 async def update_incident(request: web.Request, body: IncidentPatch) -> web.Response:
     """Fields, status (investigating, identified, monitoring, resolved) and a timeline message."""
     incident_id, route = route_of(request)
-    patch = body
-    status, body = await gateway_of(request).command(
+    status, reply = await gateway_of(request).command(
         "incident.update", principal_of(request).org_id, route,
-        {"incident_id": incident_id, "patch": patch.model_dump(mode="json", exclude_unset=True),
+        {"incident_id": incident_id, "patch": body.model_dump(mode="json", exclude_unset=True),
          "actor": actor_of(request)})
-    return answer(status, body)
+    return answer(status, reply)
 
 
 @routes.get("/v1/incidents", auth=READS, answers={200: Page(Incident)}, query={

@@ -21,6 +21,12 @@ ERROR_MEANING = {
     422: "invalid input: `errors` says which fields and why", 429: "rate limited: retry after Retry-After seconds",
     503: "no worker answered in time (starting, rebalancing or down): retry",
 }
+RATE_LIMIT_HEADERS = {  # on every answer of a metered operation (api/rate_limits.py)
+    "X-RateLimit-Limit": {"description": "requests a minute", "schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {"description": "how many more would be accepted now", "schema": {"type": "integer"}},
+    "X-RateLimit-Reset": {"description": "seconds until Remaining goes up", "schema": {"type": "integer"}},
+}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 PAGE_META = {
     "type": "object", "required": ["page", "per_page", "total", "total_pages"],
     "properties": {name: {"type": "integer", "minimum": 0} for name in ("page", "per_page", "total", "total_pages")},
@@ -69,8 +75,10 @@ def error_statuses(declaration: Declaration, metered: bool) -> set[int]:
         statuses.add(404)
     if declaration.query:
         statuses.add(422)
-    if declaration.body is not None and not declaration.body.raw:
-        statuses |= {400, 422}
+    if declaration.body is not None:
+        statuses.add(413)
+        if not declaration.body.raw:
+            statuses |= {400, 422}
     if metered:
         statuses.add(429)
     if declaration.engine:
@@ -124,6 +132,9 @@ def operation(components: Components, handler: Any, declaration: Declaration) ->
     error = {"application/json": {"schema": components.of(ErrorBody, "serialization")}}
     for status in sorted(error_statuses(declaration, metered)):
         responses[str(status)] = {"description": ERROR_MEANING[status], "content": error}
+    if metered:
+        for status, response in responses.items():
+            response["headers"] = {**RATE_LIMIT_HEADERS, **(RETRY_AFTER if status == "429" else {})}
     entry["responses"] = responses
     return entry
 

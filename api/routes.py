@@ -38,20 +38,15 @@ class Auth:
     team_in_path: bool = False
 
 
-@dataclass(frozen=True)
 class Body:
-    """A JSON body that is one of `models` (pydantic models or types), read with `read` (default: the only model)."""
-    models: tuple[Any, ...]
-    read: Callable[[Any], Any] | None = None
-    required: bool = True
-    raw: bool = False        # any content at all, left to the view to read (ingest URLs)
+    """A JSON body that is one of `models` (pydantic models or types), read with `read` (default: the first model).
+
+    required=False: no body reads as {}. raw=True: any content at all, left to the view (ingest URLs).
+    """
 
     def __init__(self, *models: Any, read: Callable[[Any], Any] | None = None, required: bool = True,
                  raw: bool = False) -> None:
-        object.__setattr__(self, "models", models)
-        object.__setattr__(self, "read", read)
-        object.__setattr__(self, "required", required)
-        object.__setattr__(self, "raw", raw)
+        self.models, self.read, self.required, self.raw = models, read, required, raw
 
     async def parse(self, request: web.Request) -> Any:
         raw = await request.read()
