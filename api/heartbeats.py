@@ -126,7 +126,7 @@ async def delete_heartbeat(request: web.Request) -> web.Response:
     return answer(status, body)
 
 
-@routes.delete("/v1/heartbeats", auth=WRITES, query={"id": Ids(MAX_BULK, "the heartbeats to delete")},
+@routes.delete("/v1/heartbeats", auth=WRITES, query={"id": Ids(MAX_BULK, "the heartbeats to delete", HEARTBEAT["id"])},
                 answers={200: Data(BulkDeleted)})
 async def delete_heartbeats(request: web.Request, id: list[str]) -> web.Response:
     """Delete several: ?id=..&id=..; answers which were deleted and which not found."""

@@ -93,7 +93,7 @@ async def delete_monitor(request: web.Request) -> web.Response:
     return answer(status, body)
 
 
-@routes.delete("/v1/monitors", auth=WRITES, query={"id": Ids(MAX_BULK, "the monitors to delete")},
+@routes.delete("/v1/monitors", auth=WRITES, query={"id": Ids(MAX_BULK, "the monitors to delete", MONITOR["id"])},
                 answers={200: Data(BulkDeleted)})
 async def delete_monitors(request: web.Request, id: list[str]) -> web.Response:
     ids = id

@@ -21,6 +21,8 @@ ERROR_MEANING = {
     422: "invalid input: `errors` says which fields and why", 429: "rate limited: retry after Retry-After seconds",
     503: "no worker answered in time (starting, rebalancing or down): retry",
 }
+#: aiohttp refuses a request line or header longer than 8190 bytes before any route sees it, in plain text
+BAD_HTTP = "the request is not valid HTTP (e.g. a URL or a header longer than 8190 bytes)"
 RATE_LIMIT_HEADERS = {  # on every answer of a metered operation (api/rate_limits.py)
     "X-RateLimit-Limit": {"description": "requests a minute", "schema": {"type": "integer"}},
     "X-RateLimit-Remaining": {"description": "how many more would be accepted now", "schema": {"type": "integer"}},
@@ -132,10 +134,16 @@ def operation(components: Components, handler: Any, declaration: Declaration) ->
     error = {"application/json": {"schema": components.of(ErrorBody, "serialization")}}
     for status in sorted(error_statuses(declaration, metered)):
         responses[str(status)] = {"description": ERROR_MEANING[status], "content": error}
+    plain = {"text/plain": {"schema": {"type": "string"}}}
+    if "400" in responses:
+        responses["400"] = {"description": f"{ERROR_MEANING[400]}; or, in plain text, {BAD_HTTP}",
+                            "content": {**error, **plain}}
+    else:
+        responses["400"] = {"description": f"in plain text: {BAD_HTTP}", "content": plain}
     if metered:
         for status, response in responses.items():
             response["headers"] = {**RATE_LIMIT_HEADERS, **(RETRY_AFTER if status == "429" else {})}
-    entry["responses"] = responses
+    entry["responses"] = dict(sorted(responses.items()))
     return entry
 
 

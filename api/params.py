@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -152,7 +152,7 @@ class Ids:
     """The parameter repeated: ?id=a&id=b; between 1 and `most` distinct values, in the order given."""
     most: int
     description: str = ""
-    explode: bool = field(default=True, init=False)
+    item: Id | None = None          # what one id looks like (one that does not is reported not found)
 
     def parse(self, request: web.Request, name: str) -> list[str]:
         values = list(dict.fromkeys(request.query.getall(name, [])))
@@ -162,7 +162,8 @@ class Ids:
         return values
 
     def schema(self) -> dict:
-        return {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": self.most}
+        items = self.item.schema() if self.item is not None else {"type": "string"}
+        return {"type": "array", "items": items, "minItems": 1, "maxItems": self.most}
 
 
 Query = Integer | Choice | Moment | Text | Ids
