@@ -10,6 +10,7 @@ from api.errors import json_response
 from api.params import Ids
 from api.rate_limits import unmetered
 from api.routes import Bare, Body, Data, Declaration, Page, Routes
+from schemas.pagination import PageMeta
 from schemas.validation import ErrorBody
 
 routes = Routes()
@@ -29,17 +30,13 @@ RATE_LIMIT_HEADERS = {  # on every answer of a metered operation (api/rate_limit
     "X-RateLimit-Reset": {"description": "seconds until Remaining goes up", "schema": {"type": "integer"}},
 }
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
-PAGE_META = {
-    "type": "object", "required": ["page", "per_page", "total", "total_pages"],
-    "properties": {name: {"type": "integer", "minimum": 0} for name in ("page", "per_page", "total", "total_pages")},
-}
 
 
 class Components:
     """The document's named schemas, each model once, whatever refers to it."""
 
     def __init__(self) -> None:
-        self.schemas: dict[str, dict] = {"PageMeta": PAGE_META}
+        self.schemas: dict[str, dict] = {}
 
     def of(self, shape: Any, mode: str) -> dict:
         """A schema for a model or type; models land in components and are referred to."""
@@ -60,7 +57,7 @@ class Components:
         if isinstance(answer, Page):
             return {"type": "object", "required": ["data", "meta"], "properties": {
                 "data": {"type": "array", "items": self.of(answer.model, "serialization")},
-                "meta": {"$ref": REF.format(model="PageMeta")}}}
+                "meta": self.of(PageMeta, "serialization")}}
         if isinstance(answer, Bare):
             return self.of(answer.shape, "serialization")
         raise TypeError(f"not an answer: {answer!r}")
