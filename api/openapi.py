@@ -109,7 +109,7 @@ def request_body(components: Components, body: Body) -> dict:
 
 def operation(components: Components, handler: Any, declaration: Declaration) -> dict:
     doc = (handler.__doc__ or handler.__name__.replace("_", " ")).strip().splitlines()[0]
-    entry: dict[str, Any] = {"summary": declaration.summary or doc, "operationId": handler.__name__,
+    entry: dict[str, Any] = {"summary": doc, "operationId": handler.__name__,
                              "tags": [declaration.path.split("/")[2]]}
     if declaration.auth is not None:
         entry["security"] = [{"bearer": []}, {"apiKey": []}]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -88,8 +88,6 @@ class Declaration:
     answers: dict[int, Answer]
     errors: tuple[int, ...]          # besides those the declaration implies (api/openapi.py)
     engine: bool                     # reaches a worker or Kafka: may answer 503
-    summary: str | None = None
-    tags: tuple[str, ...] = field(default=())
 
 
 class Routes(web.RouteTableDef):
@@ -97,12 +95,12 @@ class Routes(web.RouteTableDef):
 
     def declare(self, method: str, path: str, *, auth: Auth | None, answers: dict[int, Answer],
                 path_params: dict[str, Id] | None = None, query: dict[str, Query] | None = None,
-                body: Body | type[BaseModel] | None = None, errors: tuple[int, ...] = (), engine: bool = True,
-                summary: str | None = None) -> Callable[[View], View]:
+                body: Body | type[BaseModel] | None = None, errors: tuple[int, ...] = (), engine: bool = True
+                ) -> Callable[[View], View]:
         if body is not None and not isinstance(body, Body):
             body = Body(body)
         declaration = Declaration(method, path, auth, dict(path_params or {}), dict(query or {}), body,
-                                  answers, errors, engine, summary)
+                                  answers, errors, engine)
         named = {part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")}
         if named != set(declaration.path_params):
             raise ValueError(f"{method} {path} declares path parameters {sorted(declaration.path_params)}, "
