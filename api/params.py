@@ -15,10 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from api.errors import ApiError
-from schemas.validation import InvalidInput
-
-
-LAST_MOMENT = 253402300799.0  # 9999-12-31T23:59:59Z
+from schemas.validation import LAST_MOMENT, InvalidInput
 
 
 def _invalid(name: str, reason: str) -> InvalidInput:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.check_result import CheckResult
+from schemas.validation import LAST_MOMENT
 from tables.heartbeat_schedule import ScheduleError, check_cron, zone
 
 #: where heartbeat ids of push tokens are derived: uuid5(TOKEN_NAMESPACE, token)
@@ -163,7 +164,8 @@ class CheckIn(BaseModel):
 
     heartbeat_id: str = Field(min_length=36, max_length=36)
     result: CheckInResult = "tick"
-    received_at: float | None = Field(None, description="ISO-8601 or epoch seconds; default: the message's timestamp")
+    received_at: float | None = Field(None, ge=0, le=LAST_MOMENT,
+                                      description="ISO-8601 or epoch seconds (1970 to 9999); default: the message's timestamp")
     message: str | None = Field(None, max_length=MAX_MESSAGE)
     rid: str | None = Field(None, description="pairs a run with its end")
     source_ip: str | None = Field(None, max_length=64)
