@@ -31,7 +31,7 @@ Code = Field(min_length=4, max_length=64)
 
 
 class EmailBody(Body):
-    email: str
+    email: str = Field(json_schema_extra={"pattern": EMAIL.pattern, "maxLength": 254})  # checked by valid_email
 
     _email = field_validator("email")(valid_email)
 
