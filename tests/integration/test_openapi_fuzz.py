@@ -90,7 +90,8 @@ def fuzz(document: dict, ids: dict[str, str], base: str, credentials: str, names
                "--generation-deterministic", "--workers", "4", "--request-timeout", "30", "--no-color",
                "--header", f"Authorization: Bearer {credentials}", "--report", "ndjson",
                "--report-ndjson-path", str(run.with_suffix(".ndjson")), *[f"--include-name={name}" for name in names]]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    # in the run's own folder: schemathesis keeps the crashes it found there and replays them on the next run
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=run.parent)
     return finished.returncode, finished.stdout + finished.stderr
 
 
