@@ -2,14 +2,18 @@
 
     routes = Routes()
 
-    @routes.get("/v1/monitors/{id}/uptime", auth=Auth("monitors:read"), path={"id": MONITOR},
-                query={"period": params.Choice("24h", ("24h", "7d", "30d", "90d"))}, answers={200: Data(Uptime)})
+    @routes.get("/v1/monitors/{id}/uptime", auth=Auth("monitors:read"), path_params={"id": Id("monitor", MONITOR_ID)},
+                query={"period": Choice("24h", ("24h", "7d", "30d", "90d"))}, answers={200: Data(Uptime)})
     async def monitor_uptime(request: web.Request, period: str) -> web.Response: ...
+
+    @routes.post("/v1/monitors", auth=Auth("monitors:write"), body=MonitorSpec, answers={201: Data(Monitor)})
+    async def create_monitor(request: web.Request, body: MonitorSpec) -> web.Response: ...
 
 From the declaration, before the view runs: the credentials are checked (401,
 403), each path parameter (404 when it cannot name a resource), each query
 parameter (422) and the body (400 not JSON, 422 invalid); the view gets the
-query parameters by name and the parsed body as `body`. The same declaration,
+query parameters by name and the parsed body as `body`. Errors the view itself
+may answer beyond those (409, 410, ...) are named in `errors`. The same declaration,
 which the route carries into the app's router, is what api/openapi.py reads
 to describe the operation: nothing is registered anywhere else.
 """
