@@ -11,7 +11,7 @@ from api.auth import principal_of
 from api.errors import ApiError, json_response
 from api.gateway import Gateway
 from api.routes import Auth, Body, Data, Routes
-from schemas.check_result import CheckBatchIn, ChecksAccepted, CheckResultIn
+from schemas.check_result import CheckBatchIn, ChecksAccepted, CheckResultIn, CheckResultsIn
 from schemas.validation import parse
 
 routes = Routes()
@@ -26,7 +26,7 @@ def results_of(body: object) -> tuple[CheckBatchIn, str]:
     return CheckBatchIn.model_construct(results=[parse(CheckResultIn, body)]), ""
 
 
-@routes.post("/v1/checks", auth=Auth("checks:write"), body=Body(CheckResultIn, list[CheckResultIn], CheckBatchIn,
+@routes.post("/v1/checks", auth=Auth("checks:write"), body=Body(CheckResultIn, CheckResultsIn, CheckBatchIn,
                                                                  read=results_of),
              answers={202: Data(ChecksAccepted)})
 async def post_checks(request: web.Request, body: tuple[CheckBatchIn, str]) -> web.Response:

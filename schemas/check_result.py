@@ -7,7 +7,7 @@ belong to that partition (the API and batching probes send envelopes).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -51,9 +51,13 @@ class CheckResultIn(CheckResult):
                                      description="ISO-8601 time or epoch seconds (1970 to 9999); default: now")
 
 
+#: the API body as a bare array, or the `results` of a CheckBatchIn
+CheckResultsIn = Annotated[list[CheckResultIn], Field(min_length=1, max_length=MAX_BATCH)]
+
+
 class CheckBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    results: list[CheckResultIn] = Field(min_length=1, max_length=MAX_BATCH)
+    results: CheckResultsIn
 
 
 class ChecksAccepted(BaseModel):
