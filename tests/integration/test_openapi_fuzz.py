@@ -5,9 +5,9 @@ requests made from it (boundary values of every parameter and body field,
 then random ones, the same ones on every run) to a real cluster, checking each
 answer: not a 5xx, a documented status and content type, a body that fits the
 documented schema. Resources of each kind exist beforehand and their ids are
-given as examples, so requests reach past "not found"; an API key and a
-person's access token each take a turn, so people-only operations are reached
-too. Operations that end the credentials in use run last, on their own.
+given as examples, so requests reach past "not found"; an API key and, for
+people-only operations, a person's access token are the credentials.
+Operations that end the credentials in use run last, one by one.
 """
 from __future__ import annotations
 
