@@ -14,20 +14,20 @@ from collections import defaultdict, deque
 from aiohttp import web
 
 from api import tokens
-from api.auth import authorize, principal_of, role_in
+from api.auth import principal_of, role_in
 from api.errors import ApiError
-from api.openapi import request_body
-from engine.responses import json_response
 from api.gateway import Gateway
-from api.owner_reads import answer, body_of, gateway_of
+from api.owner_reads import answer, gateway_of
 from api.passwords import hash_password, verify_password
-from tables.plans import plan_named
-from schemas.account import (Confirm, CustomerDelete, CustomerPatch, EmailBody, Login, PasswordChange,
-                             RecoveryConfirm, Refresh, SignUp)
-from schemas.validation import parse, parse_json
+from api.routes import Auth, Body, Data, Routes
+from engine.responses import json_response
+from schemas.account import (Account, AccountPlan, Confirm, Confirmed, CustomerDelete, CustomerPatch, EmailBody,
+                             Login, Me, Notice, PasswordChange, RecoveryConfirm, Refresh, SignUp, TokenPair)
 from tables.accounts import account_view, locked_until
+from tables.plans import plan_named
 
-routes = web.RouteTableDef()
+routes = Routes()
+PERSON = Auth(None, people_only=True)
 NO_TEAM = ""                     # accounts belong to no team: commands about them carry this org id
 IP_LOGIN_FAILURES = 30           # failed log-ins from one IP within LOGIN_WINDOW (per API process)
 IP_LOGIN_WINDOW = 15 * 60
@@ -70,11 +70,9 @@ async def stored_account(gateway: Gateway, email: str) -> dict | None:
 # -- sign-up and confirmation ---------------------------------------------------
 
 
-@routes.post("/v1/account")
-@request_body(SignUp)
-async def sign_up(request: web.Request) -> web.Response:
+@routes.post("/v1/account", auth=None, body=SignUp, answers={201: Data(Account)}, errors=(409,))
+async def sign_up(request: web.Request, body: SignUp) -> web.Response:
     """Create an account; a 6-digit code to confirm it goes to the email address."""
-    body = parse(SignUp, await body_of(request))
     fields = {"name": body.name, "surname": body.surname, "password_hash": await hash_password(body.password)}
     status, reply = await gateway_of(request).command("account.create", NO_TEAM, body.email, fields)
     if status == 201:
@@ -83,26 +81,21 @@ async def sign_up(request: web.Request) -> web.Response:
     return answer(status, reply)
 
 
-@routes.patch("/v1/account")
-@request_body(Confirm)
-async def confirm(request: web.Request) -> web.Response:
+@routes.patch("/v1/account", auth=None, body=Confirm, answers={200: Data(Confirmed)}, errors=(404, 409))
+async def confirm(request: web.Request, body: Confirm) -> web.Response:
     """Activate the account with the mailed code; it gets a first team, where it is root."""
-    body = parse(Confirm, await body_of(request))
     gateway = gateway_of(request)
     return answer(*await gateway.access_command("account.confirm", NO_TEAM, body.email,
                                                 {"code": body.confirmation_code}))
 
 
-@routes.post("/v1/account/confirmation-code")
-@request_body(EmailBody)
-async def resend_code(request: web.Request) -> web.Response:
+@routes.post("/v1/account/confirmation-code", auth=None, body=EmailBody, answers={202: Data(Notice)})
+async def resend_code(request: web.Request, body: EmailBody) -> web.Response:
     """Send a new confirmation code (the previous one stops working)."""
-    body = parse(EmailBody, await body_of(request))
     return answer(*await gateway_of(request).command("account.resend_code", NO_TEAM, body.email, {}))
 
 
-@routes.get("/v1/account")
-@authorize("account:read")
+@routes.get("/v1/account", auth=Auth("account:read"), answers={200: Data(AccountPlan)})
 async def account(request: web.Request) -> web.Response:
     """The team (organisation) the credentials act in, its plan and the plan's limits."""
     principal = principal_of(request)
@@ -127,11 +120,9 @@ async def team_for(gateway: Gateway, user_id: str, wanted: str | None, default: 
     return min(alive) if alive else None
 
 
-@routes.post("/v1/auth")
-@request_body(Login)
-async def log_in(request: web.Request) -> web.Response:
+@routes.post("/v1/auth", auth=None, body=Login, answers={200: Data(TokenPair)}, errors=(401, 403))
+async def log_in(request: web.Request, body: Login) -> web.Response:
     """Email and password → an access token (short-lived) and a refresh token."""
-    body = parse(Login, await body_of(request))
     gateway, ip, now = gateway_of(request), request.remote or "?", time.time()
     failures: LoginFailures = request.app["login_failures"]
     wait = failures.retry_after(ip, now)
@@ -157,11 +148,9 @@ async def log_in(request: web.Request) -> web.Response:
                                                      reply["gen"], team_id)})
 
 
-@routes.post("/v1/auth/refresh")
-@request_body(Refresh)
-async def refresh(request: web.Request) -> web.Response:
+@routes.post("/v1/auth/refresh", auth=None, body=Refresh, answers={200: Data(TokenPair)}, errors=(401, 403))
+async def refresh(request: web.Request, body: Refresh) -> web.Response:
     """A refresh token → a new pair (the old refresh token stops working); team_id switches teams."""
-    body = parse(Refresh, await body_of(request))
     gateway = gateway_of(request)
     claims = tokens.decode(gateway.settings, body.refresh_token, "refresh")
     status, reply = await gateway.command("session.refresh", NO_TEAM, claims["eml"],
@@ -173,8 +162,7 @@ async def refresh(request: web.Request) -> web.Response:
                                                      reply["gen"], team_id)})
 
 
-@routes.delete("/v1/auth")
-@authorize(None, people_only=True)
+@routes.delete("/v1/auth", auth=PERSON, answers={204: None})
 async def log_out(request: web.Request) -> web.Response:
     """End this session: its access and refresh tokens stop working everywhere."""
     principal, gateway = principal_of(request), gateway_of(request)
@@ -182,8 +170,7 @@ async def log_out(request: web.Request) -> web.Response:
                                                 {"sid": principal.session_id}))
 
 
-@routes.get("/v1/auth/me")
-@authorize(None)
+@routes.get("/v1/auth/me", auth=Auth(None), answers={200: Data(Me)})
 async def me(request: web.Request) -> web.Response:
     """Who the credentials are: the person (or key), the team they act in, the role and scopes there."""
     principal, gateway = principal_of(request), gateway_of(request)
@@ -213,30 +200,23 @@ def my_teams(gateway: Gateway, user_id: str) -> list[dict]:
 # -- passwords --------------------------------------------------------------------
 
 
-@routes.post("/v1/account/recovery")
-@request_body(EmailBody)
-async def recovery_request(request: web.Request) -> web.Response:
+@routes.post("/v1/account/recovery", auth=None, body=EmailBody, answers={202: Data(Notice)})
+async def recovery_request(request: web.Request, body: EmailBody) -> web.Response:
     """Mail a code to set a new password (answered alike whether or not the account exists)."""
-    body = parse(EmailBody, await body_of(request))
     return answer(*await gateway_of(request).command("account.recovery_request", NO_TEAM, body.email, {}))
 
 
-@routes.patch("/v1/account/recovery")
-@request_body(RecoveryConfirm)
-async def recovery_confirm(request: web.Request) -> web.Response:
+@routes.patch("/v1/account/recovery", auth=None, body=RecoveryConfirm, answers={200: Data(Account)})
+async def recovery_confirm(request: web.Request, body: RecoveryConfirm) -> web.Response:
     """The mailed code and a new password; every session of the account ends."""
-    body = parse(RecoveryConfirm, await body_of(request))
     gateway = gateway_of(request)
     fields = {"code": body.code, "password_hash": await hash_password(body.new_password)}
     return answer(*await gateway.access_command("account.recovery_confirm", NO_TEAM, body.email, fields))
 
 
-@routes.put("/v1/account/password")
-@request_body(PasswordChange)
-@authorize(None, people_only=True)
-async def change_password(request: web.Request) -> web.Response:
+@routes.put("/v1/account/password", auth=PERSON, body=PasswordChange, answers={200: Data(Account)})
+async def change_password(request: web.Request, body: PasswordChange) -> web.Response:
     """The current and a new password; the other sessions of the account end."""
-    body = parse(PasswordChange, await body_of(request))
     principal, gateway = principal_of(request), gateway_of(request)
     record = await stored_account(gateway, principal.email)
     if not await verify_password(record and record["password_hash"], body.current_password):
@@ -248,8 +228,7 @@ async def change_password(request: web.Request) -> web.Response:
 # -- the profile ----------------------------------------------------------------------
 
 
-@routes.get("/v1/customer")
-@authorize(None, people_only=True)
+@routes.get("/v1/customer", auth=PERSON, answers={200: Data(Account)}, errors=(404,))
 async def customer(request: web.Request) -> web.Response:
     """The signed-in person's profile."""
     record = await stored_account(gateway_of(request), principal_of(request).email)
@@ -258,22 +237,17 @@ async def customer(request: web.Request) -> web.Response:
     return json_response({"data": account_view(record)})
 
 
-@routes.patch("/v1/customer")
-@request_body(CustomerPatch)
-@authorize(None, people_only=True)
-async def update_customer(request: web.Request) -> web.Response:
+@routes.patch("/v1/customer", auth=PERSON, body=CustomerPatch, answers={200: Data(Account)}, errors=(404,))
+async def update_customer(request: web.Request, body: CustomerPatch) -> web.Response:
     """Change the name or surname."""
-    body = parse(CustomerPatch, await body_of(request))
     return answer(*await gateway_of(request).command(
         "account.update", NO_TEAM, principal_of(request).email, body.model_dump(exclude_unset=True)))
 
 
-@routes.delete("/v1/customer")
-@request_body(CustomerDelete)
-@authorize(None, people_only=True)
-async def delete_customer(request: web.Request) -> web.Response:
+@routes.delete("/v1/customer", auth=PERSON, body=Body(CustomerDelete, required=False),  # none: "reason" is missing
+                answers={204: None})
+async def delete_customer(request: web.Request, body: CustomerDelete) -> web.Response:
     """Delete the account, saying why: sessions end, it leaves its teams (a team left empty goes too)."""
-    body = parse(CustomerDelete, parse_json(await request.read() or b"{}"))  # no body: "reason" is missing
     principal, gateway = principal_of(request), gateway_of(request)
     teams = sorted(gateway.user_teams.get(principal.user_id, {}))
     return answer(*await gateway.access_command("account.delete", NO_TEAM, principal.email,

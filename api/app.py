@@ -11,13 +11,15 @@ from api.errors import error_middleware
 from engine.responses import json_response
 from api.gateway import Gateway
 from api.rate_limits import rate_limit_middleware, unmetered
+from api.routes import Data, Routes
+from schemas.health import Health
 
 MAX_BODY = 4 * 1024 * 1024  # a full batch of 1,000 results fits several times over
 
-health_routes = web.RouteTableDef()
+health_routes = Routes()
 
 
-@health_routes.get("/v1/health-check")
+@health_routes.get("/v1/health-check", auth=None, answers={200: Data(Health), 503: Data(Health)})
 @unmetered
 async def health_check(request: web.Request) -> web.Response:
     """Is the engine serving: how many partitions have a worker that owns them."""

@@ -106,31 +106,38 @@ async def in_team(request: web.Request, principal: Principal, team_id: str) -> P
     raise ApiError(404, "not_found", f"team {team_id} not found")
 
 
-def authorize(scope: str | None, *, people_only: bool = False, team_in_path: bool = False
-              ) -> Callable[[Handler], Handler]:
-    """The request needs valid credentials carrying `scope` (None: any); the principal lands in request["principal"].
+async def authenticate(request: web.Request, scope: str | None, *, people_only: bool = False,
+                       team_in_path: bool = False) -> Principal:
+    """The request's principal, which must carry `scope` (None: any); raises 401, 403 or 404 (invariant 6).
 
     people_only: API keys are refused (403 people_only). team_in_path: the
     principal acts in the team of the path's {id}, with the person's role there.
     """
+    principal = await principal_for(request)
+    if principal is None:
+        raise ApiError(401, "unauthorized", UNAUTHORIZED)
+    if people_only and not principal.is_person:
+        raise ApiError(403, "people_only", "Only a person can do this: use an access token "
+                                           "from POST /v1/auth, not an API key.")
+    if team_in_path:
+        principal = request["principal"] = await in_team(request, principal, request.match_info["id"])
+    if scope is not None and not principal.can(scope):
+        what = f"Your role ({principal.role})" if principal.is_person else "This API key"
+        raise ApiError(403, "insufficient_scope", f"{what} lacks the '{scope}' scope.")
+    return principal
+
+
+def authorize(scope: str | None, *, people_only: bool = False, team_in_path: bool = False
+              ) -> Callable[[Handler], Handler]:
+    """A view that authenticates (see `authenticate`) before it runs; for views that no route declares."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def wrapper(request: web.Request) -> web.StreamResponse:
-            principal = await principal_for(request)
-            if principal is None:
-                raise ApiError(401, "unauthorized", UNAUTHORIZED)
-            if people_only and not principal.is_person:
-                raise ApiError(403, "people_only", "Only a person can do this: use an access token "
-                                                   "from POST /v1/auth, not an API key.")
-            if team_in_path:
-                principal = request["principal"] = await in_team(request, principal, request.match_info["id"])
-            if scope is not None and not principal.can(scope):
-                what = f"Your role ({principal.role})" if principal.is_person else "This API key"
-                raise ApiError(403, "insufficient_scope", f"{what} lacks the '{scope}' scope.")
-            return await handler(request)
+        async def wrapper(request: web.Request, *args, **kwargs) -> web.StreamResponse:
+            await authenticate(request, scope, people_only=people_only, team_in_path=team_in_path)
+            return await handler(request, *args, **kwargs)
 
-        wrapper.scope = scope  # read by the OpenAPI document and the access tests
+        wrapper.scope = scope  # read by the access tests
         wrapper.people_only = people_only
         return wrapper
 

@@ -7,29 +7,32 @@ import uuid
 
 from aiohttp import web
 
-from api.auth import authorize, principal_of
+from api.auth import principal_of
 from api.errors import ApiError
-from api.openapi import request_body
 from engine.responses import json_response
 from api.gateway import Gateway
-from schemas.check_result import CheckBatchIn, CheckResultIn
-from schemas.validation import parse, parse_json
+from api.routes import Auth, Body, Data, Routes
+from schemas.check_result import CheckBatchIn, ChecksAccepted, CheckResultIn, CheckResultsIn
+from schemas.validation import parse
 
-routes = web.RouteTableDef()
+routes = Routes()
 
 
-@routes.post("/v1/checks")
-@request_body(CheckResultIn, CheckBatchIn)
-@authorize("checks:write")
-async def post_checks(request: web.Request) -> web.Response:
-    """One result, a JSON array of results, or {"results": [...]}, up to 1,000 at once."""
-    body = parse_json(await request.read())
+def results_of(body: object) -> tuple[CheckBatchIn, str]:
+    """(the batch, the prefix of its fields in errors): one result, an array, or {"results": [...]}."""
     if isinstance(body, dict) and "results" in body:
-        batch, path = parse(CheckBatchIn, body), "results."
-    elif isinstance(body, list):
-        batch, path = parse(CheckBatchIn, {"results": body}), "results."
-    else:
-        batch, path = CheckBatchIn.model_construct(results=[parse(CheckResultIn, body)]), ""
+        return parse(CheckBatchIn, body), "results."
+    if isinstance(body, list):
+        return parse(CheckBatchIn, {"results": body}), "results."
+    return CheckBatchIn.model_construct(results=[parse(CheckResultIn, body)]), ""
+
+
+@routes.post("/v1/checks", auth=Auth("checks:write"), body=Body(CheckResultIn, CheckResultsIn, CheckBatchIn,
+                                                                 read=results_of),
+             answers={202: Data(ChecksAccepted)})
+async def post_checks(request: web.Request, body: tuple[CheckBatchIn, str]) -> web.Response:
+    """One result, a JSON array of results, or {"results": [...]}, up to 1,000 at once."""
+    batch, path = body
     records = batch.model_dump(exclude_none=True)["results"]  # one call for the batch, not one per result
     gateway: Gateway = request.app["gateway"]
     org_id = principal_of(request).org_id

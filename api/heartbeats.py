@@ -15,22 +15,27 @@ from api import params
 from api.auth import authorize, presented_credential, principal_of
 from api.checkins import check_in, ingest_of, read_body
 from api.errors import ApiError
-from api.openapi import request_body
-from engine.responses import error_response, json_response
 from api.monitors import MAX_BULK
-from api.owner_reads import OWNER_HEADER, Resource, answer, body_of, gateway_of, read_owner
+from api.owner_reads import OWNER_HEADER, Resource, answer, gateway_of, read_owner
 from api.org_lists import indexed_page
+from api.params import Choice, Id, Ids, Integer, Moment, Text
 from api.rate_limits import unmetered, unmetered_if
+from api.routes import Auth, Bare, Body, Data, Page, Routes
 from schemas.heartbeat import (
-    RID, SERVICE_ID, HeartbeatPatch, HeartbeatSpec, id_for_token, new_push_token, parse_heartbeat_id,
+    RID, SERVICE_ID, CheckInAccepted, Heartbeat, HeartbeatEvent, HeartbeatPatch, HeartbeatSpec,
+    HeartbeatStatistics, id_for_token, new_push_token, parse_heartbeat_id,
 )
-from schemas.validation import InvalidInput, parse
+from schemas.monitor import BulkDeleted
+from schemas.validation import InvalidInput
 from tables.heartbeat_state import RESULTS
 from tables.heartbeat_views import COLLECTION, INTERVALS, service_collection
+from engine.responses import error_response, json_response
 from tables.monitor_views import iso
 
-routes = web.RouteTableDef()
+routes = Routes()
 HEARTBEAT = Resource("heartbeat", "/heartbeats", parse_heartbeat_id)
+HEARTBEAT_PATH = {"id": Id("heartbeat", valid=parse_heartbeat_id, format="uuid")}
+READS, WRITES = Auth("heartbeats:read"), Auth("heartbeats:write")
 DEFAULT_RECORDS = 24      # statistics records when no start_date is given (90 days at most)
 MAX_RECORDS = 2000
 
@@ -60,31 +65,23 @@ def answer_with_urls(request: web.Request, status: int, body: object) -> web.Res
 # -- configuration --------------------------------------------------------------
 
 
-@routes.post("/v1/heartbeats")
-@request_body(HeartbeatSpec)
-@authorize("heartbeats:write")
-async def create_heartbeat(request: web.Request) -> web.Response:
+@routes.post("/v1/heartbeats", auth=WRITES, body=HeartbeatSpec, answers={201: Data(Heartbeat)}, errors=(409,))
+async def create_heartbeat(request: web.Request, body: HeartbeatSpec) -> web.Response:
     """Create a heartbeat; the answer carries its check-in URLs."""
-    spec = parse(HeartbeatSpec, await body_of(request))
-    if spec.id is not None:
-        heartbeat_id, token = spec.id, None
+    if body.id is not None:
+        heartbeat_id, token = body.id, None
     else:
-        token = spec.push_token or new_push_token()
+        token = body.push_token or new_push_token()
         heartbeat_id = id_for_token(token)
-    status, body = await gateway_of(request).command(
-        "heartbeat.create", principal_of(request).org_id, heartbeat_id, {"spec": spec.stored(), "push_token": token})
-    return answer_with_urls(request, status, body)
+    status, reply = await gateway_of(request).command(
+        "heartbeat.create", principal_of(request).org_id, heartbeat_id, {"spec": body.stored(), "push_token": token})
+    return answer_with_urls(request, status, reply)
 
 
-@routes.get("/v1/heartbeats")
-@authorize("heartbeats:read")
-async def list_heartbeats(request: web.Request) -> web.Response:
+@routes.get("/v1/heartbeats", auth=READS, answers={200: Page(Heartbeat)}, query={
+    **params.pagination(), "service_id": Text(SERVICE_ID, "1-64 letters, digits and '_', '.', ':', '-'")})
+async def list_heartbeats(request: web.Request, page: int, per_page: int, service_id: str | None) -> web.Response:
     """Heartbeats in creation order, a page at a time; ?service_id= lists one service's."""
-    page, per_page = params.pagination(request)
-    service_id = request.query.get("service_id")
-    if service_id and not SERVICE_ID.match(service_id):
-        raise InvalidInput("Query parameter 'service_id' is invalid: 1-64 letters, digits and '_', '.', ':', '-'.",
-                           {"service_id": "1-64 letters, digits and '_', '.', ':', '-'"})
     collection = COLLECTION if not service_id else service_collection(service_id)
     views, total = await indexed_page(gateway_of(request), principal_of(request).org_id, collection,
                                       page, per_page, "/heartbeats")
@@ -92,8 +89,7 @@ async def list_heartbeats(request: web.Request) -> web.Response:
     return json_response(params.paginated(data, page, per_page, total))
 
 
-@routes.get("/v1/heartbeats/{id}")
-@authorize("heartbeats:read")
+@routes.get("/v1/heartbeats/{id}", auth=READS, path_params=HEARTBEAT_PATH, answers={200: Data(Heartbeat)})
 async def get_heartbeat(request: web.Request) -> web.Response:
     heartbeat_id = HEARTBEAT.id_of(request)
     status, body, owner = await read_owner(request, heartbeat_id, f"/heartbeats/{heartbeat_id}")
@@ -102,21 +98,18 @@ async def get_heartbeat(request: web.Request) -> web.Response:
     return json_response(body, status, headers={OWNER_HEADER: owner})
 
 
-@routes.put("/v1/heartbeats/{id}")
-@request_body(HeartbeatPatch)
-@authorize("heartbeats:write")
-async def update_heartbeat(request: web.Request) -> web.Response:
+@routes.put("/v1/heartbeats/{id}", auth=WRITES, path_params=HEARTBEAT_PATH, body=HeartbeatPatch,
+            answers={200: Data(Heartbeat)})
+async def update_heartbeat(request: web.Request, body: HeartbeatPatch) -> web.Response:
     """Change the fields given (null clears an optional one); giving cron drops interval and back."""
     heartbeat_id = HEARTBEAT.id_of(request)
-    patch = parse(HeartbeatPatch, await body_of(request))
-    status, body = await gateway_of(request).command(
-        "heartbeat.update", principal_of(request).org_id, heartbeat_id, patch.model_dump(exclude_unset=True))
+    status, reply = await gateway_of(request).command(
+        "heartbeat.update", principal_of(request).org_id, heartbeat_id, body.model_dump(exclude_unset=True))
     ingest_of(request).forget(heartbeat_id)  # enabled may have changed
-    return answer_with_urls(request, status, body)
+    return answer_with_urls(request, status, reply)
 
 
-@routes.delete("/v1/heartbeats/{id}")
-@authorize("heartbeats:write")
+@routes.delete("/v1/heartbeats/{id}", auth=WRITES, path_params=HEARTBEAT_PATH, answers={204: None})
 async def delete_heartbeat(request: web.Request) -> web.Response:
     heartbeat_id = HEARTBEAT.id_of(request)
     status, body = await gateway_of(request).command("heartbeat.delete", principal_of(request).org_id, heartbeat_id)
@@ -124,14 +117,12 @@ async def delete_heartbeat(request: web.Request) -> web.Response:
     return answer(status, body)
 
 
-@routes.delete("/v1/heartbeats")
-@authorize("heartbeats:write")
-async def delete_heartbeats(request: web.Request) -> web.Response:
+@routes.delete("/v1/heartbeats", auth=WRITES,
+                query={"id": Ids(MAX_BULK, "the heartbeats to delete", HEARTBEAT_PATH["id"])},
+                answers={200: Data(BulkDeleted)})
+async def delete_heartbeats(request: web.Request, id: list[str]) -> web.Response:
     """Delete several: ?id=..&id=..; answers which were deleted and which not found."""
-    ids = list(dict.fromkeys(request.query.getall("id", [])))
-    if not ids or len(ids) > MAX_BULK:
-        raise InvalidInput(f"Give between 1 and {MAX_BULK} heartbeats to delete as ?id=..&id=..",
-                           {"id": f"between 1 and {MAX_BULK} ids required"})
+    ids = id
     gateway, org_id, ingest = gateway_of(request), principal_of(request).org_id, ingest_of(request)
 
     async def delete(raw: str) -> int:
@@ -150,34 +141,37 @@ async def delete_heartbeats(request: web.Request) -> web.Response:
 # -- check-ins, history, statistics ---------------------------------------------------
 
 
-@routes.post("/v1/heartbeats/{id}/events")
+CHECK_IN = {"result": Choice("tick", RESULTS, "what happened: tick (alive), run (started), complete, fail, log"),
+            "message": Text(description="kept with the check-in (its first 1,000 characters)"),
+            "rid": Text(RID, "1-64 printable characters without spaces", description="pairs a run with its end")}
+HISTORY = {"limit": Integer(100, 1, 1000),
+           "last_received_at": Moment("page back: the oldest received_at you have")}
+
+
+@routes.post("/v1/heartbeats/{id}/events", auth=None, path_params=HEARTBEAT_PATH, query=CHECK_IN,
+             body=Body(raw=True), answers={202: Data(CheckInAccepted)}, errors=(429,))
 @unmetered  # a check-in: limited per heartbeat (api/checkins.py)
-async def post_check_in(request: web.Request) -> web.Response:
+async def post_check_in(request: web.Request, result: str, message: str | None, rid: str | None) -> web.Response:
     """Check in: ?result=tick|run|complete|fail|log (default tick)&message=..&rid=..; no API key needed."""
-    return await record_check_in(request)
+    return await record_check_in(request, result, message, rid)
 
 
-@routes.get("/v1/heartbeats/{id}/events")
+@routes.get("/v1/heartbeats/{id}/events", auth=None, path_params=HEARTBEAT_PATH, query={**CHECK_IN, **HISTORY},
+            answers={200: Data(list[HeartbeatEvent]), 202: Data(CheckInAccepted)}, errors=(401, 403, 429))
 @unmetered_if(lambda request: "result" in request.query)  # a check-in; the history is metered
-async def heartbeat_events(request: web.Request) -> web.Response:
+async def heartbeat_events(request: web.Request, result: str, message: str | None, rid: str | None, limit: int,
+                           last_received_at: float | None) -> web.Response:
     """With ?result=: check in (no API key needed). Without: the history, newest first."""
     if "result" in request.query:
-        return await record_check_in(request)
+        return await record_check_in(request, result, message, rid)
     if presented_credential(request) is None:
         raise ApiError(401, "unauthorized", "Reading the history needs an API key ('Authorization: Bearer <key>'); "
                                             "to check in with GET, add ?result=tick (or run, complete, fail, log).")
-    return await heartbeat_history(request)
+    return await heartbeat_history(request, limit, last_received_at)
 
 
-async def record_check_in(request: web.Request) -> web.Response:
+async def record_check_in(request: web.Request, result: str, message: str | None, rid: str | None) -> web.Response:
     heartbeat_id = HEARTBEAT.id_of(request)
-    result = request.query.get("result") or "tick"
-    if result not in RESULTS:
-        raise InvalidInput(f"result must be one of {', '.join(RESULTS)}", {"result": f"{result!r} is not a check-in result"})
-    rid = request.query.get("rid") or None
-    if rid is not None and not RID.match(rid):
-        raise InvalidInput("rid must be 1-64 printable characters without spaces, e.g. a UUID",
-                           {"rid": "1-64 printable characters without spaces"})
     ingest = ingest_of(request)
     wait = ingest.too_many(heartbeat_id)
     if wait is not None:
@@ -186,7 +180,7 @@ async def record_check_in(request: web.Request) -> web.Response:
         return response
     if await ingest.enabled(heartbeat_id) is None:
         raise ApiError(404, "not_found", f"heartbeat {heartbeat_id} not found")
-    record = check_in(heartbeat_id, result, request, message=request.query.get("message"), rid=rid,
+    record = check_in(heartbeat_id, result, request, message=message, rid=rid,
                       body=await read_body(request))
     await ingest.send(record)
     return json_response({"data": {"heartbeat_id": heartbeat_id, "result": result,
@@ -194,22 +188,19 @@ async def record_check_in(request: web.Request) -> web.Response:
 
 
 @authorize("heartbeats:read")
-async def heartbeat_history(request: web.Request) -> web.Response:
-    HEARTBEAT.id_of(request)  # an id that cannot be ours is not found, whatever the parameters
-    limit = params.integer(request, "limit", 100, 1, 1000)
-    before = params.moment(request, "last_received_at", 0.0) or None
-    return await HEARTBEAT.read(request, "/events", {"limit": limit, "before": before})
+async def heartbeat_history(request: web.Request, limit: int, last_received_at: float | None) -> web.Response:
+    return await HEARTBEAT.read(request, "/events", {"limit": limit, "before": last_received_at or None})
 
 
-@routes.get("/v1/heartbeats/{id}/statistics")
-@authorize("heartbeats:read")
-async def heartbeat_statistics(request: web.Request) -> web.Response:
+@routes.get("/v1/heartbeats/{id}/statistics", auth=READS, path_params=HEARTBEAT_PATH, answers={200: Bare(HeartbeatStatistics)},
+            query={"interval": Choice("1h", tuple(INTERVALS)), "start_date": Moment("default: 24 intervals before end_date"),
+                   "end_date": Moment("default: now")})
+async def heartbeat_statistics(request: web.Request, interval: str, start_date: float | None,
+                               end_date: float | None) -> web.Response:
     """Counts of tick/run/complete/fail per interval, with mean and p95 run durations (seconds)."""
-    HEARTBEAT.id_of(request)  # an id that cannot be ours is not found, whatever the parameters
-    now = time.time()
-    interval = params.choice(request, "interval", "1h", tuple(INTERVALS))
-    end = params.moment(request, "end_date", now)
-    start = params.moment(request, "start_date", end - min(DEFAULT_RECORDS * INTERVALS[interval], 90 * 86400))
+    end = time.time() if end_date is None else end_date
+    default_start = max(0.0, end - min(DEFAULT_RECORDS * INTERVALS[interval], 90 * 86400))
+    start = default_start if start_date is None else start_date
     if end <= start:
         raise InvalidInput("end_date must be after start_date", {"end_date": "must be after start_date"})
     if (end - start) / INTERVALS[interval] > MAX_RECORDS:

@@ -10,21 +10,23 @@ import orjson
 from aiohttp import web
 
 from api import params
-from api.auth import authorize, principal_of
+from api.auth import principal_of
 from api.errors import ApiError
-from api.openapi import request_body
+from api.gateway import Gateway
+from api.org_lists import views_in_order
+from api.owner_reads import answer, gateway_of, owner_read
+from api.params import Choice, Id, Text
+from api.routes import Auth, Data, Page, Routes
+from schemas.incident import Incident, IncidentAction, IncidentCreate, IncidentPatch, IncidentWithTimeline
 from engine.responses import json_response
 from engine.settings import INTERNAL_HEADER
-from api.gateway import Gateway
-from api.owner_reads import answer, body_of, gateway_of, owner_read
-from api.org_lists import views_in_order
-from schemas.incident import IncidentCreate, IncidentPatch
-from schemas.validation import parse
 from tables.incidents import collection, route_of_incident
 
-routes = web.RouteTableDef()
+routes = Routes()
 FILTER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HEALTH_TIMEOUT = 2.0
+INCIDENT = {"id": Id("incident", valid=route_of_incident)}
+READS, WRITES = Auth("incidents:read"), Auth("incidents:write")
 
 
 def route_of(request: web.Request) -> tuple[str, str]:
@@ -40,53 +42,39 @@ def actor_of(request: web.Request) -> dict:
     return principal_of(request).actor
 
 
-def filter_of(request: web.Request, name: str) -> str | None:
-    value = request.query.get(name) or None
-    if value is not None and not FILTER_ID.match(value):
-        raise ApiError(422, "validation_error", f"Query parameter '{name}' is not an id.", {name: "not an id"})
-    return value
-
-
 async def incident_read(request: web.Request, path: str) -> web.Response:
     incident_id, route = route_of(request)  # the route names the partition that owns the incident
     return await owner_read(request, route, f"/incidents/{incident_id}{path}")
 
 
-@routes.post("/v1/incidents")
-@request_body(IncidentCreate)
-@authorize("incidents:write")
-async def create_incident(request: web.Request) -> web.Response:
-    spec = parse(IncidentCreate, await body_of(request))
+@routes.post("/v1/incidents", auth=WRITES, body=IncidentCreate, answers={201: Data(Incident)})
+async def create_incident(request: web.Request, body: IncidentCreate) -> web.Response:
     route = "inc_" + uuid.uuid4().hex[:20]
-    status, body = await gateway_of(request).command(
+    status, reply = await gateway_of(request).command(
         "incident.create", principal_of(request).org_id, route,
-        {**spec.model_dump(mode="json"), "actor": actor_of(request)})
-    return answer(status, body)
+        {**body.model_dump(mode="json"), "actor": actor_of(request)})
+    return answer(status, reply)
 
 
-@routes.patch("/v1/incidents/{id}")
-@request_body(IncidentPatch)
-@authorize("incidents:write")
-async def update_incident(request: web.Request) -> web.Response:
+@routes.patch("/v1/incidents/{id}", auth=WRITES, path_params=INCIDENT, body=IncidentPatch,
+              answers={200: Data(Incident)})
+async def update_incident(request: web.Request, body: IncidentPatch) -> web.Response:
     """Fields, status (investigating, identified, monitoring, resolved) and a timeline message."""
     incident_id, route = route_of(request)
-    patch = parse(IncidentPatch, await body_of(request))
-    status, body = await gateway_of(request).command(
+    status, reply = await gateway_of(request).command(
         "incident.update", principal_of(request).org_id, route,
-        {"incident_id": incident_id, "patch": patch.model_dump(mode="json", exclude_unset=True),
+        {"incident_id": incident_id, "patch": body.model_dump(mode="json", exclude_unset=True),
          "actor": actor_of(request)})
-    return answer(status, body)
+    return answer(status, reply)
 
 
-@routes.get("/v1/incidents")
-@authorize("incidents:read")
-async def list_incidents(request: web.Request) -> web.Response:
+@routes.get("/v1/incidents", auth=READS, answers={200: Page(Incident)}, query={
+    **params.pagination(), "status": Choice(None, ("open", "resolved")),
+    "monitor_id": Text(FILTER_ID), "team_id": Text(FILTER_ID)})
+async def list_incidents(request: web.Request, page: int, per_page: int, status: str | None, monitor_id: str | None,
+                         team_id: str | None) -> web.Response:
     """Newest first; filter by status (open, resolved), monitor_id, team_id."""
-    page, per_page = params.pagination(request)
-    status = request.query.get("status") or None
-    if status is not None:
-        status = params.choice(request, "status", "open", ("open", "resolved"))
-    name = collection(status, filter_of(request, "monitor_id"), filter_of(request, "team_id"))
+    name = collection(status, monitor_id, team_id)
     gateway, org_id = gateway_of(request), principal_of(request).org_id
     _, index = await gateway.read(gateway.partition_of(org_id), f"/incident-index/{org_id}",
                                   {"collection": name, "page": page, "per_page": per_page})
@@ -95,15 +83,13 @@ async def list_incidents(request: web.Request) -> web.Response:
     return json_response(params.paginated(views, page, per_page, index["total"]))
 
 
-@routes.get("/v1/incidents/{id}")
-@authorize("incidents:read")
+@routes.get("/v1/incidents/{id}", auth=READS, path_params=INCIDENT, answers={200: Data(IncidentWithTimeline)})
 async def get_incident(request: web.Request) -> web.Response:
     """The incident with its timeline: every event and status change, with time and actor."""
     return await incident_read(request, "")
 
 
-@routes.get("/v1/incidents/{id}/actions")
-@authorize("incidents:read")
+@routes.get("/v1/incidents/{id}/actions", auth=READS, path_params=INCIDENT, answers={200: Data(list[IncidentAction])})
 async def incident_actions(request: web.Request) -> web.Response:
     return await incident_read(request, "/actions")
 

@@ -1,20 +1,25 @@
 """/v1/rulesets: which events become incidents; commands to the organisation's partition, which lists them."""
 from __future__ import annotations
 
+import re
 import uuid
 
 from aiohttp import web
 
-from api.auth import authorize, principal_of
+from api.auth import principal_of
 from api.errors import ApiError
-from api.openapi import request_body
+from api.owner_reads import Resource, answer, gateway_of, owner_read, read_owner
+from api.params import Id
+from api.routes import Auth, Body, Data, Routes
 from engine.responses import json_response
-from api.owner_reads import Resource, answer, body_of, gateway_of, owner_read, read_owner
-from schemas.ruleset import RulesetActions, RulesetSpec
+from schemas.ruleset import Action, Ruleset, RulesetActions, RulesetActionsView, Rulesets, RulesetSpec
 from schemas.validation import parse
 
-routes = web.RouteTableDef()
-RULESET = Resource.matching("ruleset", "/rulesets", r"^rs_[0-9a-f]{20}$")
+routes = Routes()
+RULESET_ID = re.compile(r"^rs_[0-9a-f]{20}$")
+RULESET = Resource.matching("ruleset", "/rulesets", RULESET_ID.pattern)
+RULESET_PATH = {"id": Id("ruleset", RULESET_ID)}
+READS, WRITES = Auth("rulesets:read"), Auth("rulesets:write")
 
 
 async def command(request: web.Request, kind: str, body: dict) -> tuple[int, object]:
@@ -30,59 +35,53 @@ async def read_ruleset(request: web.Request, ruleset_id: str) -> dict:
     return body["data"]
 
 
-@routes.get("/v1/rulesets")
-@authorize("rulesets:read")
+@routes.get("/v1/rulesets", auth=READS, answers={200: Data(Rulesets)})
 async def list_rulesets(request: web.Request) -> web.Response:
     """The organisation's rulesets: organisation-level ones, then each team's."""
     return await owner_read(request, principal_of(request).org_id, "/rulesets")
 
 
-@routes.post("/v1/rulesets")
-@request_body(RulesetSpec)
-@authorize("rulesets:write")
-async def create_ruleset(request: web.Request) -> web.Response:
-    spec = parse(RulesetSpec, await body_of(request))
-    status, body = await command(request, "ruleset.create",
-                                 {"id": "rs_" + uuid.uuid4().hex[:20], "spec": spec.model_dump(mode="json")})
-    return answer(status, body)
+@routes.post("/v1/rulesets", auth=WRITES, body=RulesetSpec, answers={201: Data(Ruleset)}, errors=(409,))
+async def create_ruleset(request: web.Request, body: RulesetSpec) -> web.Response:
+    status, reply = await command(request, "ruleset.create",
+                                  {"id": "rs_" + uuid.uuid4().hex[:20], "spec": body.model_dump(mode="json")})
+    return answer(status, reply)
 
 
-@routes.get("/v1/rulesets/{id}")
-@authorize("rulesets:read")
+@routes.get("/v1/rulesets/{id}", auth=READS, path_params=RULESET_PATH, answers={200: Data(Ruleset)})
 async def get_ruleset(request: web.Request) -> web.Response:
     return json_response({"data": await read_ruleset(request, RULESET.id_of(request))})
 
 
-@routes.put("/v1/rulesets/{id}")
-@request_body(RulesetSpec)
-@authorize("rulesets:write")
-async def replace_ruleset(request: web.Request) -> web.Response:
+@routes.put("/v1/rulesets/{id}", auth=WRITES, path_params=RULESET_PATH, body=RulesetSpec, answers={200: Data(Ruleset)})
+async def replace_ruleset(request: web.Request, body: RulesetSpec) -> web.Response:
     ruleset_id = RULESET.id_of(request)
-    spec = parse(RulesetSpec, await body_of(request))
-    status, body = await command(request, "ruleset.update", {"id": ruleset_id, "spec": spec.model_dump(mode="json")})
-    return answer(status, body)
+    status, reply = await command(request, "ruleset.update", {"id": ruleset_id, "spec": body.model_dump(mode="json")})
+    return answer(status, reply)
 
 
-@routes.delete("/v1/rulesets/{id}")
-@authorize("rulesets:write")
+@routes.delete("/v1/rulesets/{id}", auth=WRITES, path_params=RULESET_PATH, answers={204: None})
 async def delete_ruleset(request: web.Request) -> web.Response:
     status, body = await command(request, "ruleset.delete", {"id": RULESET.id_of(request)})
     return answer(status, body)
 
 
-@routes.get("/v1/rulesets/{id}/actions")
-@authorize("rulesets:read")
+@routes.get("/v1/rulesets/{id}/actions", auth=READS, path_params=RULESET_PATH, answers={200: Data(RulesetActionsView)})
 async def ruleset_actions(request: web.Request) -> web.Response:
     ruleset = await read_ruleset(request, RULESET.id_of(request))
     return json_response({"data": {"id": ruleset["id"], "actions": ruleset["actions"]}})
 
 
-@routes.put("/v1/rulesets/{id}/actions")
-@request_body(RulesetActions)
-@authorize("rulesets:write")
-async def replace_ruleset_actions(request: web.Request) -> web.Response:
+def actions_of(body: object) -> RulesetActions:
+    return parse(RulesetActions, RulesetActions.from_body(body))
+
+
+@routes.put("/v1/rulesets/{id}/actions", auth=WRITES, path_params=RULESET_PATH,
+            body=Body(RulesetActions, list[Action], read=actions_of),
+            answers={200: Data(RulesetActionsView)})
+async def replace_ruleset_actions(request: web.Request, body: RulesetActions) -> web.Response:
     """{"actions": [...]} (or the bare list): what an incident this ruleset opens does."""
     ruleset_id = RULESET.id_of(request)
-    actions = parse(RulesetActions, RulesetActions.from_body(await body_of(request))).actions
+    actions = body.actions
     status, body = await command(request, "ruleset.actions", {"id": ruleset_id, "actions": actions})
     return answer(status, {"id": body["id"], "actions": body["actions"]} if status == 200 else body)

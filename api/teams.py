@@ -16,17 +16,22 @@ from aiohttp import web
 
 from api import params
 from api.accounts import my_teams, stored_account, team_view_of
-from api.auth import authorize, principal_of
+from api.auth import principal_of
 from api.errors import ApiError
-from api.openapi import request_body
+from api.owner_reads import answer, gateway_of
+from api.params import Id
+from api.routes import Auth, Data, Page, Routes
 from engine.responses import json_response
-from api.owner_reads import answer, body_of, gateway_of
+from schemas.account import (
+    ApiKey, Invitation, InvitationAccept, InvitationIn, KeyIn, Member, MemberPatch, Team, TeamIn,
+)
 from tables.access import key_fields, new_secret, new_team_id
-from schemas.account import InvitationAccept, InvitationIn, KeyIn, MemberPatch, TeamIn
-from schemas.validation import parse
 from tables.teams import invitation_view, key_view, member_view
 
-routes = web.RouteTableDef()
+routes = Routes()
+TEAM = {"id": Id("team")}
+INVITATION = {**TEAM, "invitation": Id("invitation")}
+MEMBER = {**TEAM, "member": Id("member")}
 
 
 async def team_command(request: web.Request, kind: str, body: dict | None = None) -> tuple[int, Any]:
@@ -50,12 +55,9 @@ async def stored_team(request: web.Request) -> dict:
 # -- teams --------------------------------------------------------------------------
 
 
-@routes.post("/v1/team")
-@request_body(TeamIn)
-@authorize(None, people_only=True)
-async def create_team(request: web.Request) -> web.Response:
+@routes.post("/v1/team", auth=Auth(None, people_only=True), body=TeamIn, answers={201: Data(Team)}, errors=(409,))
+async def create_team(request: web.Request, body: TeamIn) -> web.Response:
     """A new team, with you as its root; it starts on the sign-up plan."""
-    body = parse(TeamIn, await body_of(request))
     principal, gateway = principal_of(request), gateway_of(request)
     record = await stored_account(gateway, principal.email)
     name = record["name"] if record else principal.email
@@ -65,29 +67,26 @@ async def create_team(request: web.Request) -> web.Response:
         "root": {"user_id": principal.user_id, "email": principal.email, "name": name}}))
 
 
-@routes.get("/v1/teams")
-@authorize(None)
-async def list_teams(request: web.Request) -> web.Response:
+@routes.get("/v1/teams", auth=Auth(None), query=params.pagination(), answers={200: Page(Team)})
+async def list_teams(request: web.Request, page: int, per_page: int) -> web.Response:
     """The teams you belong to, with your role in each (a key: its own team)."""
     principal, gateway = principal_of(request), gateway_of(request)
     if principal.is_person:
         teams = my_teams(gateway, principal.user_id)
     else:
         teams = [team_view_of(gateway.teams[principal.org_id], None)]
-    return paged(request, teams)
+    return paged(teams, page, per_page)
 
 
-@routes.put("/v1/team/{id}")
-@request_body(TeamIn)
-@authorize("teams:write", team_in_path=True)
-async def update_team(request: web.Request) -> web.Response:
+@routes.put("/v1/team/{id}", auth=Auth("teams:write", team_in_path=True), path_params=TEAM, body=TeamIn,
+            answers={200: Data(Team)})
+async def update_team(request: web.Request, body: TeamIn) -> web.Response:
     """Rename the team."""
-    body = parse(TeamIn, await body_of(request))
     return await changed(request, "team.update", {"name": body.name})
 
 
-@routes.delete("/v1/team/{id}")
-@authorize("teams:write", team_in_path=True, people_only=True)
+@routes.delete("/v1/team/{id}", auth=Auth("teams:write", team_in_path=True, people_only=True), path_params=TEAM,
+               answers={204: None})
 async def delete_team(request: web.Request) -> web.Response:
     """Delete the team: its keys, members' access and tokens stop at once; its monitors and heartbeats go."""
     return await changed(request, "team.delete")
@@ -96,47 +95,43 @@ async def delete_team(request: web.Request) -> web.Response:
 # -- invitations ------------------------------------------------------------------------
 
 
-@routes.post("/v1/team/{id}/invitation")
-@request_body(InvitationIn)
-@authorize("members:write", team_in_path=True)
-async def invite(request: web.Request) -> web.Response:
+@routes.post("/v1/team/{id}/invitation", auth=Auth("members:write", team_in_path=True), path_params=TEAM,
+             body=InvitationIn, answers={201: Data(Invitation)}, errors=(409,))
+async def invite(request: web.Request, body: InvitationIn) -> web.Response:
     """Invite someone by email with a role; they get a code to accept with, valid for 7 days."""
-    body = parse(InvitationIn, await body_of(request))
     return await changed(request, "invitation.create", {
         "email": body.email, "role": body.role, "invitation_id": "inv_" + uuid.uuid4().hex[:16],
         "actor": principal_of(request).actor})
 
 
-@routes.get("/v1/team/{id}/invitations")
-@authorize("members:read", team_in_path=True)
-async def list_invitations(request: web.Request) -> web.Response:
+@routes.get("/v1/team/{id}/invitations", auth=Auth("members:read", team_in_path=True), path_params=TEAM,
+            query=params.pagination(), answers={200: Page(Invitation)})
+async def list_invitations(request: web.Request, page: int, per_page: int) -> web.Response:
     """Invitations not accepted yet (expired ones included: send a reminder to renew them)."""
     team = await stored_team(request)
     views = sorted((invitation_view(i) for i in team["invitations"].values()), key=lambda v: v["created_at"])
-    return paged(request, views)
+    return paged(views, page, per_page)
 
 
-@routes.delete("/v1/team/{id}/invitation/{invitation}")
-@authorize("members:write", team_in_path=True)
+@routes.delete("/v1/team/{id}/invitation/{invitation}", auth=Auth("members:write", team_in_path=True),
+               path_params=INVITATION, answers={204: None})
 async def withdraw_invitation(request: web.Request) -> web.Response:
     """Withdraw an invitation: its code stops working."""
     return await changed(request, "invitation.delete", {"invitation_id": request.match_info["invitation"]})
 
 
-@routes.post("/v1/team/{id}/invitation/{invitation}/reminder")
-@authorize("members:write", team_in_path=True)
+@routes.post("/v1/team/{id}/invitation/{invitation}/reminder", auth=Auth("members:write", team_in_path=True),
+             path_params=INVITATION, answers={200: Data(Invitation)})
 async def remind(request: web.Request) -> web.Response:
     """Mail the invitation again with a new code, valid for another 7 days."""
     return await changed(request, "invitation.remind", {"invitation_id": request.match_info["invitation"],
                                                          "actor": principal_of(request).actor})
 
 
-@routes.post("/v1/team/{id}/invitation/{invitation}/accept")
-@request_body(InvitationAccept)
-@authorize(None, people_only=True)
-async def accept(request: web.Request) -> web.Response:
+@routes.post("/v1/team/{id}/invitation/{invitation}/accept", auth=Auth(None, people_only=True),
+             path_params=INVITATION, body=InvitationAccept, answers={200: Data(Team)}, errors=(410,))
+async def accept(request: web.Request, body: InvitationAccept) -> web.Response:
     """Join the team with the mailed code, signed in with the invited email address."""
-    body = parse(InvitationAccept, await body_of(request))
     principal, gateway = principal_of(request), gateway_of(request)
     org_id = request.match_info["id"]
     record = await stored_account(gateway, principal.email)
@@ -148,27 +143,25 @@ async def accept(request: web.Request) -> web.Response:
 # -- members ---------------------------------------------------------------------------------
 
 
-@routes.get("/v1/team/{id}/members")
-@authorize("members:read", team_in_path=True)
-async def list_members(request: web.Request) -> web.Response:
+@routes.get("/v1/team/{id}/members", auth=Auth("members:read", team_in_path=True), path_params=TEAM,
+            query=params.pagination(), answers={200: Page(Member)})
+async def list_members(request: web.Request, page: int, per_page: int) -> web.Response:
     """The team's members and their roles, earliest first."""
     team = await stored_team(request)
     views = sorted((member_view(k, m) for k, m in team["members"].items()), key=lambda v: v["joined_at"])
-    return paged(request, views)
+    return paged(views, page, per_page)
 
 
-@routes.patch("/v1/team/{id}/member/{member}")
-@request_body(MemberPatch)
-@authorize("members:write", team_in_path=True)
-async def change_member(request: web.Request) -> web.Response:
+@routes.patch("/v1/team/{id}/member/{member}", auth=Auth("members:write", team_in_path=True), path_params=MEMBER,
+              body=MemberPatch, answers={200: Data(Member)}, errors=(409,))
+async def change_member(request: web.Request, body: MemberPatch) -> web.Response:
     """Change a member's role (only a root grants or takes away root; a team keeps one root)."""
-    body = parse(MemberPatch, await body_of(request))
     return await changed(request, "member.update", {"member_id": request.match_info["member"], "role": body.role,
                                                      "actor": principal_of(request).actor})
 
 
-@routes.delete("/v1/team/{id}/member/{member}")
-@authorize(None, team_in_path=True)
+@routes.delete("/v1/team/{id}/member/{member}", auth=Auth(None, team_in_path=True), path_params=MEMBER,
+               answers={204: None}, errors=(409,))
 async def remove_member(request: web.Request) -> web.Response:
     """Remove a member (members:write), or leave the team yourself."""
     principal = principal_of(request)
@@ -184,21 +177,17 @@ remove_member.scope = "members:write"  # what removing someone else needs (leavi
 # -- API keys ----------------------------------------------------------------------------------
 
 
-@routes.get("/v1/keys")
-@authorize("keys:read")
-async def list_keys(request: web.Request) -> web.Response:
+@routes.get("/v1/keys", auth=Auth("keys:read"), query=params.pagination(), answers={200: Page(ApiKey)})
+async def list_keys(request: web.Request, page: int, per_page: int) -> web.Response:
     """The team's API keys, newest first: prefix, scopes, expiry, when last used (never the secret)."""
     team = await stored_team(request)
     views = sorted((key_view(k) for k in team["keys"].values()), key=lambda v: v["created_at"], reverse=True)
-    return paged(request, views)
+    return paged(views, page, per_page)
 
 
-@routes.post("/v1/keys")
-@request_body(KeyIn)
-@authorize("keys:write")
-async def create_key(request: web.Request) -> web.Response:
+@routes.post("/v1/keys", auth=Auth("keys:write"), body=KeyIn, answers={201: Data(ApiKey)})
+async def create_key(request: web.Request, body: KeyIn) -> web.Response:
     """A new key with some of your own scopes; its secret is in this answer only."""
-    body = parse(KeyIn, await body_of(request))
     principal = principal_of(request)
     missing = sorted(set(body.scopes) - principal.scopes)
     if missing:
@@ -215,13 +204,11 @@ async def create_key(request: web.Request) -> web.Response:
     return answer(status, {**reply, "secret": secret} if status == 201 else reply)
 
 
-@routes.delete("/v1/keys/{id}")
-@authorize("keys:write")
+@routes.delete("/v1/keys/{id}", auth=Auth("keys:write"), path_params={"id": Id("key")}, answers={204: None})
 async def revoke_key(request: web.Request) -> web.Response:
     """Revoke a key: from this answer on, no API process accepts it."""
     return await changed(request, "key.revoke", {"key_id": request.match_info["id"]})
 
 
-def paged(request: web.Request, views: list[dict]) -> web.Response:
-    page, per_page = params.pagination(request)
+def paged(views: list[dict], page: int, per_page: int) -> web.Response:
     return json_response(params.paginated(views[(page - 1) * per_page:page * per_page], page, per_page, len(views)))

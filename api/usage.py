@@ -11,17 +11,18 @@ import asyncio
 
 from aiohttp import web
 
-from api.auth import authorize, principal_of
-from engine.responses import json_response
+from api.auth import principal_of
 from api.gateway import Gateway
+from api.routes import Auth, Data, Routes
+from engine.responses import json_response
+from schemas.account import Usage
 from tables.plans import plan_named
 
-routes = web.RouteTableDef()
+routes = Routes()
 SHARES = ("monitors", "heartbeats", "monitors_active", "checks_last_24h")
 
 
-@routes.get("/v1/account/usage")
-@authorize("account:read")
+@routes.get("/v1/account/usage", auth=Auth("account:read"), answers={200: Data(Usage)})
 async def account_usage(request: web.Request) -> web.Response:
     """The organisation's usage and its plan's limits."""
     gateway: Gateway = request.app["gateway"]

@@ -1,6 +1,7 @@
 """/v1/webhooks: inbound webhooks; POST /v1/webhooks/{id}/events takes any JSON, no API key (the id is the secret)."""
 from __future__ import annotations
 
+import re
 import secrets
 import time
 import uuid
@@ -10,21 +11,23 @@ import orjson
 from aiohttp import web
 
 from api import params
-from api.auth import authorize, principal_of
+from api.auth import principal_of
 from api.errors import ApiError
-from api.openapi import request_body
-from engine.responses import json_response
 from api.gateway import Gateway
-from api.owner_reads import Resource, answer, body_of, gateway_of, read_owner
 from api.org_lists import indexed_page
+from api.owner_reads import Resource, answer, gateway_of, read_owner
+from api.params import Id, Integer, Moment
 from api.rate_limits import unmetered
+from api.routes import Auth, Body, Data, Page, Routes
 from engine import topics
 from engine.partitioning import entity_key
-from schemas.validation import parse
-from schemas.webhook import MAX_BODY, WebhookSpec
+from engine.responses import json_response
+from schemas.webhook import MAX_BODY, ReceivedEvent, Webhook, WebhookEventAccepted, WebhookSpec
 
-routes = web.RouteTableDef()
-WEBHOOK = Resource.matching("webhook", "/webhooks", r"^whk_[A-Za-z0-9_-]{16,64}$")
+routes = Routes()
+WEBHOOK_ID = re.compile(r"^whk_[A-Za-z0-9_-]{16,64}$")
+WEBHOOK = Resource.matching("webhook", "/webhooks", WEBHOOK_ID.pattern)
+WEBHOOK_PATH = {"id": Id("webhook", WEBHOOK_ID)}
 KNOWN_TTL = 30.0   # seconds an existing webhook is trusted for ingest without asking its owner
 KNOWN_MAX = 100_000
 
@@ -46,27 +49,21 @@ def with_ingest_url(request: web.Request, view: dict) -> dict:
     return {**view, "ingest_url": ingest_url(request, view["id"])}
 
 
-@routes.post("/v1/webhooks")
-@request_body(WebhookSpec)
-@authorize("webhooks:write")
-async def create_webhook(request: web.Request) -> web.Response:
-    spec = parse(WebhookSpec, await body_of(request))
-    status, body = await gateway_of(request).command(
-        "webhook.create", principal_of(request).org_id, new_webhook_id(), spec.model_dump(mode="json"))
-    return answer(status, with_ingest_url(request, body) if status == 201 else body)
+@routes.post("/v1/webhooks", auth=Auth("webhooks:write"), body=WebhookSpec, answers={201: Data(Webhook)})
+async def create_webhook(request: web.Request, body: WebhookSpec) -> web.Response:
+    status, reply = await gateway_of(request).command(
+        "webhook.create", principal_of(request).org_id, new_webhook_id(), body.model_dump(mode="json"))
+    return answer(status, with_ingest_url(request, reply) if status == 201 else reply)
 
 
-@routes.get("/v1/webhooks")
-@authorize("webhooks:read")
-async def list_webhooks(request: web.Request) -> web.Response:
-    page, per_page = params.pagination(request)
+@routes.get("/v1/webhooks", auth=Auth("webhooks:read"), query=params.pagination(), answers={200: Page(Webhook)})
+async def list_webhooks(request: web.Request, page: int, per_page: int) -> web.Response:
     views, total = await indexed_page(gateway_of(request), principal_of(request).org_id, "webhooks",
                                       page, per_page, "/webhooks")
     return json_response(params.paginated([with_ingest_url(request, v) for v in views], page, per_page, total))
 
 
-@routes.get("/v1/webhooks/{id}")
-@authorize("webhooks:read")
+@routes.get("/v1/webhooks/{id}", auth=Auth("webhooks:read"), path_params=WEBHOOK_PATH, answers={200: Data(Webhook)})
 async def get_webhook(request: web.Request) -> web.Response:
     webhook_id = WEBHOOK.id_of(request)
     _, body, _ = await read_owner(request, webhook_id, "/webhooks", {"ids": webhook_id})
@@ -75,8 +72,7 @@ async def get_webhook(request: web.Request) -> web.Response:
     return json_response({"data": with_ingest_url(request, body["data"][0])})
 
 
-@routes.delete("/v1/webhooks/{id}")
-@authorize("webhooks:write")
+@routes.delete("/v1/webhooks/{id}", auth=Auth("webhooks:write"), path_params=WEBHOOK_PATH, answers={204: None})
 async def delete_webhook(request: web.Request) -> web.Response:
     gateway, webhook_id = gateway_of(request), WEBHOOK.id_of(request)
     status, body = await gateway.command("webhook.delete", principal_of(request).org_id, webhook_id)
@@ -84,17 +80,16 @@ async def delete_webhook(request: web.Request) -> web.Response:
     return answer(status, body)
 
 
-@routes.get("/v1/webhooks/{id}/events")
-@authorize("webhooks:read")
-async def webhook_events(request: web.Request) -> web.Response:
+@routes.get("/v1/webhooks/{id}/events", auth=Auth("webhooks:read"), path_params=WEBHOOK_PATH,
+            query={"limit": Integer(20, 1, 100), "last_received_at": Moment("page back: the oldest received_at you have")},
+            answers={200: Data(list[ReceivedEvent])})
+async def webhook_events(request: web.Request, limit: int, last_received_at: float | None) -> web.Response:
     """Recent events, newest first; page back with last_received_at (the oldest received_at you have)."""
-    WEBHOOK.id_of(request)  # an id that cannot be ours is not found, whatever the parameters
-    limit = params.integer(request, "limit", 20, 1, 100)
-    before = params.moment(request, "last_received_at", 0) or None
-    return await WEBHOOK.read(request, "/events", {"limit": limit, "before": before})
+    return await WEBHOOK.read(request, "/events", {"limit": limit, "before": last_received_at or None})
 
 
-@routes.post("/v1/webhooks/{id}/events")
+@routes.post("/v1/webhooks/{id}/events", auth=None, path_params=WEBHOOK_PATH, body=Body(raw=True),
+             answers={202: Data(WebhookEventAccepted)}, errors=(413,))
 @unmetered  # no API key: the id is the secret
 async def receive_event(request: web.Request) -> web.Response:
     """Any body (JSON understood, anything else stored as text); 202 once Kafka has it."""

@@ -31,7 +31,7 @@ Code = Field(min_length=4, max_length=64)
 
 
 class EmailBody(Body):
-    email: str
+    email: str = Field(json_schema_extra={"pattern": EMAIL.pattern, "maxLength": 254})  # checked by valid_email
 
     _email = field_validator("email")(valid_email)
 
@@ -103,3 +103,105 @@ class KeyIn(Body):
         if unknown:
             raise ValueError(f"unknown scopes {unknown}; known: {', '.join(ALL_SCOPES)}")
         return sorted(set(scopes))
+
+
+# -- what the API answers ----------------------------------------------------------------
+
+
+class Account(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    email: str
+    name: str
+    surname: str
+    status: str = Field(description="pending (not confirmed yet) or active")
+    created_at: str | None
+    confirmed_at: str | None
+
+
+class Confirmed(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    account: Account
+
+
+class Notice(BaseModel):
+    """An answer that says only what happens next (the same whether or not the account exists)."""
+
+    message: str
+
+
+class Organisation(BaseModel):
+    id: str
+    name: str
+
+
+class AccountPlan(BaseModel):
+    organisation: Organisation
+    plan: str
+    limits: dict[str, int | str | None]
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="seconds the access token lives")
+    refresh_expires_in: int
+    team_id: str | None = Field(description="the team the access token acts in")
+
+
+class Team(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    name: str
+    plan: str
+    role: Role | None = Field(None, description="yours in this team (people only)")
+
+
+class Me(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    team: Team | None
+    role: Role | None
+    scopes: list[str]
+    user: dict | None = None
+    teams: list[Team] | None = None
+    api_key: dict | None = None
+
+
+class Member(BaseModel):
+    id: str
+    email: str
+    name: str
+    role: Role
+    joined_at: str | None
+
+
+class Invitation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    email: str
+    role: Role
+    created_at: str | None
+    expires_at: str | None
+
+
+class ApiKey(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    name: str
+    prefix: str | None
+    scopes: list[str]
+    created_at: str | None
+    expires_at: str | None
+    secret: str | None = Field(None, description="only when the key is created")
+
+
+class Usage(BaseModel):
+    plan: str
+    monitors_used: int
+    monitors_active: int
+    monitors_limit: int | None
+    heartbeats_used: int
+    heartbeats_limit: int | None
+    checks_last_24h: int
+    requests_per_minute: int

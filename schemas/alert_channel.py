@@ -54,3 +54,36 @@ class AlertChannelDelivery(BaseModel):
     event: AlertEvent
     at: float = Field(description="when the event happened (epoch seconds)")
     body: str = Field(description='the JSON sent: {"event", "timestamp", "data"}')
+
+
+# -- what the API answers ----------------------------------------------------------------
+
+
+class AlertChannel(BaseModel):
+    model_config = ConfigDict(extra="allow")  # and every field of AlertChannelSpec
+    id: str
+    type: str
+    name: str
+    url: str
+    events: list[str]
+    secret_prefix: str
+    secret_rotated_at: str | None
+    created_at: str
+    updated_at: str
+    secret: str | None = Field(None, description="the signing secret: only on creation and rotation")
+
+
+class DeliveryAttempt(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    at: str | None
+
+
+class Delivery(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    event: str
+    status: str
+    reason: str | None
+    created_at: str | None
+    next_attempt_at: str | None
+    attempts: list[DeliveryAttempt]

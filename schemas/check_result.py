@@ -7,9 +7,11 @@ belong to that partition (the API and batching probes send envelopes).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas.validation import LAST_MOMENT
 
 MAX_BATCH = 1000
 
@@ -20,7 +22,7 @@ class CheckResult(BaseModel):
     id: str | None = Field(None, max_length=64, description="unique per result; derived when absent")
     monitor_id: str = Field(min_length=1, max_length=64)
     region: str = Field("default", min_length=1, max_length=32)
-    checked_at: float = Field(description="ISO-8601 time or epoch seconds")
+    checked_at: float = Field(ge=0, le=LAST_MOMENT, description="ISO-8601 time or epoch seconds (1970 to 9999)")
     status: Literal["up", "down"]
     response_time_ms: float | None = Field(None, ge=0, le=3_600_000)
     status_code: int | None = Field(None, ge=0, le=999)
@@ -45,9 +47,21 @@ class CheckResult(BaseModel):
 class CheckResultIn(CheckResult):
     """The API body: checked_at may be left out (the API stamps its own clock)."""
 
-    checked_at: float | None = Field(None, description="ISO-8601 time or epoch seconds; default: now")
+    checked_at: float | None = Field(None, ge=0, le=LAST_MOMENT,
+                                     description="ISO-8601 time or epoch seconds (1970 to 9999); default: now")
+
+
+#: the API body as a bare array, or the `results` of a CheckBatchIn
+CheckResultsIn = Annotated[list[CheckResultIn], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 class CheckBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    results: list[CheckResultIn] = Field(min_length=1, max_length=MAX_BATCH)
+    results: CheckResultsIn
+
+
+class ChecksAccepted(BaseModel):
+    """POST /v1/checks: Kafka has the results (acks=all)."""
+
+    accepted: int
+    ids: list[str]

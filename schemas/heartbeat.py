@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.check_result import CheckResult
+from schemas.validation import LAST_MOMENT
 from tables.heartbeat_schedule import ScheduleError, check_cron, zone
 
 #: where heartbeat ids of push tokens are derived: uuid5(TOKEN_NAMESPACE, token)
@@ -163,7 +164,8 @@ class CheckIn(BaseModel):
 
     heartbeat_id: str = Field(min_length=36, max_length=36)
     result: CheckInResult = "tick"
-    received_at: float | None = Field(None, description="ISO-8601 or epoch seconds; default: the message's timestamp")
+    received_at: float | None = Field(None, ge=0, le=LAST_MOMENT,
+                                      description="ISO-8601 or epoch seconds (1970 to 9999); default: the message's timestamp")
     message: str | None = Field(None, max_length=MAX_MESSAGE)
     rid: str | None = Field(None, description="pairs a run with its end")
     source_ip: str | None = Field(None, max_length=64)
@@ -189,3 +191,67 @@ class CheckIn(BaseModel):
     @classmethod
     def _epoch_seconds(cls, value: object) -> object:
         return CheckResult._epoch_seconds(value)  # the same time formats as check results
+
+
+# -- what the API answers ----------------------------------------------------------------
+
+
+class CheckInUrls(BaseModel):
+    events: str = Field(description="POST (or GET with ?result=) to check in")
+    healthchecks: str = Field(description="Healthchecks-style ping URL")
+    uptime_kuma: str | None = Field(description="Uptime Kuma push URL (heartbeats with a push token)")
+
+
+class Heartbeat(BaseModel):
+    """A heartbeat as the API shows it: its spec's fields, its state, and the URLs to check in with."""
+
+    model_config = ConfigDict(extra="allow")  # and every field of HeartbeatSpec
+    id: str
+    name: str
+    enabled: bool
+    status: str = Field(description="new, up, late, down or paused")
+    status_since: str | None
+    last_check_in_at: str | None
+    running: int
+    created_at: str
+    updated_at: str
+    checkin_urls: CheckInUrls | None = None
+
+
+class CheckInAccepted(BaseModel):
+    heartbeat_id: str
+    result: CheckInResult
+    received_at: str
+
+
+class HeartbeatEvent(BaseModel):
+    """One check-in as received."""
+
+    model_config = ConfigDict(extra="allow")
+    seq: int
+    received_at: str
+    result: str
+
+
+class HeartbeatStatisticsPoint(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    received_at: str
+    tick_count: int
+    run_count: int
+    complete_count: int
+    fail_count: int
+    mean_run_duration: float | None
+    p95_run_duration: float | None
+
+
+class HeartbeatStatisticsMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    heartbeat_id: str
+    interval: str
+    start_date: str
+    end_date: str
+
+
+class HeartbeatStatistics(BaseModel):
+    data: list[HeartbeatStatisticsPoint]
+    meta: HeartbeatStatisticsMeta

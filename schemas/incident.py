@@ -83,3 +83,33 @@ class IncidentSignal(BaseModel):
     patch: dict[str, Any] | None = None
     request_id: str | None = Field(None, description="create/update: the API request waiting for the reply")
     incident_id: str | None = None
+
+
+# -- what the API answers ----------------------------------------------------------------
+
+
+class Incident(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    name: str | None
+    status: str
+    urgency: str | None
+    impact: str | None
+    source: str
+    created_at: str | None
+    updated_at: str | None
+    resolved_at: str | None
+
+
+class IncidentWithTimeline(Incident):
+    timeline: list[dict[str, Any]] = Field(description="every event and status change, with time and actor")
+    timeline_total: int
+    timeline_dropped: int
+
+
+class IncidentAction(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    action: str
+    status: str
+    runs: int
+    last_run_at: str | None

@@ -139,3 +139,68 @@ class MonitorPatch(BaseModel):
         spec = {name: current.get(name) for name in MonitorSpec.model_fields if name in current}
         spec.update(self.model_dump(exclude_unset=True))
         return {name: value for name, value in spec.items() if value is not None}
+
+
+# -- what the API answers ----------------------------------------------------------------
+
+
+class Monitor(BaseModel):
+    """A monitor as the API shows it: its spec's fields, and its state from the latest checks."""
+
+    model_config = ConfigDict(extra="allow")  # and every field of MonitorSpec
+    id: str
+    name: str
+    type: MonitorType
+    paused: bool
+    status: str = Field(description="up, down, paused or unknown (no result yet)")
+    status_since: str | None
+    regions_status: dict[str, str]
+    last_checked_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class BulkDeleted(BaseModel):
+    """DELETE of several resources by ?id=: which were deleted and which were not found."""
+
+    deleted: list[str]
+    not_found: list[str]
+
+
+class Uptime(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    monitor_id: str
+    period: str
+    uptime_percentage: float | None
+    total_checks: int
+    up_checks: int
+    down_checks: int
+    avg_response_time_ms: float | None
+
+
+class PerformancePoint(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    start: str
+    total_checks: int
+    up_checks: int
+    down_checks: int
+    uptime_percentage: float | None
+    avg_response_time_ms: float | None
+
+
+class Check(BaseModel):
+    """One check result as stored."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str | None
+    checked_at: str | None
+    region: str | None
+    status: str
+    response_time_ms: float | None
+    status_code: int | None
+    cause: str | None
+
+
+class StateChange(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    at: str | None

@@ -80,3 +80,34 @@ class RulesetActions(BaseModel):
     def from_body(cls, body: Any) -> Any:
         """PUT .../actions takes {"actions": [...]} or the bare list."""
         return {"actions": body} if isinstance(body, list) else body
+
+
+# -- what the API answers ----------------------------------------------------------------
+
+
+class Ruleset(BaseModel):
+    model_config = ConfigDict(extra="allow")  # and every field of RulesetSpec
+    id: str
+    rule_type: str
+    name: str
+    level: str
+    actions: list[str]
+    created_at: str
+    updated_at: str
+
+
+class TeamRulesets(BaseModel):
+    team_id: str
+    rulesets: list[Ruleset]
+
+
+class Rulesets(BaseModel):
+    """Organisation-level rulesets, then each team's, oldest first."""
+
+    organisation: list[Ruleset]
+    teams: list[TeamRulesets]
+
+
+class RulesetActionsView(BaseModel):
+    id: str
+    actions: list[str]

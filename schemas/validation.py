@@ -5,9 +5,11 @@ import re
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
+#: the last moment a time may name: times are kept as unsigned (milli)seconds in 8-byte keys and shown as ISO dates
+LAST_MOMENT = 253402300799.0  # 9999-12-31T23:59:59Z
 NAMED_REASON = re.compile(r"^(?P<field>[a-z_]+): (?P<reason>.+)$", re.S)
 
 
@@ -51,3 +53,12 @@ def parse_json(raw: bytes) -> Any:
             f"The body is not valid JSON ({exc}). Send a JSON document with Content-Type: application/json.",
             code="malformed_json",
         ) from None
+
+
+class ErrorBody(BaseModel):
+    """What every error answer of the API carries (invariant 5)."""
+
+    error: str = Field(description="machine-readable code, e.g. validation_error, not_found")
+    message: str = Field(description="what was wrong and what to do")
+    errors: dict[str, str] | None = Field(None, description="field -> reason, for invalid input")
+

@@ -38,3 +38,32 @@ class WebhookEvent(BaseModel):
         if "json" in self.model_fields_set and self.text is not None:
             raise ValueError("text: an event carries its body as 'json' or as 'text', not both")
         return self
+
+
+# -- what the API answers ----------------------------------------------------------------
+
+
+class Webhook(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    name: str
+    description: str | None
+    events_received: int
+    last_received_at: str | None
+    created_at: str
+    ingest_url: str = Field(description="where to send events: POST any body, no API key")
+
+
+class WebhookEventAccepted(BaseModel):
+    id: str
+    ip: str | None
+    content_type: str | None
+    parsed: bool = Field(description="the body was JSON")
+
+
+class ReceivedEvent(BaseModel):
+    """One event as stored, newest first."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    received_at: str
