@@ -158,9 +158,14 @@ def session_create(applier: CommandApplier, partition: int, offset: int, command
     if sid not in account["sessions"]:
         sessions = dict(sorted(account["sessions"].items(), key=lambda item: item[1]["created_at"]))
         while len(sessions) >= MAX_SESSIONS:
-            sessions.pop(next(iter(sessions)))
-        sessions[sid] = {"created_at": command["at"], "gen": 1,
-                         "expires_at": command["at"] + applier.engine.settings.refresh_token_ttl}
+            ended = next(iter(sessions))
+            sessions.pop(ended)
+            end_session(applier, account, ended, command["at"])
+        expires_at = command["at"] + applier.engine.settings.refresh_token_ttl
+        sessions[sid] = {"created_at": command["at"], "gen": 1, "expires_at": expires_at}
+        # access tokens are honoured only for a session the API processes have seen opened here
+        publish(applier, f"session:{sid}", {"kind": "session", "id": sid, "user_id": account["id"],
+                                            "live": True, "until": expires_at})
         account = {**account, "sessions": sessions, "failures": []}
         store(applier, partition, offset, account)
     session_reply(applier, command, account, sid)

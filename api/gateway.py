@@ -74,6 +74,7 @@ class Gateway:
         self.members: dict[str, dict[str, str]] = {}     # team -> {user: role}
         self.user_teams: dict[str, dict[str, str]] = {}  # user -> {team: role}
         self.revoked_sessions: dict[str, float] = {}     # session id -> until when its tokens could live
+        self.live_sessions: dict[str, str] = {}          # session id -> its user: only these tokens count
         self.deleted_users: set[str] = set()
         self._access_sync: asyncio.Task | None = None
         self.keys_used: dict[str, dict[str, float]] = {}  # team -> {key id: last use}, not yet reported
@@ -191,7 +192,10 @@ class Gateway:
             else:
                 self.members.setdefault(org_id, {})[user_id] = value["role"]
                 self.user_teams.setdefault(user_id, {})[org_id] = value["role"]
+        elif kind == "session" and value.get("live"):
+            self.live_sessions[value["id"]] = value["user_id"]
         elif kind == "session":
+            self.live_sessions.pop(value["id"], None)
             if value["until"] > time.time():
                 self.revoked_sessions[value["id"]] = value["until"]
             if len(self.revoked_sessions) > 10_000:

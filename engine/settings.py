@@ -5,6 +5,7 @@ process reads them once at start (`Settings.from_env()`).
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -12,6 +13,23 @@ from pathlib import Path
 
 class SettingsError(ValueError):
     """A PINGSTREAM_* variable has a value we cannot use."""
+
+
+SECRET_BITS = 256   # a secret is at least 32 random bytes
+MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def secret_problem(name: str, value: str) -> str | None:
+    """Why `value` is not a strong secret (at least 32 random bytes, as hex or base64 text); None when it is.
+
+    A string cannot prove its randomness; this refuses what is surely not
+    random: empty, short, or made of a few characters repeated (`change-me`).
+    """
+    alphabet = 16 if all(c in "0123456789abcdefABCDEF" for c in value) else 64
+    if not value or len(value) * math.log2(alphabet) < SECRET_BITS or len(set(value)) < 12:
+        return (f"{name} must be at least 32 random bytes (64 hex or 43 base64 characters); "
+                f"make one with: {MAKE_SECRET}")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +65,15 @@ class Settings:
     retention_days: int = 90
     #: how long the API waits for a worker to apply a command or answer a read (seconds)
     request_timeout: float = 15.0
-    #: shared secret workers require on owner reads; set the same value for every process
+    #: shared secret every /internal/ route requires; the same value in every process;
+    #: at least 32 random bytes (workers and API processes refuse to start without it)
     internal_token: str = ""
     #: decoded table values a worker keeps in memory per table (hot keys skip RocksDB and decoding)
     cache_entries: int = 50_000
     #: changelog standby copies kept on other workers for fast failover
     standby_replicas: int = 1
-    #: signs people's access and refresh tokens (JWT, HS256); every API process needs the same value
+    #: signs people's access and refresh tokens (JWT, HS256); every API process needs the same value;
+    #: at least 32 random bytes, and not the internal token
     jwt_secret: str = ""
     #: lifetime of an access token and of a refresh token (seconds)
     access_token_ttl: int = 900
@@ -97,6 +117,17 @@ class Settings:
         if settings.partitions < 1:
             raise SettingsError("PINGSTREAM_PARTITIONS must be at least 1")
         return settings
+
+    def require_secrets(self) -> None:
+        """Workers and API processes refuse to start without strong, separate secrets."""
+        for name, value in (("PINGSTREAM_INTERNAL_TOKEN", self.internal_token),
+                            ("PINGSTREAM_JWT_SECRET", self.jwt_secret)):
+            problem = secret_problem(name, value)
+            if problem:
+                raise SettingsError(problem)
+        if self.internal_token == self.jwt_secret:
+            raise SettingsError("PINGSTREAM_JWT_SECRET must differ from PINGSTREAM_INTERNAL_TOKEN: "
+                                "a leaked internal token must not let anyone sign tokens")
 
     @property
     def on_tansu(self) -> bool:

@@ -7,6 +7,7 @@ any worker (or on a separate API process) and still be answered by the owner.
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 
@@ -28,11 +29,23 @@ internal = web.RouteTableDef()
 BASE = "/internal/partitions/{partition:\\d+}"
 
 
+def has_internal_token(request: web.Request) -> bool:
+    """Does the request carry this deployment's internal token? Compared in constant time; empty never passes."""
+    token = request.app["engine"].settings.internal_token.encode()
+    presented = request.headers.get(INTERNAL_HEADER, "").encode()
+    return bool(token) and hmac.compare_digest(presented, token)
+
+
+@web.middleware
+async def internal_routes_need_the_token(request: web.Request, handler):
+    """Every /internal/ route (owner reads, health, engine state) answers only to other pingstream processes."""
+    if request.path.startswith("/internal/") and not has_internal_token(request):
+        return error_response(403, "forbidden", "internal routes need the internal token")
+    return await handler(request)
+
+
 def owned_partition(request: web.Request) -> int:
     engine: Engine = request.app["engine"]
-    token = engine.settings.internal_token
-    if token and request.headers.get(INTERNAL_HEADER) != token:
-        raise web.HTTPForbidden(reason="owner reads need the internal token")
     partition = int(request.match_info["partition"])
     app = engine.app
     owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.CHECK_RESULTS}
@@ -183,6 +196,7 @@ def register(engine: Engine) -> None:
             await self.gateway.start()
             application = create_app(self.gateway, manage_gateway=False)
             application["engine"] = engine
+            application.middlewares.insert(0, internal_routes_need_the_token)
             application.add_routes(internal)
             for routes in engine.internal_routes:
                 application.add_routes(routes)

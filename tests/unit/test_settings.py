@@ -115,3 +115,39 @@ def test_without_an_explicit_mapping_the_process_environment_is_read(monkeypatch
     monkeypatch.setenv("PINGSTREAM_WORKER_URL", "http://w:1")
     settings = Settings.from_env()
     assert (settings.partitions, settings.advertised_worker_url) == (8, "http://w:1")
+
+
+STRONG = "Jq3vQy0bX9kP2mN7wR4tL8sZ1cF6hD5gA0eB3uV7yK2"   # 43 base64 characters: 256 bits
+
+
+@pytest.mark.parametrize("token, jwt_secret, says", [
+    ("", STRONG, "PINGSTREAM_INTERNAL_TOKEN must be at least 32 random bytes"),
+    (STRONG, "", "PINGSTREAM_JWT_SECRET must be at least 32 random bytes"),
+    ("change-me" * 8, STRONG, "PINGSTREAM_INTERNAL_TOKEN"),          # long but not random
+    (STRONG, "0123456789abcdef" * 3, "PINGSTREAM_JWT_SECRET"),      # 48 hex digits: 192 bits
+    (STRONG, STRONG, "must differ"),
+])
+def test_weak_missing_or_shared_secrets_are_refused(token, jwt_secret, says):
+    settings = Settings.from_env({"PINGSTREAM_INTERNAL_TOKEN": token, "PINGSTREAM_JWT_SECRET": jwt_secret})
+    with pytest.raises(SettingsError, match=says):
+        settings.require_secrets()
+
+
+def test_strong_separate_secrets_are_accepted():
+    import secrets
+
+    Settings(internal_token=secrets.token_urlsafe(32), jwt_secret=secrets.token_hex(32)).require_secrets()
+
+
+def test_up_stores_its_secrets_created_private(tmp_path, monkeypatch):
+    """Created with mode 0600, so not even a permissive umask leaves a moment when others could read them."""
+    import os
+
+    from engine.cli import stored_secret
+
+    monkeypatch.setattr(os, "umask", os.umask)  # restored after the test
+    os.umask(0)
+    first = stored_secret(tmp_path, "jwt-secret")
+    assert (tmp_path / "jwt-secret").stat().st_mode & 0o777 == 0o600
+    assert stored_secret(tmp_path, "jwt-secret") == first and len(first) >= 43
+    assert stored_secret(tmp_path, "internal-token") != first
