@@ -135,9 +135,34 @@ def forward_team(applier: CommandApplier, command: dict, account: dict) -> None:
     }, command["at"], {"status": 200, "body": {"account": account_view(account)}})
 
 
+@handles("account.login_attempt")
+def account_login_attempt(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    """A log-in about to verify a password reserves its try here first, counted as a failure.
+
+    Commands of one account are applied one at a time, so a concurrent burst is
+    counted try by try: once the lock is reached, the rest are refused before
+    any password is verified. A log-in that succeeds clears the count
+    (session.create). Replies locked_until (refused: locked until then) or
+    locks_until (granted: if this try fails, the account is locked until then).
+    """
+    account = account_of(applier, partition, command)
+    if account is None:
+        return applier.reply(command["id"], 204, None)
+    at = command["at"]
+    if account["pos"] >= offset:  # redelivered: the count already holds this try
+        locked = locked_until(account["failures"], at)
+        return applier.reply(command["id"], 200, {"locked_until": locked, "locks_until": locked})
+    locked = locked_until(account["failures"], at)
+    if locked is None:
+        account = {**account, "failures": recent_failures(account["failures"], at) + [at]}
+    store(applier, partition, offset, account)
+    applier.reply(command["id"], 200, {"locked_until": locked,
+                                       "locks_until": None if locked else locked_until(account["failures"], at)})
+
+
 @handles("account.login_failed")
 def account_login_failed(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    """A wrong password, counted where every API process sees it: enough of them lock log-ins a while."""
+    """A wrong password, counted where every API process sees it (API processes now send login_attempt)."""
     account = account_of(applier, partition, command)
     if account is None:
         return applier.reply(command["id"], 204, None)

@@ -23,7 +23,7 @@ from engine.plans import plan_named
 from schemas.account import (Confirm, CustomerDelete, CustomerPatch, EmailBody, Login, PasswordChange,
                              RecoveryConfirm, Refresh, SignUp)
 from schemas.validation import parse, parse_json
-from tables.accounts import account_view, locked_until
+from tables.accounts import account_view
 
 routes = web.RouteTableDef()
 NO_TEAM = ""                     # accounts belong to no team: commands about them carry this org id
@@ -131,16 +131,15 @@ async def log_in(request: web.Request) -> web.Response:
     wait = failures.retry_after(ip, now)
     if wait is not None:
         raise too_many_attempts(wait)
-    record = await stored_account(gateway, body.email)
-    locked = record and locked_until(record["failures"], now)
-    if locked:
-        raise too_many_attempts(int(locked - now) + 1)
+    # the try is reserved in the account's partition before the hash is verified: a burst cannot outrun the lock
+    status, attempt = await gateway.command("account.login_attempt", NO_TEAM, body.email, {})
+    if status == 200 and attempt["locked_until"]:
+        raise too_many_attempts(int(attempt["locked_until"] - now) + 1)
+    record = await stored_account(gateway, body.email) if status == 200 else None
     if not await verify_password(record and record["password_hash"], body.password):
         failures.add(ip, now)
-        if record is not None:
-            status, reply = await gateway.command("account.login_failed", NO_TEAM, body.email, {})
-            if status == 200 and reply["locked_until"]:
-                raise too_many_attempts(int(reply["locked_until"] - now) + 1)
+        if record is not None and attempt["locks_until"]:
+            raise too_many_attempts(int(attempt["locks_until"] - now) + 1)
         raise ApiError(401, "invalid_credentials", "Wrong email or password.")
     status, reply = await gateway.command("session.create", NO_TEAM, body.email, {"sid": "ses_" + uuid.uuid4().hex})
     if status != 200:

@@ -3,11 +3,13 @@ refresh, log-out, recovery, password change, the profile and its deletion."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.integration.accounts import PASSWORD, code_in, log_in, new_email, person, sign_up
 from tests.integration.cluster import Client, Cluster, wait_for
+from tables.accounts import LOGIN_FAILURES
 from tests.mailbox import Mailbox
 
 
@@ -118,6 +120,20 @@ def test_wrong_passwords_lock_the_account_for_a_while(cluster: Cluster, smtp_ser
     assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
     unknown = anonymous.post("/v1/auth", {"email": "nobody@example.com", "password": "guess"})
     assert unknown.status == 401 and unknown.body["error"] == "invalid_credentials"  # same as a wrong password
+
+
+def test_a_concurrent_burst_of_wrong_passwords_cannot_outrun_the_lock(cluster: Cluster, smtp_server: Mailbox,
+                                                                       anonymous: Client) -> None:
+    """24 guesses at once: each try is reserved in the account's partition before its hash is verified."""
+    email, _ = sign_up(cluster, smtp_server, "eve")
+    with ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(lambda _: anonymous.post("/v1/auth", {"email": email, "password": "guess"}),
+                                range(24)))
+    statuses = sorted(answer.status for answer in answers)
+    assert statuses.count(401) <= LOGIN_FAILURES - 1 and set(statuses) == {401, 429}, statuses
+    assert all(a.body["error"] == "too_many_login_attempts" for a in answers if a.status == 429)
+    right_after = anonymous.post("/v1/auth", {"email": email, "password": PASSWORD})
+    assert right_after.status == 429 and right_after.body["error"] == "too_many_login_attempts"
 
 
 def test_password_recovery_ends_every_session(cluster: Cluster, smtp_server: Mailbox, anonymous: Client) -> None:
