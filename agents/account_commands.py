@@ -26,11 +26,10 @@ from engine.partitioning import entity_key
 from tables.accounts import (CODE_TTL, MAX_SESSIONS, account_view, check_code, code_record, locked_until, new_code,
                              recent_failures)
 
-CODE_PROBLEMS = {
-    "wrong": "The code is wrong.",
-    "expired": "The code has expired.",
-    "none": "There is no code to check (used, expired or too many wrong tries).",
-}
+#: one answer for every failed code, so it tells nothing about whether the account exists
+INVALID_CODE = "The code is wrong, expired or used up (no code, or too many wrong tries)."
+SIGNED_UP = ("We sent a mail to this address: it has a confirmation code, or says what to do if the address "
+             "already has an account. Confirm with PATCH /v1/account {email, confirmation_code}.")
 
 
 def account_of(applier: CommandApplier, partition: int, command: dict) -> dict | None:
@@ -76,14 +75,27 @@ def not_active(applier: CommandApplier, command: dict, account: dict | None) -> 
 
 @handles("account.create")
 def account_create(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    """body: email, name, surname, password_hash. A pending sign-up may be repeated (the newest wins)."""
+    """body: email, name, surname, password_hash. Answers alike whatever the address is; the mail says what happened.
+
+    A new address gets a pending account and a code. A pending one keeps the
+    password it was signed up with (a second sign-up must not replace it: the
+    owner would confirm the newcomer's password) and gets a new code. An active
+    one gets a mail saying someone tried.
+    """
     body = command["body"]
     existing = account_of(applier, partition, command)
-    if existing is not None and existing["pos"] == offset:
-        return applier.reply(command["id"], 201, account_view(existing))
-    if existing is not None and existing["status"] == "active":
-        return error(applier, command, 409, "email_taken",
-                     "An account with this email exists: sign in (POST /v1/auth) or recover the password.")
+    answer = {"email": command["entity_id"], "message": SIGNED_UP}
+    if existing is not None:
+        if existing["pos"] < offset:
+            if existing["status"] == "active":
+                send_mail(applier, command["id"], existing["email"], "account_exists", {"name": existing["name"]})
+                store(applier, partition, offset, existing)
+            else:
+                code = new_code()
+                code_mail(applier, command, existing, "confirmation", code)
+                store(applier, partition, offset,
+                      {**existing, "confirmation": code_record(code, existing["id"], command["at"])})
+        return applier.reply(command["id"], 202, answer)
     code = new_code()
     user_id = "usr_" + uuid.uuid4().hex[:16]
     account = {"id": user_id, "email": command["entity_id"], "name": body["name"], "surname": body["surname"],
@@ -92,7 +104,7 @@ def account_create(applier: CommandApplier, partition: int, offset: int, command
                "confirmation": code_record(code, user_id, command["at"])}
     code_mail(applier, command, account, "confirmation", code)
     store(applier, partition, offset, account)
-    applier.reply(command["id"], 201, account_view(account))
+    applier.reply(command["id"], 202, answer)
 
 
 @handles("account.resend_code")
@@ -110,17 +122,15 @@ def account_resend_code(applier: CommandApplier, partition: int, offset: int, co
 def account_confirm(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
     """body: code. Activates the account and creates its first team, where it is root."""
     account = account_of(applier, partition, command)
-    if account is None:
-        return error(applier, command, 404, "not_found", "No account is waiting for confirmation with this email.")
-    if account["status"] == "active":
-        if account["pos"] == offset:  # redelivered: the team partition answers again
-            return forward_team(applier, command, account)
-        return error(applier, command, 409, "already_confirmed", "The account is already confirmed: sign in.")
+    if account is not None and account["status"] == "active" and account["pos"] == offset:
+        return forward_team(applier, command, account)  # redelivered: the team partition answers again
+    refused = INVALID_CODE + " POST /v1/account/confirmation-code sends a new one."
+    if account is None or account["status"] == "active":  # answered as a wrong code: nothing to learn here
+        return error(applier, command, 422, "invalid_code", refused)
     outcome, kept = check_code(account["confirmation"], command["body"]["code"], account["id"], command["at"])
     if outcome != "ok":
         store(applier, partition, offset, {**account, "confirmation": kept})
-        return error(applier, command, 422, "invalid_code", CODE_PROBLEMS[outcome] +
-                     " POST /v1/account/confirmation-code sends a new one.")
+        return error(applier, command, 422, "invalid_code", refused)
     account = {**account, "status": "active", "confirmation": None, "confirmed_at": command["at"],
                "default_team": new_team_id()}
     store(applier, partition, offset, account)
@@ -247,13 +257,13 @@ def account_recovery_confirm(applier: CommandApplier, partition: int, offset: in
     account = account_of(applier, partition, command)
     if account is not None and account["pos"] == offset:
         return applier.reply(command["id"], 200, account_view(account))
+    refused = INVALID_CODE + " POST /v1/account/recovery sends a new one."
     if account is None or account["status"] != "active":
-        return error(applier, command, 422, "invalid_code", CODE_PROBLEMS["none"])
+        return error(applier, command, 422, "invalid_code", refused)
     outcome, kept = check_code(account["recovery"], command["body"]["code"], account["id"], command["at"])
     if outcome != "ok":
         store(applier, partition, offset, {**account, "recovery": kept})
-        return error(applier, command, 422, "invalid_code", CODE_PROBLEMS[outcome] +
-                     " POST /v1/account/recovery sends a new one.")
+        return error(applier, command, 422, "invalid_code", refused)
     account = end_sessions(applier, account, command["at"])
     account = {**account, "recovery": None, "password_hash": command["body"]["password_hash"], "failures": []}
     store(applier, partition, offset, account)

@@ -70,14 +70,10 @@ async def stored_account(gateway: Gateway, email: str) -> dict | None:
 
 @routes.post("/v1/account")
 async def sign_up(request: web.Request) -> web.Response:
-    """Create an account; a 6-digit code to confirm it goes to the email address."""
+    """Sign up: 202 alike for every address; the mail has a code, or says the address already has an account."""
     body = parse(SignUp, await body_of(request))
     fields = {"name": body.name, "surname": body.surname, "password_hash": await hash_password(body.password)}
-    status, reply = await gateway_of(request).command("account.create", NO_TEAM, body.email, fields)
-    if status == 201:
-        reply = {**reply, "message": f"We sent a confirmation code to {body.email}: "
-                                     "confirm with PATCH /v1/account {email, confirmation_code}."}
-    return answer(status, reply)
+    return answer(*await gateway_of(request).command("account.create", NO_TEAM, body.email, fields))
 
 
 @routes.patch("/v1/account")

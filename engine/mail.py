@@ -22,7 +22,7 @@ from pathlib import Path
 import aiosmtplib
 
 from engine.settings import Settings
-from schemas.mail import MAIL, ConfirmationMail, InvitationMail, RecoveryMail
+from schemas.mail import MAIL, AccountExistsMail, ConfirmationMail, InvitationMail, RecoveryMail
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,15 @@ def recovery(mail: RecoveryMail) -> tuple[str, str]:
         "If you did not ask to recover your account, ignore this mail: your password stays as it is.\n")
 
 
+def account_exists(mail: AccountExistsMail) -> tuple[str, str]:
+    return "Someone tried to sign up for pingstream with your address", (
+        f"{_greeting(mail.data.name)}\n\n"
+        f"Someone asked to sign up for pingstream with this email address ({mail.to}),\n"
+        "which already has an account: nothing was changed.\n\n"
+        "To sign in, use POST /v1/auth; if you forgot the password, POST /v1/account/recovery.\n"
+        "If it was not you, ignore this mail.\n")
+
+
 def invitation(mail: InvitationMail) -> tuple[str, str]:
     data = mail.data
     inviter, team = _one_line(data.inviter) or "Someone", _one_line(data.team_name)
@@ -91,7 +100,8 @@ def invitation(mail: InvitationMail) -> tuple[str, str]:
         "If you do not know why you got this, ignore this mail.\n")
 
 
-TEMPLATES: dict[str, Callable] = {"confirmation": confirmation, "recovery": recovery, "invitation": invitation}
+TEMPLATES: dict[str, Callable] = {"confirmation": confirmation, "recovery": recovery, "invitation": invitation,
+                                   "account_exists": account_exists}
 
 
 def render(message: dict, mail_from: str = DEFAULT_FROM) -> EmailMessage:

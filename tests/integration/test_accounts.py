@@ -28,8 +28,8 @@ def test_sign_up_confirm_and_sign_in(cluster: Cluster, smtp_server: Mailbox, ano
     email = new_email("grace")
     created = anonymous.post("/v1/account", {"name": "Grace", "surname": "Hopper", "email": email.upper(),
                                              "password": PASSWORD})
-    assert created.status == 201, created.body
-    assert created.body["data"]["status"] == "pending" and created.body["data"]["email"] == email
+    assert created.status == 202, created.body
+    assert created.body["data"]["email"] == email
     assert "password" not in str(created.body)
     mail = smtp_server.wait_for_mail(email)
     code = code_in(mail, "confirmation")
@@ -43,9 +43,7 @@ def test_sign_up_confirm_and_sign_in(cluster: Cluster, smtp_server: Mailbox, ano
     assert confirmed.body["data"]["account"]["status"] == "active"
     assert confirmed.body["data"]["team"]["role"] == "root" and confirmed.body["data"]["team"]["plan"] == "free"
     again = anonymous.patch("/v1/account", {"email": email, "confirmation_code": code})
-    assert again.status == 409 and again.body["error"] == "already_confirmed"  # single use
-    assert anonymous.post("/v1/account", {"name": "G", "surname": "H", "email": email,
-                                          "password": PASSWORD}).body["error"] == "email_taken"
+    assert again.status == 422 and again.body["error"] == "invalid_code"  # single use
 
     tokens = anonymous.post("/v1/auth", {"email": email, "password": PASSWORD}).body["data"]
     assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 900
@@ -71,8 +69,45 @@ def test_a_resent_code_replaces_the_old_one_and_codes_are_used_up_by_wrong_tries
     for _ in range(5):  # five wrong tries void the code, even the right one after them
         anonymous.patch("/v1/account", {"email": email, "confirmation_code": "99999x"})
     voided = anonymous.patch("/v1/account", {"email": email, "confirmation_code": second})
-    assert voided.status == 422 and "no code" in voided.body["message"]
+    assert voided.status == 422 and voided.body["error"] == "invalid_code"
     assert anonymous.post("/v1/account/confirmation-code", {"email": "nobody@example.com"}).status == 202  # no leak
+
+
+def test_a_second_sign_up_never_replaces_a_pending_password(cluster: Cluster, smtp_server: Mailbox,
+                                                            anonymous: Client) -> None:
+    """The attacker signs up again for the victim's pending address; the victim confirms with the newest code."""
+    email = new_email("victim")
+    assert anonymous.post("/v1/account", {"name": "Vic", "surname": "T", "email": email,
+                                          "password": PASSWORD}).status == 202
+    smtp_server.wait_for_mail(email)
+    attacker_password = "the attacker's own passphrase"
+    second = anonymous.post("/v1/account", {"name": "Mallory", "surname": "X", "email": email,
+                                            "password": attacker_password})
+    assert second.status == 202
+    newest = code_in(smtp_server.wait_for_mail(email), "confirmation")
+    assert anonymous.patch("/v1/account", {"email": email, "confirmation_code": newest}).status == 200
+    assert anonymous.post("/v1/auth", {"email": email, "password": attacker_password}).status == 401
+    victim = log_in(cluster, email)
+    assert victim.client.get("/v1/customer").body["data"]["name"] == "Vic"
+
+
+def test_sign_up_and_confirm_answer_alike_whether_or_not_the_email_exists(cluster: Cluster, smtp_server: Mailbox,
+                                                                          anonymous: Client) -> None:
+    taken, _ = sign_up(cluster, smtp_server, "taken")
+    fresh = new_email("fresh")
+
+    def shape(answer) -> tuple:
+        body = answer.body
+        return answer.status, body.get("error"), (body.get("message") or body["data"]["message"])
+
+    sign_ups = [anonymous.post("/v1/account", {"name": "X", "surname": "Y", "email": address, "password": PASSWORD})
+                for address in (taken, fresh)]
+    assert shape(sign_ups[0]) == shape(sign_ups[1]) and sign_ups[0].status == 202
+    assert "already has an account" in smtp_server.wait_for_mail(taken)   # the mail says what happened
+    smtp_server.wait_for_mail(fresh)
+    confirms = [anonymous.patch("/v1/account", {"email": address, "confirmation_code": "123456"})
+                for address in (taken, new_email("nobody"), fresh)]
+    assert len({shape(answer) for answer in confirms}) == 1 and confirms[0].status == 422
 
 
 def test_bad_sign_up_input_says_what_to_fix(anonymous: Client) -> None:
@@ -176,7 +211,10 @@ def test_profile_update_and_deletion(cluster: Cluster, smtp_server: Mailbox, ano
     assert anonymous.post("/v1/auth", {"email": ada.email, "password": PASSWORD}).status == 401
     # her team had no one else: it is gone with her, and the email may sign up afresh
     again = anonymous.post("/v1/account", {"name": "Ada", "surname": "L", "email": ada.email, "password": PASSWORD})
-    assert again.status == 201 and again.body["data"]["id"] != ada.user_id
+    assert again.status == 202
+    code = code_in(smtp_server.wait_for_mail(ada.email), "confirmation")
+    fresh = anonymous.patch("/v1/account", {"email": ada.email, "confirmation_code": code}).body["data"]
+    assert fresh["account"]["id"] != ada.user_id
 
 
 def test_people_endpoints_refuse_api_keys(cluster: Cluster, api: Client) -> None:
