@@ -38,6 +38,7 @@ from engine import topics
 from engine.app import Engine, raw_topic
 from engine.dead_letters import DeadLetters
 from engine.org_config import alert_key
+from engine.outbound import guarded_session, outcome_of
 from engine.partitioning import entity_key, partition_for
 from engine.web import BASE, owned_partition
 from schemas.alert_channel import ALERT_EVENTS, Notification
@@ -209,8 +210,8 @@ class Notifier:
                 body = delivery["body"].encode()
                 headers = layout.headers(channel["secret"], int(at), body, delivery["id"], delivery["event"])
                 try:
-                    if self.http is None:
-                        self.http = aiohttp.ClientSession()
+                    if self.http is None:  # tenant-named URLs: internal addresses are refused at connect time
+                        self.http = guarded_session(self.engine.settings.outbound_allow)
                     async with self.http.post(channel["spec"]["url"], data=body, headers=headers,
                                               timeout=aiohttp.ClientTimeout(total=channel["spec"]["timeout_seconds"]),
                                               allow_redirects=False) as response:
@@ -218,8 +219,8 @@ class Notifier:
                         outcome["status_code"] = response.status
                 except asyncio.TimeoutError:
                     outcome["error"] = f"timed out after {channel['spec']['timeout_seconds']} s"
-                except aiohttp.ClientError as exc:
-                    outcome["error"] = f"{type(exc).__name__}: {exc}"[:500]
+                except aiohttp.ClientError as exc:  # a class, not the text: the log must not map internals
+                    outcome["error"] = outcome_of(exc)
         self.counts["attempts"] += 1
         message = {"kind": "attempted", "delivery_key": key.hex(), "attempt": number, "at": at,
                    "duration_ms": round((time.monotonic() - started) * 1000, 1), **outcome}

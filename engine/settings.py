@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from engine.outbound import allowed_networks
+
 
 class SettingsError(ValueError):
     """A PINGSTREAM_* variable has a value we cannot use."""
@@ -90,6 +92,9 @@ class Settings:
     #: "starttls" (port 587), "tls" (implicit, port 465) or "none"
     smtp_security: str = "starttls"
     mail_from: str = "pingstream <no-reply@pingstream.local>"
+    #: networks (comma-separated CIDR) that outbound requests to tenant-named URLs may reach although
+    #: they are internal, e.g. "127.0.0.0/8,::1"; empty = only public addresses
+    outbound_allow: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -114,6 +119,10 @@ class Settings:
             )
         if settings.smtp_security not in ("starttls", "tls", "none"):
             raise SettingsError("PINGSTREAM_SMTP_SECURITY must be starttls, tls or none")
+        try:
+            allowed_networks(settings.outbound_allow)
+        except ValueError as exc:
+            raise SettingsError(f"PINGSTREAM_OUTBOUND_ALLOW: {exc}") from None
         if settings.partitions < 1:
             raise SettingsError("PINGSTREAM_PARTITIONS must be at least 1")
         return settings

@@ -161,6 +161,8 @@ class Cluster:
             "PINGSTREAM_JWT_SECRET": self.jwt_secret,
             "PINGSTREAM_IP_RATE_LIMIT": "100000",
             "PINGSTREAM_REQUEST_TIMEOUT": "30",
+            # the tests' receivers listen on 127.0.0.1, which outbound requests may not reach by default
+            "PINGSTREAM_OUTBOUND_ALLOW": "127.0.0.0/8,::1",
             "PINGSTREAM_LOG_LEVEL": "info",
             "PYTHONPATH": str(ROOT),
         })

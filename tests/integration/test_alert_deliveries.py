@@ -9,10 +9,13 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+from engine.broker import free_port
 from tests.integration.cluster import Client, Cluster, wait_for
+from tests.integration.conftest import ready_client, running_cluster
 from tests.integration.test_dead_letters import dead_letters
 from tests.integration.test_monitors import create, post_results
 
@@ -127,3 +130,25 @@ def test_monitor_events_reach_subscribed_channels_and_failures_are_dead_lettered
         letter for letter in asyncio.run(dead_letters(cluster))
         if letter["topic"] == "notifications" and down["id"] in letter["reason"]], 20, interval=0.5)
     assert "gave up after 2 attempts" in letters[0]["reason"]
+
+
+def test_without_the_operator_s_allowance_a_channel_to_127_0_0_1_is_refused_and_logged_generically(
+        tmp_path: Path, receiver: Receiver) -> None:
+    """SSRF: a tenant's channel cannot make a worker reach loopback (or any internal address), nor map its ports."""
+    with running_cluster(tmp_path, env={"PINGSTREAM_OUTBOUND_ALLOW": ""}) as strict:
+        org_id, key = strict.new_org()
+        api = ready_client(strict, key)
+        internal = channel(api, receiver.url("/monitors"), max_attempts=2, initial_backoff_seconds=1)
+        closed_port = channel(api, f"http://127.0.0.1:{free_port()}/x", max_attempts=1)
+        metadata = channel(api, "http://169.254.169.254/latest/meta-data/", max_attempts=1)
+        api.post("/v1/incidents", {"name": "probe the inside"})
+
+        def given_up(alert: dict) -> dict:
+            deliveries = api.get(f"/v1/alerts/{alert['id']}/deliveries").body["data"]
+            return deliveries and deliveries[0]["status"] == "failed" and deliveries[0]
+
+        for alert, attempts in ((internal, 2), (closed_port, 1), (metadata, 1)):
+            failed = wait_for(f"the delivery to {alert['url']} to be given up", lambda: given_up(alert), 30)
+            assert [(a["status_code"], a["error"]) for a in failed["attempts"]] == \
+                [(None, "refused: not a public address")] * attempts
+    assert receiver.seen("/monitors") == []
