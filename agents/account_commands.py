@@ -17,14 +17,15 @@
 """
 from __future__ import annotations
 
+import hmac
 import uuid
 
 from agents.commands import CommandApplier, handles
 from agents.team_commands import error, publish, send_mail
 from engine.access import new_team_id
 from engine.partitioning import entity_key
-from tables.accounts import (CODE_TTL, MAX_SESSIONS, account_view, check_code, code_record, locked_until, new_code,
-                             recent_failures)
+from tables.accounts import (CODE_TTL, GRANT_TTL, MAX_SESSIONS, account_view, check_code, code_hash, code_record,
+                             locked_until, may_mail_code, new_code, recent_failures, with_code_mailed)
 
 #: one answer for every failed code, so it tells nothing about whether the account exists
 INVALID_CODE = "The code is wrong, expired or used up (no code, or too many wrong tries)."
@@ -86,7 +87,8 @@ def account_create(applier: CommandApplier, partition: int, offset: int, command
     existing = account_of(applier, partition, command)
     answer = {"email": command["entity_id"], "message": SIGNED_UP}
     if existing is not None:
-        if existing["pos"] < offset:
+        if existing["pos"] < offset and may_mail_code(existing, command["at"]):
+            existing = with_code_mailed(existing, command["at"])
             if existing["status"] == "active":
                 send_mail(applier, command["id"], existing["email"], "account_exists", {"name": existing["name"]})
                 store(applier, partition, offset, existing)
@@ -101,7 +103,7 @@ def account_create(applier: CommandApplier, partition: int, offset: int, command
     account = {"id": user_id, "email": command["entity_id"], "name": body["name"], "surname": body["surname"],
                "status": "pending", "password_hash": body["password_hash"], "created_at": command["at"],
                "confirmed_at": None, "default_team": None, "recovery": None, "failures": [], "sessions": {},
-               "confirmation": code_record(code, user_id, command["at"])}
+               "confirmation": code_record(code, user_id, command["at"]), "codes_sent": [command["at"]]}
     code_mail(applier, command, account, "confirmation", code)
     store(applier, partition, offset, account)
     applier.reply(command["id"], 202, answer)
@@ -111,10 +113,12 @@ def account_create(applier: CommandApplier, partition: int, offset: int, command
 def account_resend_code(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
     """Answers 202 whether or not there is such a pending account: nobody learns who signed up."""
     account = account_of(applier, partition, command)
-    if account is not None and account["status"] == "pending" and account["pos"] < offset:
+    if (account is not None and account["status"] == "pending" and account["pos"] < offset
+            and may_mail_code(account, command["at"])):
         code = new_code()
         code_mail(applier, command, account, "confirmation", code)
-        store(applier, partition, offset, {**account, "confirmation": code_record(code, account["id"], command["at"])})
+        store(applier, partition, offset, {**with_code_mailed(account, command["at"]),
+                                           "confirmation": code_record(code, account["id"], command["at"])})
     applier.reply(command["id"], 202, {"message": "If a pending account has this email, a new code is on its way."})
 
 
@@ -244,26 +248,48 @@ def session_revoke(applier: CommandApplier, partition: int, offset: int, command
 @handles("account.recovery_request")
 def account_recovery_request(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
     account = account_of(applier, partition, command)
-    if account is not None and account["status"] == "active" and account["pos"] < offset:
+    if (account is not None and account["status"] == "active" and account["pos"] < offset
+            and may_mail_code(account, command["at"])):
         code = new_code()
         code_mail(applier, command, account, "recovery", code)
-        store(applier, partition, offset, {**account, "recovery": code_record(code, account["id"], command["at"])})
+        store(applier, partition, offset, {**with_code_mailed(account, command["at"]),
+                                           "recovery": code_record(code, account["id"], command["at"])})
     applier.reply(command["id"], 202, {"message": "If an account has this email, a recovery code is on its way."})
 
 
 @handles("account.recovery_confirm")
 def account_recovery_confirm(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    """body: code, password_hash. Every session ends: whoever knew the old password is out."""
+    """body: code, grant_hash. A right code becomes a short grant to set the password (account.recovery_set).
+
+    The API hashes the new password only after this answers 200: a wrong code
+    costs it no hashing.
+    """
     account = account_of(applier, partition, command)
     if account is not None and account["pos"] == offset:
-        return applier.reply(command["id"], 200, account_view(account))
+        return applier.reply(command["id"], 200, {"checked": True})  # redelivered: the grant is stored
     refused = INVALID_CODE + " POST /v1/account/recovery sends a new one."
     if account is None or account["status"] != "active":
         return error(applier, command, 422, "invalid_code", refused)
-    outcome, kept = check_code(account["recovery"], command["body"]["code"], account["id"], command["at"])
+    code = account["recovery"] if account["recovery"] and "hash" in account["recovery"] else None
+    outcome, kept = check_code(code, command["body"]["code"], account["id"], command["at"])
     if outcome != "ok":
         store(applier, partition, offset, {**account, "recovery": kept})
         return error(applier, command, 422, "invalid_code", refused)
+    grant = {"grant": command["body"]["grant_hash"], "expires_at": command["at"] + GRANT_TTL}
+    store(applier, partition, offset, {**account, "recovery": grant})
+    applier.reply(command["id"], 200, {"checked": True})
+
+
+@handles("account.recovery_set")
+def account_recovery_set(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    """body: grant, password_hash. Every session ends: whoever knew the old password is out."""
+    account = account_of(applier, partition, command)
+    if account is not None and account["pos"] == offset:
+        return applier.reply(command["id"], 200, account_view(account))
+    grant = (account or {}).get("recovery") or {}
+    if (account is None or "grant" not in grant or grant["expires_at"] < command["at"]
+            or not hmac.compare_digest(grant["grant"], code_hash(command["body"]["grant"], ""))):
+        return error(applier, command, 422, "invalid_code", INVALID_CODE + " POST /v1/account/recovery sends a new one.")
     account = end_sessions(applier, account, command["at"])
     account = {**account, "recovery": None, "password_hash": command["body"]["password_hash"], "failures": []}
     store(applier, partition, offset, account)

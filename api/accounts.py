@@ -6,6 +6,7 @@ worker; everything stored goes through the account's partition as commands
 """
 from __future__ import annotations
 
+import secrets
 import time
 import urllib.parse
 import uuid
@@ -23,7 +24,7 @@ from engine.plans import plan_named
 from schemas.account import (Confirm, CustomerDelete, CustomerPatch, EmailBody, Login, PasswordChange,
                              RecoveryConfirm, Refresh, SignUp)
 from schemas.validation import parse, parse_json
-from tables.accounts import account_view
+from tables.accounts import account_view, code_hash
 
 routes = web.RouteTableDef()
 NO_TEAM = ""                     # accounts belong to no team: commands about them carry this org id
@@ -210,11 +211,20 @@ async def recovery_request(request: web.Request) -> web.Response:
 
 @routes.patch("/v1/account/recovery")
 async def recovery_confirm(request: web.Request) -> web.Response:
-    """The mailed code and a new password; every session of the account ends."""
+    """The mailed code and a new password; every session of the account ends.
+
+    The code is checked first (its account's partition counts wrong tries);
+    only a right one gets the new password hashed, and then set with the grant.
+    """
     body = parse(RecoveryConfirm, await body_of(request))
     gateway = gateway_of(request)
-    fields = {"code": body.code, "password_hash": await hash_password(body.new_password)}
-    return answer(*await gateway.access_command("account.recovery_confirm", NO_TEAM, body.email, fields))
+    grant = secrets.token_urlsafe(32)
+    status, reply = await gateway.command("account.recovery_confirm", NO_TEAM, body.email,
+                                          {"code": body.code, "grant_hash": code_hash(grant, "")})
+    if status != 200:
+        return answer(status, reply)
+    fields = {"grant": grant, "password_hash": await hash_password(body.new_password)}
+    return answer(*await gateway.access_command("account.recovery_set", NO_TEAM, body.email, fields))
 
 
 @routes.put("/v1/account/password")

@@ -7,9 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from engine.partitioning import partition_for
+from tables.accounts import CODES_PER_HOUR, LOGIN_FAILURES
 from tests.integration.accounts import PASSWORD, code_in, log_in, new_email, person, sign_up
 from tests.integration.cluster import Client, Cluster, wait_for
-from tables.accounts import LOGIN_FAILURES
 from tests.mailbox import Mailbox
 
 
@@ -185,6 +186,24 @@ def test_password_recovery_ends_every_session(cluster: Cluster, smtp_server: Mai
     assert log_in(cluster, ada.email, new_password).client.get("/v1/monitors").status == 200
     reused = anonymous.patch("/v1/account/recovery", {"email": ada.email, "code": code, "new_password": "x" * 12})
     assert reused.status == 422  # used once
+
+
+def test_codes_are_mailed_at_most_five_times_an_hour_and_answers_stay_alike(
+        cluster: Cluster, smtp_server: Mailbox, anonymous: Client) -> None:
+    """Asking again and again neither floods the inbox nor buys more codes to guess."""
+    email, _ = sign_up(cluster, smtp_server, "bombed")           # the confirmation code: one
+    for _ in range(7):
+        assert anonymous.post("/v1/account/recovery", {"email": email}).status == 202
+    assert anonymous.post("/v1/account/confirmation-code", {"email": email}).status == 202
+    assert anonymous.post("/v1/account", {"name": "X", "surname": "Y", "email": email,
+                                          "password": PASSWORD}).status == 202
+    # a mail to another address of the same partition comes after whatever these commands mailed
+    marker = next(address for address in (new_email("marker") for _ in range(200))
+                  if partition_for(address, cluster.partitions) == partition_for(email, cluster.partitions))
+    assert anonymous.post("/v1/account", {"name": "M", "surname": "K", "email": marker,
+                                          "password": PASSWORD}).status == 202
+    smtp_server.wait_for_mail(marker)
+    assert len(smtp_server.mail_to(email)) == CODES_PER_HOUR
 
 
 def test_password_change_keeps_this_session_and_ends_the_others(cluster: Cluster, smtp_server: Mailbox) -> None:
