@@ -19,6 +19,7 @@ from api.org_lists import indexed_page
 from api.rate_limits import unmetered
 from engine import topics
 from engine.partitioning import entity_key
+from engine.plans import plan_named
 from schemas.validation import parse
 from schemas.webhook import MAX_BODY, WebhookSpec
 
@@ -113,6 +114,14 @@ async def receive_event(request: web.Request) -> web.Response:
         raise ApiError(413, "payload_too_large",
                        f"A webhook event may be at most {MAX_BODY // 1024} KiB; this one is {len(raw) // 1024} KiB.")
     org_id = await _owner(gateway, webhook_id)
+    # no key to count against: the webhook and its team are, so a known id cannot flood the workers
+    plan = plan_named(gateway.teams.get(org_id, {}).get("plan"))
+    quota = request.app["rate_limiter"].admit(f"webhook:{webhook_id}", plan.webhook_events_per_minute,
+                                              (f"ingest:{org_id}", plan.team_webhook_events_per_minute))
+    if not quota.accepted:
+        raise ApiError(429, "ingest_rate_exceeded",
+                       f"Too many events: at most {quota.limit} a minute here. Retry after {quota.reset} seconds.",
+                       headers={**quota.headers(), "Retry-After": str(quota.reset)})
     event = {"id": "wev_" + uuid.uuid4().hex, "webhook_id": webhook_id, "received_at": time.time(),
              "ip": request.remote, "content_type": request.headers.get("Content-Type")}
     try:
