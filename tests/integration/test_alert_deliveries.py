@@ -22,8 +22,9 @@ from tests.integration.test_monitors import create, post_results
 
 def verify(secret: str, headers: dict[str, str], body: bytes, tolerance: float = 300) -> bool:
     """What a receiver does (the README's Python snippet)."""
-    timestamp = headers["X-Pingstream-Timestamp"]
-    expected = "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    delivery, timestamp = headers["X-Pingstream-Delivery"], headers["X-Pingstream-Timestamp"]
+    expected = "sha256=" + hmac.new(secret.encode(), f"{delivery}.{timestamp}.".encode() + body,
+                                    hashlib.sha256).hexdigest()
     fresh = abs(time.time() - int(timestamp)) <= tolerance
     return fresh and hmac.compare_digest(expected, headers["X-Pingstream-Signature"])
 
@@ -85,6 +86,7 @@ def test_deliveries_are_signed_retried_with_backoff_and_recorded(api: Client, re
     for headers, body, _ in attempts:
         assert verify(flaky["secret"], headers, body), headers
         assert not verify("whsec_wrong", headers, body)
+        assert not verify(flaky["secret"], {**headers, "X-Pingstream-Delivery": "another id"}, body)
         assert headers["X-Pingstream-Event"] == "incident.created"
     assert len({headers["X-Pingstream-Delivery"] for headers, _, _ in attempts}) == 1
     assert len({body for _, body, _ in attempts}) == 1  # the same body each time, signed afresh
