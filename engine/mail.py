@@ -165,14 +165,18 @@ class Mailer:
         log.info("mail to %s sent through %s", mail["To"], server)
 
     def _write_to_outbox(self, mail: EmailMessage, mail_id: str) -> Path:
-        """<outbox>/<UTC time>-<id>.eml, written under a temporary name and renamed: never seen half-written."""
+        """<outbox>/<UTC time>-<id>.eml, written under a temporary name and renamed: never seen half-written.
+
+        Mails hold codes that open accounts: the outbox is 0700 and each file is
+        created 0600, readable by no one but the worker's user at any moment.
+        """
         outbox = self.settings.outbox
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         path = outbox / f"{stamp}-{UNSAFE_IN_FILE_NAME.sub('_', mail_id)[:150]}.eml"
         partial = outbox / f".{path.name}.tmp"
         try:
-            outbox.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as out:
+            outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
                 out.write(mail.as_bytes())
                 out.flush()
                 os.fsync(out.fileno())

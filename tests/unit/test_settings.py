@@ -139,15 +139,17 @@ def test_strong_separate_secrets_are_accepted():
     Settings(internal_token=secrets.token_urlsafe(32), jwt_secret=secrets.token_hex(32)).require_secrets()
 
 
-def test_up_stores_its_secrets_created_private(tmp_path, monkeypatch):
+def test_up_stores_its_secrets_created_private(tmp_path):
     """Created with mode 0600, so not even a permissive umask leaves a moment when others could read them."""
     import os
 
     from engine.cli import stored_secret
 
-    monkeypatch.setattr(os, "umask", os.umask)  # restored after the test
-    os.umask(0)
-    first = stored_secret(tmp_path, "jwt-secret")
+    permissive = os.umask(0)
+    try:
+        first = stored_secret(tmp_path, "jwt-secret")
+    finally:
+        os.umask(permissive)
     assert (tmp_path / "jwt-secret").stat().st_mode & 0o777 == 0o600
     assert stored_secret(tmp_path, "jwt-secret") == first and len(first) >= 43
     assert stored_secret(tmp_path, "internal-token") != first
