@@ -8,7 +8,7 @@ from api import (
     webhooks,
 )
 from api.errors import error_middleware, json_response
-from api.gateway import Gateway
+from api.gateway import INTERNAL_HEADER, Gateway
 from api.rate_limits import rate_limit_middleware, unmetered
 
 MAX_BODY = 4 * 1024 * 1024  # a full batch of 1,000 results fits several times over
@@ -19,18 +19,25 @@ health_routes = web.RouteTableDef()
 @health_routes.get("/v1/health-check")
 @unmetered
 async def health_check(request: web.Request) -> web.Response:
-    """Is the engine serving: how many partitions have a worker that owns them."""
+    """Is the engine serving (every partition owned, rules loaded everywhere): up (200) or down (503).
+
+    Without credentials it says only that; with the internal token (an
+    operator) it details partitions, worker URLs and the agents' counts.
+    """
     gateway: Gateway = request.app["gateway"]
     owned = len(gateway.owners)
     incident_engine = await incidents.engine_health(gateway)  # rules known on every worker, agents' counts
     status = "ok" if owned == gateway.partitions and incident_engine["status"] == "ok" else "degraded"
+    code = 200 if status == "ok" else 503
+    if not gateway.is_internal(request.headers.get(INTERNAL_HEADER, "")):
+        return json_response({"data": {"status": status}}, code)
     return json_response({"data": {
         "status": status,
         "partitions": gateway.partitions,
         "partitions_served": owned,
         "workers": sorted({url for url in gateway.owners.values()}),
         "incident_engine": incident_engine,
-    }}, 200 if status == "ok" else 503)
+    }}, code)
 
 
 def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Application:

@@ -8,6 +8,7 @@ no state of its own (invariant 2).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 import uuid
@@ -86,6 +87,11 @@ class Gateway:
         self.producer: AIOKafkaProducer | None = None
         self.registry: AIOKafkaConsumer | None = None
         self.http: aiohttp.ClientSession | None = None
+
+    def is_internal(self, presented: str) -> bool:
+        """Is `presented` this deployment's internal token? Constant time; an empty token never matches."""
+        token = self.settings.internal_token.encode()
+        return bool(token) and hmac.compare_digest(presented.encode(), token)
 
     # -- lifecycle ------------------------------------------------------------
 
