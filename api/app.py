@@ -8,6 +8,7 @@ from api import (
     webhooks,
 )
 from api.errors import error_middleware, json_response
+from api.forwarding import forwarding_middleware
 from api.gateway import INTERNAL_HEADER, Gateway
 from api.rate_limits import rate_limit_middleware, unmetered
 
@@ -41,8 +42,9 @@ async def health_check(request: web.Request) -> web.Response:
 
 
 def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Application:
-    # rate limits outermost: error responses carry the rate-limit headers too
-    app = web.Application(middlewares=[rate_limit_middleware, error_middleware], client_max_size=MAX_BODY)
+    # the client's address first (trusted proxies only); then rate limits: error responses carry their headers too
+    app = web.Application(middlewares=[forwarding_middleware(gateway.settings.trusted_proxies), rate_limit_middleware,
+                                       error_middleware], client_max_size=MAX_BODY)
     app["gateway"] = gateway
     for table in (monitors.routes, checks.routes, openapi.routes, health_routes, heartbeats.routes,
                   ping_urls.routes, webhooks.routes, rulesets.routes, incidents.routes, alerts.routes,

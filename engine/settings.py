@@ -95,6 +95,9 @@ class Settings:
     #: networks (comma-separated CIDR) that outbound requests to tenant-named URLs may reach although
     #: they are internal, e.g. "127.0.0.0/8,::1"; empty = only public addresses
     outbound_allow: str = ""
+    #: networks (comma-separated CIDR) of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed;
+    #: empty = nobody's: the client is the peer address
+    trusted_proxies: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -119,10 +122,12 @@ class Settings:
             )
         if settings.smtp_security not in ("starttls", "tls", "none"):
             raise SettingsError("PINGSTREAM_SMTP_SECURITY must be starttls, tls or none")
-        try:
-            allowed_networks(settings.outbound_allow)
-        except ValueError as exc:
-            raise SettingsError(f"PINGSTREAM_OUTBOUND_ALLOW: {exc}") from None
+        for name, value in (("PINGSTREAM_OUTBOUND_ALLOW", settings.outbound_allow),
+                            ("PINGSTREAM_TRUSTED_PROXIES", settings.trusted_proxies)):
+            try:
+                allowed_networks(value)
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
         if settings.partitions < 1:
             raise SettingsError("PINGSTREAM_PARTITIONS must be at least 1")
         return settings
