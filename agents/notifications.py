@@ -39,6 +39,7 @@ from engine.app import Engine, raw_topic
 from engine.dead_letters import DeadLetters
 from engine.org_config import alert_key
 from engine.outbound import guarded_session, outcome_of
+from engine.sealing import unseal
 from engine.partitioning import entity_key, partition_for
 from engine.web import BASE, owned_partition
 from schemas.alert_channel import ALERT_EVENTS, Notification
@@ -198,17 +199,28 @@ class Notifier:
             self.in_flight[key] = attempt
             asyncio.ensure_future(self.attempt(partition, key, delivery, attempt))
 
+    def signing_secret(self, channel: dict) -> str | None:
+        """The channel's secret, unsealed; None (and an operator's log line) if the key cannot open it."""
+        try:
+            return unseal(self.engine.settings.secrets_key, channel["secret"])
+        except Exception:
+            log.error("the signing secret of %s cannot be unsealed: was PINGSTREAM_SECRETS_KEY changed?", channel["id"])
+            return None
+
     async def attempt(self, partition: int, key: bytes, delivery: dict, number: int) -> None:
         channel = self.channels.get(partition, entity_key(delivery["channel_id"]))
         outcome: dict[str, Any] = {"status_code": None, "error": None}
         started = time.monotonic()
         async with self.slots:
             at = time.time()
+            secret = None if channel is None else self.signing_secret(channel)
             if channel is None:
                 outcome["error"] = "the alert channel was deleted"
+            elif secret is None:
+                outcome["error"] = "the signing secret cannot be read: rotate it"
             else:
                 body = delivery["body"].encode()
-                headers = layout.headers(channel["secret"], int(at), body, delivery["id"], delivery["event"])
+                headers = layout.headers(secret, int(at), body, delivery["id"], delivery["event"])
                 try:
                     if self.http is None:  # tenant-named URLs: internal addresses are refused at connect time
                         self.http = guarded_session(self.engine.settings.outbound_allow)
@@ -258,18 +270,18 @@ def alert_create(applier: CommandApplier, partition: int, offset: int, command: 
     existing = applier.engine.alert_channels.get(partition, key)
     if existing is not None:
         if existing["pos"] == offset:
-            applier.forward_to_index(command, "index.add", existing, 201,
-                                     layout.channel_view(existing, existing["secret"]), collection="alerts")
+            applier.forward_to_index(command, "index.add", existing, 201, layout.channel_view(existing),
+                                     collection="alerts")
         else:
             applier.reply(command["id"], 409, {"error": "conflict", "message": "an alert with this id exists"})
         return
+    # the secret arrives sealed (engine/sealing.py) and stays so; the API adds the clear one to its answer
     config = {"pos": offset, "id": command["entity_id"], "org_id": command["org_id"], "spec": command["body"]["spec"],
-              "secret": command["body"]["secret"], "secret_rotated_at": None,
-              "created_at": command["at"], "updated_at": command["at"]}
+              "secret": command["body"]["secret"], "secret_prefix": command["body"].get("secret_prefix"),
+              "secret_rotated_at": None, "created_at": command["at"], "updated_at": command["at"]}
     applier.engine.alert_channels.put(partition, key, config)
     _publish(applier, config, config["id"])
-    applier.forward_to_index(command, "index.add", config, 201, layout.channel_view(config, config["secret"]),
-                             collection="alerts")
+    applier.forward_to_index(command, "index.add", config, 201, layout.channel_view(config), collection="alerts")
 
 
 @handles("alert.rotate")
@@ -278,10 +290,10 @@ def alert_rotate(applier: CommandApplier, partition: int, offset: int, command: 
     if config is None:
         return
     if config["pos"] < offset:
-        config = {**config, "secret": command["body"]["secret"], "secret_rotated_at": command["at"],
-                  "updated_at": command["at"], "pos": offset}
+        config = {**config, "secret": command["body"]["secret"], "secret_prefix": command["body"].get("secret_prefix"),
+                  "secret_rotated_at": command["at"], "updated_at": command["at"], "pos": offset}
         applier.engine.alert_channels.put(partition, entity_key(config["id"]), config)
-    applier.reply(command["id"], 200, layout.channel_view(config, config["secret"]))
+    applier.reply(command["id"], 200, layout.channel_view(config))
 
 
 @handles("alert.delete")

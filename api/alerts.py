@@ -10,8 +10,10 @@ from aiohttp import web
 from api import openapi, params
 from api.auth import authorize, principal_of
 from api.errors import ApiError, json_response
+from api.gateway import Gateway
 from api.monitors import answer, body_of, gateway_of
 from api.org_lists import indexed_page
+from engine.sealing import seal
 from schemas.alert_channel import AlertChannelSpec
 from schemas.validation import parse
 
@@ -39,15 +41,26 @@ async def owner_read(request: web.Request, path: str, query: dict | None = None)
     return json_response(body, status)
 
 
+def sealed_secret(gateway: Gateway, secret: str) -> dict:
+    """What a command carries of a new secret: sealed (engine/sealing.py), and the prefix shown later."""
+    return {"secret": seal(gateway.settings.secrets_key, secret), "secret_prefix": secret[:12]}
+
+
+def with_secret(status: int, view: dict, secret: str) -> dict:
+    """The answer shows the new secret this once; it never travelled in the clear on a topic."""
+    return {**view, "secret": secret} if status < 300 else view
+
+
 @routes.post("/v1/alerts")
 @authorize("alerts:write")
 async def create_alert(request: web.Request) -> web.Response:
     """A webhook channel; the answer holds its signing `secret`, shown this once."""
     spec = parse(AlertChannelSpec, await body_of(request))
-    status, body = await gateway_of(request).command(
+    gateway, secret = gateway_of(request), new_secret()
+    status, body = await gateway.command(
         "alert.create", principal_of(request).org_id, "alc_" + uuid.uuid4().hex[:20],
-        {"spec": spec.model_dump(mode="json"), "secret": new_secret()})
-    return answer(status, body)
+        {"spec": spec.model_dump(mode="json"), **sealed_secret(gateway, secret)})
+    return answer(status, with_secret(status, body, secret))
 
 
 @routes.get("/v1/alerts")
@@ -77,9 +90,10 @@ async def delete_alert(request: web.Request) -> web.Response:
 @authorize("alerts:write")
 async def rotate_alert_secret(request: web.Request) -> web.Response:
     """A new signing secret, shown this once; deliveries from now on are signed with it."""
-    status, body = await gateway_of(request).command("alert.rotate", principal_of(request).org_id,
-                                                     channel_id_of(request), {"secret": new_secret()})
-    return answer(status, body)
+    gateway, secret = gateway_of(request), new_secret()
+    status, body = await gateway.command("alert.rotate", principal_of(request).org_id, channel_id_of(request),
+                                         sealed_secret(gateway, secret))
+    return answer(status, with_secret(status, body, secret))
 
 
 @routes.get("/v1/alerts/{id}/deliveries")

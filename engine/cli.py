@@ -142,6 +142,8 @@ def run_up(settings: Settings) -> None:
         env["PINGSTREAM_INTERNAL_TOKEN"] = stored_secret(data_dir, "internal-token")
     if not env.get("PINGSTREAM_JWT_SECRET"):
         env["PINGSTREAM_JWT_SECRET"] = stored_secret(data_dir, "jwt-secret")
+    if not env.get("PINGSTREAM_SECRETS_KEY"):
+        env["PINGSTREAM_SECRETS_KEY"] = stored_secret(data_dir, "secrets-key")
     broker = None
     if not settings.broker:
         broker = EmbeddedBroker(log_path=logs / "broker.log")

@@ -77,6 +77,9 @@ class Settings:
     #: signs people's access and refresh tokens (JWT, HS256); every API process needs the same value;
     #: at least 32 random bytes, and not the internal token
     jwt_secret: str = ""
+    #: seals secrets stored in tables and topics (alert channels' signing secrets), AES-256-GCM; the same
+    #: value in every process; at least 32 random bytes, not another secret; losing it loses those secrets
+    secrets_key: str = ""
     #: lifetime of an access token and of a refresh token (seconds)
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
@@ -134,14 +137,17 @@ class Settings:
 
     def require_secrets(self) -> None:
         """Workers and API processes refuse to start without strong, separate secrets."""
-        for name, value in (("PINGSTREAM_INTERNAL_TOKEN", self.internal_token),
-                            ("PINGSTREAM_JWT_SECRET", self.jwt_secret)):
+        named = (("PINGSTREAM_INTERNAL_TOKEN", self.internal_token), ("PINGSTREAM_JWT_SECRET", self.jwt_secret),
+                 ("PINGSTREAM_SECRETS_KEY", self.secrets_key))
+        for name, value in named:
             problem = secret_problem(name, value)
             if problem:
                 raise SettingsError(problem)
-        if self.internal_token == self.jwt_secret:
-            raise SettingsError("PINGSTREAM_JWT_SECRET must differ from PINGSTREAM_INTERNAL_TOKEN: "
-                                "a leaked internal token must not let anyone sign tokens")
+        for n, (name, value) in enumerate(named):
+            for other, other_value in named[n + 1:]:
+                if value == other_value:
+                    raise SettingsError(f"{other} must differ from {name}: one leaked secret must not open "
+                                        "another door")
 
     @property
     def on_tansu(self) -> bool:

@@ -118,16 +118,14 @@ def delivery_view(delivery: dict) -> dict:
     }
 
 
-def channel_view(channel: dict, secret: str | None = None) -> dict[str, Any]:
-    """What the API shows of an alert channel; the secret only when just made (creation, rotation)."""
+def channel_view(channel: dict) -> dict[str, Any]:
+    """What the API shows of an alert channel; never the secret (the API adds it once, when just made)."""
     view = {
         "id": channel["id"],
         **channel["spec"],
-        "secret_prefix": channel["secret"][:12],
+        "secret_prefix": channel.get("secret_prefix") or channel["secret"][:12],  # stored sealed since
         "secret_rotated_at": iso(channel.get("secret_rotated_at")),
         "created_at": iso(channel["created_at"]),
         "updated_at": iso(channel["updated_at"]),
     }
-    if secret is not None:
-        view["secret"] = secret
     return view

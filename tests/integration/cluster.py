@@ -144,6 +144,7 @@ class Cluster:
     #: strong, separate secrets, as processes refuse to start without them
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    secrets_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     #: more PINGSTREAM_* settings for every process started from now on (e.g. SMTP)
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -159,6 +160,7 @@ class Cluster:
             "PINGSTREAM_HEARTBEAT_INTERVAL": "0.5",
             "PINGSTREAM_INTERNAL_TOKEN": self.token,
             "PINGSTREAM_JWT_SECRET": self.jwt_secret,
+            "PINGSTREAM_SECRETS_KEY": self.secrets_key,
             "PINGSTREAM_IP_RATE_LIMIT": "100000",
             "PINGSTREAM_REQUEST_TIMEOUT": "30",
             # the tests' receivers listen on 127.0.0.1, which outbound requests may not reach by default

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.broker import free_port
 from tests.integration.cluster import Client, Cluster, wait_for
@@ -154,3 +155,37 @@ def test_without_the_operator_s_allowance_a_channel_to_127_0_0_1_is_refused_and_
             assert [(a["status_code"], a["error"]) for a in failed["attempts"]] == \
                 [(None, "refused: not a public address")] * attempts
     assert receiver.seen("/monitors") == []
+
+
+async def every_record(cluster: Cluster) -> list[bytes]:
+    """Every key and value on every topic of the cluster's broker (changelogs, commands, replies included)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=cluster.broker_url.removeprefix("kafka://"), group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for topic in await consumer.topics()
+               for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen: list[bytes] = []
+        while batch := await consumer.getmany(timeout_ms=1000):
+            seen += [(r.key or b"") + b" " + (r.value or b"") for records in batch.values() for r in records]
+        return seen
+    finally:
+        await consumer.stop()
+
+
+def test_signing_secrets_are_sealed_in_tables_and_topics(cluster: Cluster, api: Client, receiver: Receiver) -> None:
+    made = channel(api, receiver.url("/monitors"), events=["incident.created"])
+    api.post("/v1/incidents", {"name": "sealed"})
+    headers, body, _ = wait_for("a delivery signed with the secret", lambda: receiver.seen("/monitors") and
+                                receiver.seen("/monitors")[0], 20)
+    assert verify(made["secret"], headers, body)
+    assert api.get(f"/v1/alerts/{made['id']}").body["data"]["secret_prefix"] == made["secret"][:12]
+    secret = made["secret"].encode()
+    records = asyncio.run(every_record(cluster))
+    assert any(b"sealed:v1:" in record for record in records)   # the sealed form is there to be seen
+    assert not any(secret in record for record in records)
+    for path in cluster.root.rglob("*"):   # the workers' RocksDB files (and logs)
+        if path.is_file():
+            assert secret not in path.read_bytes(), path
