@@ -6,6 +6,7 @@ worker; everything stored goes through the account's partition as commands
 """
 from __future__ import annotations
 
+import secrets
 import time
 import urllib.parse
 import uuid
@@ -22,8 +23,9 @@ from api.passwords import hash_password, verify_password
 from api.routes import Auth, Body, Data, Routes
 from engine.responses import json_response
 from schemas.account import (Account, AccountPlan, Confirm, Confirmed, CustomerDelete, CustomerPatch, EmailBody,
-                             Login, Me, Notice, PasswordChange, RecoveryConfirm, Refresh, SignUp, TokenPair)
-from tables.accounts import account_view, locked_until
+                             Login, Me, Notice, PasswordChange, RecoveryConfirm, Refresh, SignUp, SignUpAccepted,
+                             TokenPair)
+from tables.accounts import account_view, code_hash
 from tables.plans import plan_named
 
 routes = Routes()
@@ -70,15 +72,11 @@ async def stored_account(gateway: Gateway, email: str) -> dict | None:
 # -- sign-up and confirmation ---------------------------------------------------
 
 
-@routes.post("/v1/account", auth=None, body=SignUp, answers={201: Data(Account)}, errors=(409,))
+@routes.post("/v1/account", auth=None, body=SignUp, answers={202: Data(SignUpAccepted)})
 async def sign_up(request: web.Request, body: SignUp) -> web.Response:
-    """Create an account; a 6-digit code to confirm it goes to the email address."""
+    """Sign up: 202 alike for every address; the mail has a code, or says the address already has an account."""
     fields = {"name": body.name, "surname": body.surname, "password_hash": await hash_password(body.password)}
-    status, reply = await gateway_of(request).command("account.create", NO_TEAM, body.email, fields)
-    if status == 201:
-        reply = {**reply, "message": f"We sent a confirmation code to {body.email}: "
-                                     "confirm with PATCH /v1/account {email, confirmation_code}."}
-    return answer(status, reply)
+    return answer(*await gateway_of(request).command("account.create", NO_TEAM, body.email, fields))
 
 
 @routes.patch("/v1/account", auth=None, body=Confirm, answers={200: Data(Confirmed)}, errors=(404, 409))
@@ -128,16 +126,15 @@ async def log_in(request: web.Request, body: Login) -> web.Response:
     wait = failures.retry_after(ip, now)
     if wait is not None:
         raise too_many_attempts(wait)
-    record = await stored_account(gateway, body.email)
-    locked = record and locked_until(record["failures"], now)
-    if locked:
-        raise too_many_attempts(int(locked - now) + 1)
+    # the try is reserved in the account's partition before the hash is verified: a burst cannot outrun the lock
+    status, attempt = await gateway.command("account.login_attempt", NO_TEAM, body.email, {})
+    if status == 200 and attempt["locked_until"]:
+        raise too_many_attempts(int(attempt["locked_until"] - now) + 1)
+    record = await stored_account(gateway, body.email) if status == 200 else None
     if not await verify_password(record and record["password_hash"], body.password):
         failures.add(ip, now)
-        if record is not None:
-            status, reply = await gateway.command("account.login_failed", NO_TEAM, body.email, {})
-            if status == 200 and reply["locked_until"]:
-                raise too_many_attempts(int(reply["locked_until"] - now) + 1)
+        if record is not None and attempt["locks_until"]:
+            raise too_many_attempts(int(attempt["locks_until"] - now) + 1)
         raise ApiError(401, "invalid_credentials", "Wrong email or password.")
     status, reply = await gateway.command("session.create", NO_TEAM, body.email, {"sid": "ses_" + uuid.uuid4().hex})
     if status != 200:
@@ -208,10 +205,19 @@ async def recovery_request(request: web.Request, body: EmailBody) -> web.Respons
 
 @routes.patch("/v1/account/recovery", auth=None, body=RecoveryConfirm, answers={200: Data(Account)})
 async def recovery_confirm(request: web.Request, body: RecoveryConfirm) -> web.Response:
-    """The mailed code and a new password; every session of the account ends."""
+    """The mailed code and a new password; every session of the account ends.
+
+    The code is checked first (its account's partition counts wrong tries);
+    only a right one gets the new password hashed, and then set with the grant.
+    """
     gateway = gateway_of(request)
-    fields = {"code": body.code, "password_hash": await hash_password(body.new_password)}
-    return answer(*await gateway.access_command("account.recovery_confirm", NO_TEAM, body.email, fields))
+    grant = secrets.token_urlsafe(32)
+    status, reply = await gateway.command("account.recovery_confirm", NO_TEAM, body.email,
+                                          {"code": body.code, "grant_hash": code_hash(grant, "")})
+    if status != 200:
+        return answer(status, reply)
+    fields = {"grant": grant, "password_hash": await hash_password(body.new_password)}
+    return answer(*await gateway.access_command("account.recovery_set", NO_TEAM, body.email, fields))
 
 
 @routes.put("/v1/account/password", auth=PERSON, body=PasswordChange, answers={200: Data(Account)})

@@ -11,11 +11,13 @@ from aiohttp import web
 
 from api import params
 from api.auth import principal_of
+from api.gateway import Gateway
 from api.org_lists import indexed_page
 from api.owner_reads import Resource, answer, gateway_of
 from api.params import Id
 from api.routes import Auth, Data, Page, Routes
 from engine.responses import json_response
+from engine.sealing import seal
 from schemas.alert_channel import AlertChannel, AlertChannelSpec, Delivery
 from tables.alert_channels import COLLECTION
 
@@ -28,17 +30,28 @@ READS, WRITES = Auth("alerts:read"), Auth("alerts:write")
 
 
 def new_secret() -> str:
-    # stored as it is, not hashed: every delivery is signed with it (HMAC needs the key itself)
+    # sealed, not hashed: every delivery is signed with it (HMAC needs the key itself)
     return "whsec_" + secrets.token_urlsafe(32)
+
+
+def sealed_secret(gateway: Gateway, secret: str) -> dict:
+    """What a command carries of a new secret: sealed (engine/sealing.py), and the prefix shown later."""
+    return {"secret": seal(gateway.settings.secrets_key, secret), "secret_prefix": secret[:12]}
+
+
+def with_secret(status: int, view: dict, secret: str) -> dict:
+    """The answer shows the new secret this once; it never travelled in the clear on a topic."""
+    return {**view, "secret": secret} if status < 300 else view
 
 
 @routes.post("/v1/alerts", auth=WRITES, body=AlertChannelSpec, answers={201: Data(AlertChannel)})
 async def create_alert(request: web.Request, body: AlertChannelSpec) -> web.Response:
     """A webhook channel; the answer holds its signing `secret`, shown this once."""
-    status, reply = await gateway_of(request).command(
+    gateway, secret = gateway_of(request), new_secret()
+    status, reply = await gateway.command(
         "alert.create", principal_of(request).org_id, "alc_" + uuid.uuid4().hex[:20],
-        {"spec": body.model_dump(mode="json"), "secret": new_secret()})
-    return answer(status, reply)
+        {"spec": body.model_dump(mode="json"), **sealed_secret(gateway, secret)})
+    return answer(status, with_secret(status, reply, secret))
 
 
 @routes.get("/v1/alerts", auth=READS, query=params.pagination(), answers={200: Page(AlertChannel)})
@@ -63,9 +76,10 @@ async def delete_alert(request: web.Request) -> web.Response:
 @routes.post("/v1/alerts/{id}/rotate-secret", auth=WRITES, path_params=CHANNEL, answers={200: Data(AlertChannel)})
 async def rotate_alert_secret(request: web.Request) -> web.Response:
     """A new signing secret, shown this once; deliveries from now on are signed with it."""
-    status, body = await gateway_of(request).command("alert.rotate", principal_of(request).org_id,
-                                                     ALERT_CHANNEL.id_of(request), {"secret": new_secret()})
-    return answer(status, body)
+    gateway, secret = gateway_of(request), new_secret()
+    status, body = await gateway.command("alert.rotate", principal_of(request).org_id, ALERT_CHANNEL.id_of(request),
+                                         sealed_secret(gateway, secret))
+    return answer(status, with_secret(status, body, secret))
 
 
 @routes.get("/v1/alerts/{id}/deliveries", auth=READS, path_params=CHANNEL, query=params.pagination(),

@@ -8,10 +8,12 @@ from api import (
     usage, webhooks,
 )
 from api.errors import error_middleware
-from engine.responses import json_response
+from api.forwarding import forwarding_middleware
 from api.gateway import Gateway
 from api.rate_limits import rate_limit_middleware, unmetered
 from api.routes import Data, Routes
+from engine.responses import json_response
+from engine.settings import INTERNAL_HEADER
 from schemas.health import Health
 
 MAX_BODY = 4 * 1024 * 1024  # a full batch of 1,000 results fits several times over
@@ -22,23 +24,31 @@ health_routes = Routes()
 @health_routes.get("/v1/health-check", auth=None, answers={200: Data(Health), 503: Data(Health)})
 @unmetered
 async def health_check(request: web.Request) -> web.Response:
-    """Is the engine serving: how many partitions have a worker that owns them."""
+    """Is the engine serving (every partition owned, rules loaded everywhere): up (200) or down (503).
+
+    Without credentials it says only that; with the internal token (an
+    operator) it details partitions, worker URLs and the agents' counts.
+    """
     gateway: Gateway = request.app["gateway"]
     owned = len(gateway.owners)
     incident_engine = await incidents.engine_health(gateway)  # rules known on every worker, agents' counts
     status = "ok" if owned == gateway.partitions and incident_engine["status"] == "ok" else "degraded"
+    code = 200 if status == "ok" else 503
+    if not gateway.is_internal(request.headers.get(INTERNAL_HEADER, "")):
+        return json_response({"data": {"status": status}}, code)
     return json_response({"data": {
         "status": status,
         "partitions": gateway.partitions,
         "partitions_served": owned,
         "workers": sorted({url for url in gateway.owners.values()}),
         "incident_engine": incident_engine,
-    }}, 200 if status == "ok" else 503)
+    }}, code)
 
 
 def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Application:
-    # rate limits outermost: error responses carry the rate-limit headers too
-    app = web.Application(middlewares=[rate_limit_middleware, error_middleware], client_max_size=MAX_BODY)
+    # the client's address first (trusted proxies only); then rate limits: error responses carry their headers too
+    app = web.Application(middlewares=[forwarding_middleware(gateway.settings.trusted_proxies), rate_limit_middleware,
+                                       error_middleware], client_max_size=MAX_BODY)
     app["gateway"] = gateway
     for table in (monitors.routes, checks.routes, openapi.routes, health_routes, heartbeats.routes,
                   ping_urls.routes, webhooks.routes, rulesets.routes, incidents.routes, alert_channels.routes,

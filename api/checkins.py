@@ -178,8 +178,7 @@ def ingest_of(request: web.Request) -> CheckInIngest:
 
 
 def source_ip(request: web.Request) -> str | None:
-    forwarded = request.headers.get("X-Forwarded-For")
-    address = forwarded.split(",")[0].strip() if forwarded else request.remote
+    address = request.remote  # behind a trusted proxy, the client's (api/forwarding.py)
     return address[:64] if address else None
 
 

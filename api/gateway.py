@@ -73,6 +73,7 @@ class Gateway:
         self.members: dict[str, dict[str, str]] = {}     # team -> {user: role}
         self.user_teams: dict[str, dict[str, str]] = {}  # user -> {team: role}
         self.revoked_sessions: dict[str, float] = {}     # session id -> until when its tokens could live
+        self.live_sessions: dict[str, str] = {}          # session id -> its user: only these tokens count
         self.deleted_users: set[str] = set()
         self._access_sync: asyncio.Task | None = None
         self.keys_used: dict[str, dict[str, float]] = {}  # team -> {key id: last use}, not yet reported
@@ -84,6 +85,10 @@ class Gateway:
         self.producer: AIOKafkaProducer | None = None
         self.registry: AIOKafkaConsumer | None = None
         self.http: aiohttp.ClientSession | None = None
+
+    def is_internal(self, presented: str) -> bool:
+        """Is `presented` this deployment's internal token? Constant time; an empty token never matches."""
+        return self.settings.is_internal(presented)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -190,7 +195,10 @@ class Gateway:
             else:
                 self.members.setdefault(org_id, {})[user_id] = value["role"]
                 self.user_teams.setdefault(user_id, {})[org_id] = value["role"]
+        elif kind == "session" and value.get("live"):
+            self.live_sessions[value["id"]] = value["user_id"]
         elif kind == "session":
+            self.live_sessions.pop(value["id"], None)
             if value["until"] > time.time():
                 self.revoked_sessions[value["id"]] = value["until"]
             if len(self.revoked_sessions) > 10_000:

@@ -41,10 +41,8 @@ MAX_RECORDS = 2000
 
 
 def public_base(request: web.Request) -> str:
-    """Where clients reach us, as the caller did (a proxy in front says so in X-Forwarded-*)."""
-    scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
-    host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
-    return f"{scheme}://{host}"
+    """Where clients reach us, as the caller did (a trusted proxy says so in X-Forwarded-*: api/forwarding.py)."""
+    return f"{request.scheme}://{request.host}"
 
 
 def checkin_urls(request: web.Request, heartbeat: dict) -> dict[str, str | None]:

@@ -1,11 +1,14 @@
-"""Rate limits: requests a minute per API key (or person) and per client IP, across every API process.
+"""Rate limits: requests a minute per API key (or person), per team and per client IP, across every API process.
 
 Who is counted. A request with valid credentials counts against its
 principal's `rate_key` (the API key; or the person, in the team the token acts
 in), limited by the team's plan (tables/plans.py: free 60 … business 600 a
-minute). A request without credentials, or with credentials that are not
-valid, counts against the client address (`request.remote`), limited to
-PINGSTREAM_IP_RATE_LIMIT a minute; its handler then answers 401 as usual. Not
+minute), and against its team, limited to TEAM_SHARE times that, so that
+making more keys does not multiply what a team may ask; it is accepted only
+if both have room, and then counts in both. A request without credentials, or
+with credentials that are not valid, counts against the client address
+(`request.remote`), limited to PINGSTREAM_IP_RATE_LIMIT a minute; its handler
+then answers 401 as usual. Not
 limited here: handlers marked `@unmetered` (health check, OpenAPI document,
 and the ingest URLs that need no credentials: check-ins, which are limited per
 heartbeat, and webhook events) and the workers' /internal/ routes.
@@ -144,21 +147,34 @@ class RateLimiter:
         self.windows: dict[str, Window] = {}
         self.unpublished: dict[tuple[str, int], int] = {}   # (identity, second) -> accepted here
 
-    def admit(self, identity: str, limit: int) -> Decision:
-        """Accept (and count) the request if fewer than `limit` count for `identity`; refuse it otherwise."""
+    def admit(self, identity: str, limit: int, *also: tuple[str, int]) -> Decision:
+        """Accept (and count) the request if fewer than `limit` count for `identity`; refuse it otherwise.
+
+        `also`: more (identity, limit) pairs that must all have room too (e.g.
+        the key's team); the request then counts in each. The decision is the
+        tightest: the first refusal, or the least remaining.
+        """
         now = self.clock()
         second = int(now)
-        window = self.windows.get(identity)
-        if window is None:
-            window = self.windows[identity] = Window()
-        else:
-            window.expire(second)
-        if window.total >= limit:
-            return Decision(False, limit, 0, whole_seconds(window.free_at(limit) - now))
-        window.add(second, 1)
-        key = (identity, second)
-        self.unpublished[key] = self.unpublished.get(key, 0) + 1
-        return Decision(True, limit, limit - window.total, whole_seconds(window.oldest + WINDOW + 1 - now))
+        windows = []
+        for name, most in ((identity, limit), *also):
+            window = self.windows.get(name)
+            if window is None:
+                window = self.windows[name] = Window()
+            else:
+                window.expire(second)
+            if window.total >= most:
+                return Decision(False, most, 0, whole_seconds(window.free_at(most) - now))
+            windows.append((name, most, window))
+        decision = None
+        for name, most, window in windows:
+            window.add(second, 1)
+            key = (name, second)
+            self.unpublished[key] = self.unpublished.get(key, 0) + 1
+            mine = Decision(True, most, most - window.total, whole_seconds(window.oldest + WINDOW + 1 - now))
+            if decision is None or mine.remaining < decision.remaining:
+                decision = mine
+        return decision
 
     def add_others(self, identity: str, second: int, count: int) -> None:
         """Count what another process accepted for `identity` during `second`."""
@@ -299,17 +315,23 @@ def metered(request: web.Request) -> bool:
     return exempt is None or not exempt(request)
 
 
-async def identity_of(request: web.Request) -> tuple[str, int]:
-    """What the request counts against, and its limit a minute."""
+async def identities_of(request: web.Request) -> list[tuple[str, int]]:
+    """What the request counts against, each with its limit a minute: the key (or person) and its team, or the IP."""
     gateway: Gateway = request.app["gateway"]
     try:
         principal = await principal_for(request)
     except Exception:  # not valid (ApiError): counted against the address; the handler answers 401 (or 500) as usual
         principal = None
     if principal is None:
-        return f"ip:{request.remote}", gateway.settings.ip_rate_limit
-    plan = gateway.teams.get(principal.org_id, {}).get("plan")
-    return principal.rate_key, plan_named(plan).requests_per_minute
+        return [(f"ip:{client_address(request)}", gateway.settings.ip_rate_limit)]
+    plan = plan_named(gateway.teams.get(principal.org_id, {}).get("plan"))
+    if not principal.org_id:  # a person in no team yet
+        return [(principal.rate_key, plan.requests_per_minute)]
+    return [(principal.rate_key, plan.requests_per_minute), (f"team:{principal.org_id}", plan.team_requests_per_minute)]
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "?"
 
 
 @web.middleware
@@ -317,8 +339,8 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     """Outermost: counts every metered request, answers 429 over the limit, adds the headers to every answer."""
     if not metered(request):
         return await handler(request)
-    identity, limit = await identity_of(request)
-    decision = request.app["rate_limiter"].admit(identity, limit)
+    identities = await identities_of(request)
+    decision = request.app["rate_limiter"].admit(*identities[0], *identities[1:])
     headers = decision.headers()
     if not decision.accepted:
         return error_response(429, "rate_limit_exceeded", f"Rate limit exceeded. Retry after {decision.reset} seconds.",

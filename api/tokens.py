@@ -20,7 +20,7 @@ ALGORITHM = "HS256"
 
 
 def secret_of(settings: Settings) -> str:
-    secret = settings.jwt_secret or settings.internal_token
+    secret = settings.jwt_secret  # never the internal token: one leaked secret must not open both doors
     if not secret:
         raise ApiError(503, "not_configured", "Sign-in is not configured: set PINGSTREAM_JWT_SECRET "
                                               "(the same value for every API process and worker).")

@@ -23,6 +23,7 @@ from engine import topics
 from engine.partitioning import entity_key
 from engine.responses import json_response
 from schemas.webhook import MAX_BODY, ReceivedEvent, Webhook, WebhookEventAccepted, WebhookSpec
+from tables.plans import plan_named
 
 routes = Routes()
 WEBHOOK_ID = re.compile(r"^whk_[A-Za-z0-9_-]{16,64}$")
@@ -40,9 +41,7 @@ def new_webhook_id() -> str:
 
 
 def ingest_url(request: web.Request, webhook_id: str) -> str:
-    scheme = request.headers.get("X-Forwarded-Proto") or request.scheme
-    host = request.headers.get("X-Forwarded-Host") or request.host
-    return f"{scheme}://{host}/v1/webhooks/{webhook_id}/events"
+    return f"{request.scheme}://{request.host}/v1/webhooks/{webhook_id}/events"  # as a trusted proxy says
 
 
 def with_ingest_url(request: web.Request, view: dict) -> dict:
@@ -89,7 +88,7 @@ async def webhook_events(request: web.Request, limit: int, last_received_at: flo
 
 
 @routes.post("/v1/webhooks/{id}/events", auth=None, path_params=WEBHOOK_PATH, body=Body(raw=True),
-             answers={202: Data(WebhookEventAccepted)}, errors=(413,))
+             answers={202: Data(WebhookEventAccepted)}, errors=(413, 429))
 @unmetered  # no API key: the id is the secret
 async def receive_event(request: web.Request) -> web.Response:
     """Any body (JSON understood, anything else stored as text); 202 once Kafka has it."""
@@ -99,6 +98,14 @@ async def receive_event(request: web.Request) -> web.Response:
         raise ApiError(413, "payload_too_large",
                        f"A webhook event may be at most {MAX_BODY // 1024} KiB; this one is {len(raw) // 1024} KiB.")
     org_id = await _owner(gateway, webhook_id)
+    # no key to count against: the webhook and its team are, so a known id cannot flood the workers
+    plan = plan_named(gateway.teams.get(org_id, {}).get("plan"))
+    quota = request.app["rate_limiter"].admit(f"webhook:{webhook_id}", plan.webhook_events_per_minute,
+                                              (f"ingest:{org_id}", plan.team_webhook_events_per_minute))
+    if not quota.accepted:
+        raise ApiError(429, "ingest_rate_exceeded",
+                       f"Too many events: at most {quota.limit} a minute here. Retry after {quota.reset} seconds.",
+                       headers={**quota.headers(), "Retry-After": str(quota.reset)})
     event = {"id": "wev_" + uuid.uuid4().hex, "webhook_id": webhook_id, "received_at": time.time(),
              "ip": request.remote, "content_type": request.headers.get("Content-Type")}
     try:

@@ -230,8 +230,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def heartbeat_pings_applied(worker) -> int:
-    return Client(worker.url).get("/internal/heartbeats/health").body["checkins_applied"]
+def heartbeat_pings_applied(cluster: Cluster, worker) -> int:
+    internal = {"X-Pingstream-Internal": cluster.token}
+    return Client(worker.url).get("/internal/heartbeats/health", headers=internal).body["checkins_applied"]
 
 
 def detection_delays(cluster: Cluster, client: Client, count: int) -> list[float]:
@@ -406,13 +407,13 @@ def main() -> None:
                 wait_for("the worker to fold the HTTP-ingested results", lambda: backlog_folded(cluster, worker), 600, 0.5)
 
                 heartbeats = create_heartbeats(client, args.heartbeats)
-                applied_before = heartbeat_pings_applied(worker)
+                applied_before = heartbeat_pings_applied(cluster, worker)
                 cpu_before = {p.name: cpu_seconds(p.popen.pid) for p in (api, worker)}
                 started = time.perf_counter()
                 pings, sent = asyncio.run(ping_rate([f"{api.url}/ping/{h}" for h in heartbeats], args.http_seconds,
                                                     args.ping_concurrency))
                 wait_for("pingstream to apply every ping",
-                         lambda: heartbeat_pings_applied(worker) - applied_before >= sent, 300, interval=0.05)
+                         lambda: heartbeat_pings_applied(cluster, worker) - applied_before >= sent, 300, interval=0.05)
                 pings_applied = sent / (time.perf_counter() - started)
                 cpu_per_ping = {p.name: (cpu_seconds(p.popen.pid) - cpu_before[p.name]) / sent * 1e6
                                 for p in (api, worker)}

@@ -12,7 +12,8 @@ topic, one record per key:
     team:<org>            {"kind": "team", "id", "name", "plan", "deleted"}
     api_key:<sha256>      {"kind": "api_key", "id", "org_id", "scopes", "expires_at", "revoked"}
     member:<org>:<user>   {"kind": "member", "org_id", "user_id", "role", "removed"}
-    session:<sid>         {"kind": "session", "id", "until"}          (revoked until its tokens expire)
+    session:<sid>         {"kind": "session", "id", "user_id", "live": true, "until"}  (opened)
+                          {"kind": "session", "id", "until"}   (ended: revoked until its tokens expire)
     user:<user>           {"kind": "user", "id", "deleted"}
 """
 from __future__ import annotations

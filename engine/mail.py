@@ -22,7 +22,7 @@ from pathlib import Path
 import aiosmtplib
 
 from engine.settings import Settings
-from schemas.mail import MAIL, ConfirmationMail, InvitationMail, RecoveryMail
+from schemas.mail import MAIL, AccountExistsMail, ConfirmationMail, InvitationMail, RecoveryMail
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,15 @@ def recovery(mail: RecoveryMail) -> tuple[str, str]:
         "If you did not ask to recover your account, ignore this mail: your password stays as it is.\n")
 
 
+def account_exists(mail: AccountExistsMail) -> tuple[str, str]:
+    return "Someone tried to sign up for pingstream with your address", (
+        f"{_greeting(mail.data.name)}\n\n"
+        f"Someone asked to sign up for pingstream with this email address ({mail.to}),\n"
+        "which already has an account: nothing was changed.\n\n"
+        "To sign in, use POST /v1/auth; if you forgot the password, POST /v1/account/recovery.\n"
+        "If it was not you, ignore this mail.\n")
+
+
 def invitation(mail: InvitationMail) -> tuple[str, str]:
     data = mail.data
     inviter, team = _one_line(data.inviter) or "Someone", _one_line(data.team_name)
@@ -91,7 +100,8 @@ def invitation(mail: InvitationMail) -> tuple[str, str]:
         "If you do not know why you got this, ignore this mail.\n")
 
 
-TEMPLATES: dict[str, Callable] = {"confirmation": confirmation, "recovery": recovery, "invitation": invitation}
+TEMPLATES: dict[str, Callable] = {"confirmation": confirmation, "recovery": recovery, "invitation": invitation,
+                                   "account_exists": account_exists}
 
 
 def render(message: dict, mail_from: str = DEFAULT_FROM) -> EmailMessage:
@@ -155,14 +165,18 @@ class Mailer:
         log.info("mail to %s sent through %s", mail["To"], server)
 
     def _write_to_outbox(self, mail: EmailMessage, mail_id: str) -> Path:
-        """<outbox>/<UTC time>-<id>.eml, written under a temporary name and renamed: never seen half-written."""
+        """<outbox>/<UTC time>-<id>.eml, written under a temporary name and renamed: never seen half-written.
+
+        Mails hold codes that open accounts: the outbox is 0700 and each file is
+        created 0600, readable by no one but the worker's user at any moment.
+        """
         outbox = self.settings.outbox
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         path = outbox / f"{stamp}-{UNSAFE_IN_FILE_NAME.sub('_', mail_id)[:150]}.eml"
         partial = outbox / f".{path.name}.tmp"
         try:
-            outbox.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as out:
+            outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
                 out.write(mail.as_bytes())
                 out.flush()
                 os.fsync(out.fileno())

@@ -32,12 +32,22 @@ def engine_of(request: web.Request) -> Any:
     return request.app["engine"]
 
 
+def has_internal_token(request: web.Request) -> bool:
+    """Does the request carry this deployment's internal token? Compared in constant time; empty never passes."""
+    return engine_of(request).settings.is_internal(request.headers.get(INTERNAL_HEADER, ""))
+
+
+@web.middleware
+async def internal_routes_need_the_token(request: web.Request, handler):
+    """Every /internal/ route (owner reads, health, engine state) answers only to other pingstream processes."""
+    if request.path.startswith("/internal/") and not has_internal_token(request):
+        return error_response(403, "forbidden", "internal routes need the internal token")
+    return await handler(request)
+
+
 def owned_partition(request: web.Request) -> int:
-    """The request's partition, if this worker serves it; 403 without the internal token, 421 elsewhere."""
+    """The request's partition, if this worker serves it; 421 elsewhere (the token is checked before: 403)."""
     engine = engine_of(request)
-    token = engine.settings.internal_token
-    if token and request.headers.get(INTERNAL_HEADER) != token:
-        raise web.HTTPForbidden(reason="owner reads need the internal token")
     partition = int(request.match_info["partition"])
     if not ownership.serves(engine.app, partition):
         raise web.HTTPMisdirectedRequest(reason=f"partition {partition} is not served here")
@@ -80,6 +90,7 @@ def serve(engine: Any, routes: Iterable[web.RouteTableDef],
         async def on_start(self) -> None:
             application = public_app() if public_app is not None else web.Application()
             application["engine"] = engine
+            application.middlewares.insert(0, internal_routes_need_the_token)
             for table in routes:
                 application.add_routes(table)
             self.runner = web.AppRunner(application, access_log=None)

@@ -5,9 +5,13 @@ process reads them once at start (`Settings.from_env()`).
 """
 from __future__ import annotations
 
+import hmac
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+from engine.outbound import allowed_networks
 
 #: the header an owner read carries `internal_token` in
 INTERNAL_HEADER = "X-Pingstream-Internal"
@@ -15,6 +19,23 @@ INTERNAL_HEADER = "X-Pingstream-Internal"
 
 class SettingsError(ValueError):
     """A PINGSTREAM_* variable has a value we cannot use."""
+
+
+SECRET_BITS = 256   # a secret is at least 32 random bytes
+MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def secret_problem(name: str, value: str) -> str | None:
+    """Why `value` is not a strong secret (at least 32 random bytes, as hex or base64 text); None when it is.
+
+    A string cannot prove its randomness; this refuses what is surely not
+    random: empty, short, or made of a few characters repeated (`change-me`).
+    """
+    alphabet = 16 if all(c in "0123456789abcdefABCDEF" for c in value) else 64
+    if not value or len(value) * math.log2(alphabet) < SECRET_BITS or len(set(value)) < 12:
+        return (f"{name} must be at least 32 random bytes (64 hex or 43 base64 characters); "
+                f"make one with: {MAKE_SECRET}")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +71,19 @@ class Settings:
     retention_days: int = 90
     #: how long the API waits for a worker to apply a command or answer a read (seconds)
     request_timeout: float = 15.0
-    #: shared secret workers require on owner reads; set the same value for every process
+    #: shared secret every /internal/ route requires; the same value in every process;
+    #: at least 32 random bytes (workers and API processes refuse to start without it)
     internal_token: str = ""
     #: decoded table values a worker keeps in memory per table (hot keys skip RocksDB and decoding)
     cache_entries: int = 50_000
     #: changelog standby copies kept on other workers for fast failover
     standby_replicas: int = 1
-    #: signs people's access and refresh tokens (JWT, HS256); every API process needs the same value
+    #: signs people's access and refresh tokens (JWT, HS256); every API process needs the same value;
+    #: at least 32 random bytes, and not the internal token
     jwt_secret: str = ""
+    #: seals secrets stored in tables and topics (alert channels' signing secrets), AES-256-GCM; the same
+    #: value in every process; at least 32 random bytes, not another secret; losing it loses those secrets
+    secrets_key: str = ""
     #: lifetime of an access token and of a refresh token (seconds)
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
@@ -73,6 +99,12 @@ class Settings:
     #: "starttls" (port 587), "tls" (implicit, port 465) or "none"
     smtp_security: str = "starttls"
     mail_from: str = "pingstream <no-reply@pingstream.local>"
+    #: networks (comma-separated CIDR) that outbound requests to tenant-named URLs may reach although
+    #: they are internal, e.g. "127.0.0.0/8,::1"; empty = only public addresses
+    outbound_allow: str = ""
+    #: networks (comma-separated CIDR) of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed;
+    #: empty = nobody's: the client is the peer address
+    trusted_proxies: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -97,9 +129,34 @@ class Settings:
             )
         if settings.smtp_security not in ("starttls", "tls", "none"):
             raise SettingsError("PINGSTREAM_SMTP_SECURITY must be starttls, tls or none")
+        for name, value in (("PINGSTREAM_OUTBOUND_ALLOW", settings.outbound_allow),
+                            ("PINGSTREAM_TRUSTED_PROXIES", settings.trusted_proxies)):
+            try:
+                allowed_networks(value)
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
         if settings.partitions < 1:
             raise SettingsError("PINGSTREAM_PARTITIONS must be at least 1")
         return settings
+
+    def is_internal(self, presented: str) -> bool:
+        """Is `presented` this deployment's internal token? Constant time; an empty token never matches."""
+        token = self.internal_token.encode()
+        return bool(token) and hmac.compare_digest(presented.encode(), token)
+
+    def require_secrets(self) -> None:
+        """Workers and API processes refuse to start without strong, separate secrets."""
+        named = (("PINGSTREAM_INTERNAL_TOKEN", self.internal_token), ("PINGSTREAM_JWT_SECRET", self.jwt_secret),
+                 ("PINGSTREAM_SECRETS_KEY", self.secrets_key))
+        for name, value in named:
+            problem = secret_problem(name, value)
+            if problem:
+                raise SettingsError(problem)
+        for n, (name, value) in enumerate(named):
+            for other, other_value in named[n + 1:]:
+                if value == other_value:
+                    raise SettingsError(f"{other} must differ from {name}: one leaked secret must not open "
+                                        "another door")
 
     @property
     def on_tansu(self) -> bool:

@@ -120,12 +120,18 @@ def wait_ok(url: str, processes: list[subprocess.Popen], deadline: float, what: 
     raise SystemExit(f"pingstream: {what} at {url} in time; see the logs")
 
 
-def jwt_secret(data_dir) -> str:
-    """The secret people's tokens are signed with, kept in the data directory so they outlive a restart."""
-    path = data_dir / "jwt-secret"
+def write_private(path, text: str) -> None:
+    """Write a file only its owner can read: created with mode 0600, never readable by others for a moment."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+
+
+def stored_secret(data_dir, name: str) -> str:
+    """A random secret kept in the data directory (mode 0600), so it outlives a restart of `up`."""
+    path = data_dir / name
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(32) + "\n")
     return path.read_text().strip()
 
 
@@ -137,8 +143,12 @@ def run_up(settings: Settings) -> None:
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    env.setdefault("PINGSTREAM_INTERNAL_TOKEN", secrets.token_urlsafe(24))
-    env.setdefault("PINGSTREAM_JWT_SECRET", jwt_secret(data_dir))
+    if not env.get("PINGSTREAM_INTERNAL_TOKEN"):
+        env["PINGSTREAM_INTERNAL_TOKEN"] = stored_secret(data_dir, "internal-token")
+    if not env.get("PINGSTREAM_JWT_SECRET"):
+        env["PINGSTREAM_JWT_SECRET"] = stored_secret(data_dir, "jwt-secret")
+    if not env.get("PINGSTREAM_SECRETS_KEY"):
+        env["PINGSTREAM_SECRETS_KEY"] = stored_secret(data_dir, "secrets-key")
     broker = None
     if not settings.broker:
         broker = EmbeddedBroker(log_path=logs / "broker.log")
@@ -148,6 +158,10 @@ def run_up(settings: Settings) -> None:
         for stale in data_dir.glob("worker-*"):
             shutil.rmtree(stale)  # the embedded broker starts empty; old table state would not match it
     settings = Settings.from_env(env)
+    try:
+        settings.require_secrets()
+    except SettingsError as exc:
+        raise SystemExit(f"pingstream: {exc}") from None
     processes: list[subprocess.Popen] = []
     try:
         from engine.access import bootstrap
@@ -167,8 +181,7 @@ def run_up(settings: Settings) -> None:
         wait_ok(f"{api}/v1/account", processes, time.monotonic() + 60, "the admin key did not start working",
                 {"Authorization": f"Bearer {secret}"})
         key_file = data_dir / "admin-key"
-        key_file.write_text(secret + "\n")
-        key_file.chmod(0o600)
+        write_private(key_file, secret + "\n")
         print(f"""
 pingstream is up.
   API           {api}   (OpenAPI: {api}/v1/openapi.json)
@@ -224,6 +237,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"pingstream: {exc}") from None
     if args.command != "up" and not settings.broker:
         raise SystemExit("pingstream: set PINGSTREAM_BROKER=kafka://host:port (or use `pingstream up`)")
+    try:
+        if args.command in ("worker", "api"):
+            settings.require_secrets()  # `up` makes and stores its own
+    except SettingsError as exc:
+        raise SystemExit(f"pingstream: {exc}") from None
     if args.command == "bootstrap":
         run_bootstrap(settings, args.org_name, args.plan)
     elif args.command == "plan":

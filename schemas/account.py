@@ -130,6 +130,13 @@ class Notice(BaseModel):
     message: str
 
 
+class SignUpAccepted(BaseModel):
+    """The answer to a sign-up, alike for every address: the mail says what happened."""
+
+    email: str
+    message: str
+
+
 class Organisation(BaseModel):
     id: str
     name: str

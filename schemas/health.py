@@ -7,10 +7,13 @@ from pydantic import BaseModel, Field
 
 
 class Health(BaseModel):
-    """200 when every partition has a worker and every incident engine is ready; else 503, same body."""
+    """200 when every partition has a worker and every incident engine is ready; else 503, same body.
+
+    Without the internal token only `status`: the rest would map the deployment for a stranger.
+    """
 
     status: str = Field(description="ok or degraded")
-    partitions: int
-    partitions_served: int
-    workers: list[str]
-    incident_engine: dict[str, Any]
+    partitions: int | None = Field(None, description="with the internal token only")
+    partitions_served: int | None = Field(None, description="with the internal token only")
+    workers: list[str] | None = Field(None, description="with the internal token only")
+    incident_engine: dict[str, Any] | None = Field(None, description="with the internal token only")

@@ -17,6 +17,12 @@ class CodeData(BaseModel):
     expires_minutes: int = Field(gt=0)
 
 
+class AccountExistsData(BaseModel):
+    """What a sign-up for an address that already has an account tells its owner."""
+
+    name: str = Field(max_length=200)
+
+
 class InvitationData(BaseModel):
     team_name: str = Field(max_length=200)
     team_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
@@ -50,5 +56,11 @@ class InvitationMail(_Mail):
     data: InvitationData
 
 
-Mail = Annotated[Union[ConfirmationMail, RecoveryMail, InvitationMail], Field(discriminator="template")]
-MAIL: TypeAdapter[ConfirmationMail | RecoveryMail | InvitationMail] = TypeAdapter(Mail)
+class AccountExistsMail(_Mail):
+    template: Literal["account_exists"]
+    data: AccountExistsData
+
+
+Mail = Annotated[Union[ConfirmationMail, RecoveryMail, InvitationMail, AccountExistsMail],
+                 Field(discriminator="template")]
+MAIL: TypeAdapter[ConfirmationMail | RecoveryMail | InvitationMail | AccountExistsMail] = TypeAdapter(Mail)

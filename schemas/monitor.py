@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tables.conditions import regex_problem
+
 MonitorType = Literal["http", "tcp", "udp", "icmp", "dns", "smtp", "pop", "imap"]
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 ConditionType = Literal["status_code", "response_time", "keyword", "json_path", "header", "ssl_expiry"]
@@ -42,10 +44,9 @@ class Condition(BaseModel):
             raise ValueError(f"a {self.type} condition needs a 'key' naming the {self.type.replace('_', ' ')}")
         if self.operator == "matches":
             for value in self.values:
-                try:
-                    re.compile(str(value))
-                except re.error as exc:
-                    raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+                problem = regex_problem(str(value))
+                if problem:
+                    raise ValueError(problem)
         return self
 
 

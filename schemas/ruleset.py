@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tables.conditions import OPERATORS, problem_with
@@ -17,7 +18,17 @@ Urgency = Literal["low", "medium", "high", "critical"]
 Action = Literal["trigger-alerts", "trigger-statuspage-update"]
 Operator = Literal[OPERATORS]  # type: ignore[valid-type]
 TEAM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-MAX_RULESETS_PER_ORG = 500
+# Every worker holds every organisation's rulesets and runs them on each event:
+# what one team may store is bounded so it cannot crowd out the others.
+MAX_RULESETS_PER_ORG = 100
+MAX_PATTERNS_PER_RULESET = 20          # 'matches' values over all the ruleset's conditions
+MAX_CONDITIONS_BYTES = 16 * 1024       # one ruleset's conditions, as JSON
+MAX_CONDITIONS_BYTES_PER_ORG = 256 * 1024  # all of an organisation's rulesets' conditions, as JSON
+
+
+def conditions_size(spec: dict) -> int:
+    """Bytes of a stored spec's conditions as JSON: what the per-organisation cap counts."""
+    return len(orjson.dumps(spec.get("conditions") or []))
 
 
 class RuleCondition(BaseModel):
@@ -66,6 +77,14 @@ class RulesetSpec(BaseModel):
             raise ValueError("webhook_id: only webhook rulesets can be limited to one webhook")
         if len(set(self.actions)) != len(self.actions):
             raise ValueError("actions: must not repeat")
+        patterns = sum(len(c.values) for c in self.conditions if c.operator == "matches")
+        if patterns > MAX_PATTERNS_PER_RULESET:
+            raise ValueError(f"conditions: at most {MAX_PATTERNS_PER_RULESET} regular expressions per ruleset "
+                             f"(this one has {patterns})")
+        size = len(orjson.dumps([c.model_dump(mode="json") for c in self.conditions]))
+        if size > MAX_CONDITIONS_BYTES:
+            raise ValueError(f"conditions: at most {MAX_CONDITIONS_BYTES} bytes of conditions per ruleset "
+                             f"(these are {size})")
         for assignee in self.assignees:
             if not assignee or len(assignee) > 255:
                 raise ValueError("assignees: each assignee is a non-empty name or id of at most 255 characters")

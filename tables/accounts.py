@@ -4,10 +4,16 @@
      "password_hash", "created_at", "confirmed_at", "default_team",
      "confirmation": code | None, "recovery": code | None,
      "failures": [times of failed log-ins in the last window],
-     "sessions": {sid: {"created_at", "gen", "expires_at"}}, "pos"}
+     "sessions": {sid: {"created_at", "gen", "expires_at"}},
+     "codes_sent": [times of mails with a code, or about a sign-up, in the last hour], "pos"}
 
 A code is {"hash", "expires_at", "attempts"}: six digits sent by mail, stored
 only as a hash, good for CODE_TTL seconds and CODE_ATTEMPTS tries, used once.
+At most CODES_PER_HOUR such mails go to one account an hour, so codes cannot
+be guessed by asking for ever more, nor an inbox flooded. A recovery code
+that is right becomes a grant {"grant", "expires_at"}: the hash of a random
+value the API holds, good for GRANT_TTL seconds to set the new password (the
+API hashes the new password only once the code is known to be right).
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ CODE_ATTEMPTS = 5
 LOGIN_WINDOW = 15 * 60       # failed log-ins are counted over this many seconds
 LOGIN_FAILURES = 10          # ... and this many lock the account until the oldest leaves the window
 MAX_SESSIONS = 50            # the oldest session goes when a 51st is opened
+CODES_PER_HOUR = 5           # mails with a code (or about a sign-up) one account gets an hour
+GRANT_TTL = 60               # seconds a checked recovery code lets the new password be set
 
 
 def normalize_email(email: str) -> str:
@@ -50,6 +58,15 @@ def check_code(record: dict | None, code: str, salt: str, now: float) -> tuple[s
         return "ok", None
     attempts = record["attempts"] + 1
     return "wrong", (None if attempts >= CODE_ATTEMPTS else {**record, "attempts": attempts})
+
+
+def may_mail_code(account: dict, now: float) -> bool:
+    """Fewer than CODES_PER_HOUR code mails went to this account in the last hour?"""
+    return len([at for at in account.get("codes_sent", []) if at > now - 3600]) < CODES_PER_HOUR
+
+
+def with_code_mailed(account: dict, now: float) -> dict:
+    return {**account, "codes_sent": [at for at in account.get("codes_sent", []) if at > now - 3600] + [now]}
 
 
 def recent_failures(failures: list[float], now: float) -> list[float]:

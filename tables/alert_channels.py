@@ -10,9 +10,11 @@ Pure logic. Keys of the alert channel deliveries table (changelogged as
 A delivery is retried with exponential backoff (initial, 2x, 4x ... at most
 MAX_BACKOFF) until it succeeds or `max_attempts` attempts have failed; then it
 is given up and dead-lettered. Every attempt is recorded. Receivers verify
-`X-Pingstream-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>`
-with `X-Pingstream-Timestamp` (each attempt is signed afresh, so a receiver may
-reject stale timestamps to stop replays).
+`X-Pingstream-Signature: sha256=<hex HMAC-SHA256(secret, "<delivery id>.<timestamp>.<raw body>")>`
+with `X-Pingstream-Delivery` and `X-Pingstream-Timestamp` (each attempt is
+signed afresh, so a receiver may reject stale timestamps to stop replays; the
+id is signed, so a receiver deduplicating on it cannot be fooled by a changed
+header; the event name is in the body).
 """
 from __future__ import annotations
 
@@ -60,8 +62,8 @@ def backoff(failed_attempts: int, initial: float) -> float:
     return min(initial * 2 ** (failed_attempts - 1), MAX_BACKOFF)
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+def signature(secret: str, delivery_id: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{delivery_id}.{timestamp}.".encode() + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
 
 
@@ -70,7 +72,7 @@ def headers(secret: str, timestamp: int, body: bytes, delivery_id: str, event: s
         "Content-Type": "application/json",
         "User-Agent": "pingstream-webhooks/1",
         TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: signature(secret, timestamp, body),
+        SIGNATURE_HEADER: signature(secret, delivery_id, timestamp, body),
         DELIVERY_HEADER: delivery_id,
         EVENT_HEADER: event,
     }
@@ -109,16 +111,14 @@ def delivery_view(delivery: dict) -> dict:
     }
 
 
-def channel_view(channel: dict, secret: str | None = None) -> dict[str, Any]:
-    """What the API shows of an alert channel; the secret only when just made (creation, rotation)."""
+def channel_view(channel: dict) -> dict[str, Any]:
+    """What the API shows of an alert channel; never the secret (the API adds it once, when just made)."""
     view = {
         "id": channel["id"],
         **channel["spec"],
-        "secret_prefix": channel["secret"][:12],
+        "secret_prefix": channel.get("secret_prefix") or channel["secret"][:12],  # stored sealed since
         "secret_rotated_at": iso(channel.get("secret_rotated_at")),
         "created_at": iso(channel["created_at"]),
         "updated_at": iso(channel["updated_at"]),
     }
-    if secret is not None:
-        view["secret"] = secret
     return view

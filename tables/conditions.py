@@ -14,7 +14,10 @@ Operators, over what the path found:
   as a key;
 * `greater` / `less`: some found number (or numeric string) is greater / less
   than the one value;
-* `matches`: some found scalar, as text, matches some regular expression;
+* `matches`: some found scalar, as text, matches some regular expression
+  (RE2 syntax, run by RE2 in time linear in the text: a tenant's pattern can
+  never backtrack a worker into a stall; backreferences and look-arounds,
+  which need backtracking, are refused when the ruleset is saved);
 * `exists`: the path found something (null included);
 * `not-equal`, `not-contains`, `not-exists`: exactly the negation of their
   positive twin, so a missing key satisfies `not-equal` ("no severity is
@@ -32,6 +35,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+import re2
 
 OPERATORS = ("equal", "not-equal", "contains", "not-contains", "greater", "less",
              "exists", "not-exists", "matches")
@@ -160,9 +165,15 @@ def _compare(found: Any, bound: Any, greater: bool) -> bool:
     return left > right if greater else left < right
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.max_mem = 1 << 20   # bytes of automaton per pattern: bounds memory as RE2 bounds time
+_RE2_OPTIONS.log_errors = False
+
+
 @lru_cache(maxsize=4096)
-def _regex(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
+def user_regex(pattern: str) -> re2._Regexp:
+    """A tenant's pattern compiled by RE2: matching is linear in the text, whatever the pattern."""
+    return re2.compile(pattern, _RE2_OPTIONS)
 
 
 def _matches(found: Any, pattern: Any) -> bool:
@@ -170,7 +181,7 @@ def _matches(found: Any, pattern: Any) -> bool:
         return False
     text = found if isinstance(found, str) else ("null" if found is None else
                                                  ("true" if found is True else "false" if found is False else str(found)))
-    return _regex(pattern).search(text[:MAX_SUBJECT]) is not None
+    return user_regex(pattern).search(text[:MAX_SUBJECT]) is not None
 
 
 def holds(operator: str, found: list[Any], values: Sequence[Any]) -> bool:
@@ -211,6 +222,17 @@ def all_hold(conditions: Iterable[Condition], document: Any) -> bool:
     return all(condition.holds_for(document) for condition in conditions)
 
 
+def regex_problem(pattern: str) -> str | None:
+    """Why a tenant's pattern cannot be stored (RE2 refuses it); None when it can."""
+    try:
+        user_regex(pattern)
+    except re2.error as exc:
+        detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        return (f"{pattern!r} is not a regular expression RE2 accepts ({detail}); "
+                "backreferences and look-arounds are not supported")
+    return None
+
+
 def problem_with(key: str, operator: str, values: Sequence[Any]) -> str | None:
     """Why a condition cannot be used, in words a user can act on; None when it can."""
     try:
@@ -227,8 +249,7 @@ def problem_with(key: str, operator: str, values: Sequence[Any]) -> str | None:
         for pattern in values:
             if not isinstance(pattern, str) or len(pattern) > MAX_REGEX:
                 return f"values: a 'matches' value must be a regular expression of at most {MAX_REGEX} characters"
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                return f"values: {pattern!r} is not a valid regular expression: {exc}"
+            problem = regex_problem(pattern)
+            if problem:
+                return f"values: {problem}"
     return None

@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from tables.access import ROLES
+from tables.access import ROLE_SCOPES, ROLES
 from tables.monitor_views import iso
 
 INVITATION_TTL = 7 * 24 * 3600
@@ -68,6 +68,39 @@ def invitation_view(invitation: dict) -> dict:
 def key_view(key: dict) -> dict:
     return _view(key, ("id", "name", "prefix", "scopes", "created_at", "expires_at", "revoked_at", "last_used_at",
                        "created_by"))
+
+
+def keys_made_by(team: dict, user_id: str) -> set[str]:
+    """Ids of the team's keys a member created: directly, or through a key they created (and so on)."""
+    made: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for key in team["keys"].values():
+            creator = key.get("created_by") or {}
+            if key["id"] not in made and (creator == {"type": "user", "id": user_id}
+                                          or (creator.get("type") == "api_key" and creator.get("id") in made)):
+                made.add(key["id"])
+                grew = True
+    return made
+
+
+def keys_fitted_to_role(team: dict, user_id: str, role: str | None, at: float) -> list[dict]:
+    """The member's keys that must change now that their role is `role` (None: removed), changed.
+
+    A key never outlives its creator's power: removal revokes it, a demotion
+    narrows its scopes to what the new role holds.
+    """
+    changed = []
+    for key_id in sorted(keys_made_by(team, user_id)):
+        key = team["keys"][key_id]
+        if key.get("revoked_at") is not None:
+            continue
+        if role is None:
+            changed.append({**key, "revoked_at": at})
+        elif not set(key["scopes"]) <= ROLE_SCOPES[role]:
+            changed.append({**key, "scopes": sorted(set(key["scopes"]) & ROLE_SCOPES[role])})
+    return changed
 
 
 def access_team(team: dict) -> dict:

@@ -17,20 +17,20 @@
 """
 from __future__ import annotations
 
+import hmac
 import uuid
 
 from agents.teams.commands import publish, send_mail
 from engine.commands import CommandApplier
 from tables.access import new_team_id
 from engine.partitioning import entity_key
-from tables.accounts import (CODE_TTL, MAX_SESSIONS, account_view, check_code, code_record, locked_until, new_code,
-                             recent_failures)
+from tables.accounts import (CODE_TTL, GRANT_TTL, MAX_SESSIONS, account_view, check_code, code_hash, code_record,
+                             locked_until, may_mail_code, new_code, recent_failures, with_code_mailed)
 
-CODE_PROBLEMS = {
-    "wrong": "The code is wrong.",
-    "expired": "The code has expired.",
-    "none": "There is no code to check (used, expired or too many wrong tries).",
-}
+#: one answer for every failed code, so it tells nothing about whether the account exists
+INVALID_CODE = "The code is wrong, expired or used up (no code, or too many wrong tries)."
+SIGNED_UP = ("We sent a mail to this address: it has a confirmation code, or says what to do if the address "
+             "already has an account. Confirm with PATCH /v1/account {email, confirmation_code}.")
 
 
 def account_of(applier: CommandApplier, partition: int, command: dict) -> dict | None:
@@ -75,49 +75,63 @@ def not_active(applier: CommandApplier, command: dict, account: dict | None) -> 
 
 
 def account_create(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    """body: email, name, surname, password_hash. A pending sign-up may be repeated (the newest wins)."""
+    """body: email, name, surname, password_hash. Answers alike whatever the address is; the mail says what happened.
+
+    A new address gets a pending account and a code. A pending one keeps the
+    password it was signed up with (a second sign-up must not replace it: the
+    owner would confirm the newcomer's password) and gets a new code. An active
+    one gets a mail saying someone tried.
+    """
     body = command["body"]
     existing = account_of(applier, partition, command)
-    if existing is not None and existing["pos"] == offset:
-        return applier.reply(command["id"], 201, account_view(existing))
-    if existing is not None and existing["status"] == "active":
-        return applier.error(command, 409, "email_taken",
-                     "An account with this email exists: sign in (POST /v1/auth) or recover the password.")
+    answer = {"email": command["entity_id"], "message": SIGNED_UP}
+    if existing is not None:
+        if existing["pos"] < offset and may_mail_code(existing, command["at"]):
+            existing = with_code_mailed(existing, command["at"])
+            if existing["status"] == "active":
+                send_mail(applier, command["id"], existing["email"], "account_exists", {"name": existing["name"]})
+                store(applier, partition, offset, existing)
+            else:
+                code = new_code()
+                code_mail(applier, command, existing, "confirmation", code)
+                store(applier, partition, offset,
+                      {**existing, "confirmation": code_record(code, existing["id"], command["at"])})
+        return applier.reply(command["id"], 202, answer)
     code = new_code()
     user_id = "usr_" + uuid.uuid4().hex[:16]
     account = {"id": user_id, "email": command["entity_id"], "name": body["name"], "surname": body["surname"],
                "status": "pending", "password_hash": body["password_hash"], "created_at": command["at"],
                "confirmed_at": None, "default_team": None, "recovery": None, "failures": [], "sessions": {},
-               "confirmation": code_record(code, user_id, command["at"])}
+               "confirmation": code_record(code, user_id, command["at"]), "codes_sent": [command["at"]]}
     code_mail(applier, command, account, "confirmation", code)
     store(applier, partition, offset, account)
-    applier.reply(command["id"], 201, account_view(account))
+    applier.reply(command["id"], 202, answer)
 
 
 def account_resend_code(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
     """Answers 202 whether or not there is such a pending account: nobody learns who signed up."""
     account = account_of(applier, partition, command)
-    if account is not None and account["status"] == "pending" and account["pos"] < offset:
+    if (account is not None and account["status"] == "pending" and account["pos"] < offset
+            and may_mail_code(account, command["at"])):
         code = new_code()
         code_mail(applier, command, account, "confirmation", code)
-        store(applier, partition, offset, {**account, "confirmation": code_record(code, account["id"], command["at"])})
+        store(applier, partition, offset, {**with_code_mailed(account, command["at"]),
+                                           "confirmation": code_record(code, account["id"], command["at"])})
     applier.reply(command["id"], 202, {"message": "If a pending account has this email, a new code is on its way."})
 
 
 def account_confirm(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
     """body: code. Activates the account and creates its first team, where it is root."""
     account = account_of(applier, partition, command)
-    if account is None:
-        return applier.error(command, 404, "not_found", "No account is waiting for confirmation with this email.")
-    if account["status"] == "active":
-        if account["pos"] == offset:  # redelivered: the team partition answers again
-            return forward_team(applier, command, account)
-        return applier.error(command, 409, "already_confirmed", "The account is already confirmed: sign in.")
+    if account is not None and account["status"] == "active" and account["pos"] == offset:
+        return forward_team(applier, command, account)  # redelivered: the team partition answers again
+    refused = INVALID_CODE + " POST /v1/account/confirmation-code sends a new one."
+    if account is None or account["status"] == "active":  # answered as a wrong code: nothing to learn here
+        return applier.error(command, 422, "invalid_code", refused)
     outcome, kept = check_code(account["confirmation"], command["body"]["code"], account["id"], command["at"])
     if outcome != "ok":
         store(applier, partition, offset, {**account, "confirmation": kept})
-        return applier.error(command, 422, "invalid_code", CODE_PROBLEMS[outcome] +
-                     " POST /v1/account/confirmation-code sends a new one.")
+        return applier.error(command, 422, "invalid_code", refused)
     account = {**account, "status": "active", "confirmation": None, "confirmed_at": command["at"],
                "default_team": new_team_id()}
     store(applier, partition, offset, account)
@@ -132,8 +146,32 @@ def forward_team(applier: CommandApplier, command: dict, account: dict) -> None:
     }, command["at"], {"status": 200, "body": {"account": account_view(account)}})
 
 
+def account_login_attempt(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    """A log-in about to verify a password reserves its try here first, counted as a failure.
+
+    Commands of one account are applied one at a time, so a concurrent burst is
+    counted try by try: once the lock is reached, the rest are refused before
+    any password is verified. A log-in that succeeds clears the count
+    (session.create). Replies locked_until (refused: locked until then) or
+    locks_until (granted: if this try fails, the account is locked until then).
+    """
+    account = account_of(applier, partition, command)
+    if account is None:
+        return applier.reply(command["id"], 204, None)
+    at = command["at"]
+    if account["pos"] >= offset:  # redelivered: the count already holds this try
+        locked = locked_until(account["failures"], at)
+        return applier.reply(command["id"], 200, {"locked_until": locked, "locks_until": locked})
+    locked = locked_until(account["failures"], at)
+    if locked is None:
+        account = {**account, "failures": recent_failures(account["failures"], at) + [at]}
+    store(applier, partition, offset, account)
+    applier.reply(command["id"], 200, {"locked_until": locked,
+                                       "locks_until": None if locked else locked_until(account["failures"], at)})
+
+
 def account_login_failed(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    """A wrong password, counted where every API process sees it: enough of them lock log-ins a while."""
+    """A wrong password, counted where every API process sees it (API processes now send login_attempt)."""
     account = account_of(applier, partition, command)
     if account is None:
         return applier.reply(command["id"], 204, None)
@@ -153,9 +191,14 @@ def session_create(applier: CommandApplier, partition: int, offset: int, command
     if sid not in account["sessions"]:
         sessions = dict(sorted(account["sessions"].items(), key=lambda item: item[1]["created_at"]))
         while len(sessions) >= MAX_SESSIONS:
-            sessions.pop(next(iter(sessions)))
-        sessions[sid] = {"created_at": command["at"], "gen": 1,
-                         "expires_at": command["at"] + applier.engine.settings.refresh_token_ttl}
+            ended = next(iter(sessions))
+            sessions.pop(ended)
+            end_session(applier, account, ended, command["at"])
+        expires_at = command["at"] + applier.engine.settings.refresh_token_ttl
+        sessions[sid] = {"created_at": command["at"], "gen": 1, "expires_at": expires_at}
+        # access tokens are honoured only for a session the API processes have seen opened here
+        publish(applier, f"session:{sid}", {"kind": "session", "id": sid, "user_id": account["id"],
+                                            "live": True, "until": expires_at})
         account = {**account, "sessions": sessions, "failures": []}
         store(applier, partition, offset, account)
     session_reply(applier, command, account, sid)
@@ -196,25 +239,46 @@ def session_revoke(applier: CommandApplier, partition: int, offset: int, command
 
 def account_recovery_request(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
     account = account_of(applier, partition, command)
-    if account is not None and account["status"] == "active" and account["pos"] < offset:
+    if (account is not None and account["status"] == "active" and account["pos"] < offset
+            and may_mail_code(account, command["at"])):
         code = new_code()
         code_mail(applier, command, account, "recovery", code)
-        store(applier, partition, offset, {**account, "recovery": code_record(code, account["id"], command["at"])})
+        store(applier, partition, offset, {**with_code_mailed(account, command["at"]),
+                                           "recovery": code_record(code, account["id"], command["at"])})
     applier.reply(command["id"], 202, {"message": "If an account has this email, a recovery code is on its way."})
 
 
 def account_recovery_confirm(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    """body: code, password_hash. Every session ends: whoever knew the old password is out."""
+    """body: code, grant_hash. A right code becomes a short grant to set the password (account.recovery_set).
+
+    The API hashes the new password only after this answers 200: a wrong code
+    costs it no hashing.
+    """
+    account = account_of(applier, partition, command)
+    if account is not None and account["pos"] == offset:
+        return applier.reply(command["id"], 200, {"checked": True})  # redelivered: the grant is stored
+    refused = INVALID_CODE + " POST /v1/account/recovery sends a new one."
+    if account is None or account["status"] != "active":
+        return applier.error(command, 422, "invalid_code", refused)
+    code = account["recovery"] if account["recovery"] and "hash" in account["recovery"] else None
+    outcome, kept = check_code(code, command["body"]["code"], account["id"], command["at"])
+    if outcome != "ok":
+        store(applier, partition, offset, {**account, "recovery": kept})
+        return applier.error(command, 422, "invalid_code", refused)
+    grant = {"grant": command["body"]["grant_hash"], "expires_at": command["at"] + GRANT_TTL}
+    store(applier, partition, offset, {**account, "recovery": grant})
+    applier.reply(command["id"], 200, {"checked": True})
+
+
+def account_recovery_set(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    """body: grant, password_hash. Every session ends: whoever knew the old password is out."""
     account = account_of(applier, partition, command)
     if account is not None and account["pos"] == offset:
         return applier.reply(command["id"], 200, account_view(account))
-    if account is None or account["status"] != "active":
-        return applier.error(command, 422, "invalid_code", CODE_PROBLEMS["none"])
-    outcome, kept = check_code(account["recovery"], command["body"]["code"], account["id"], command["at"])
-    if outcome != "ok":
-        store(applier, partition, offset, {**account, "recovery": kept})
-        return applier.error(command, 422, "invalid_code", CODE_PROBLEMS[outcome] +
-                     " POST /v1/account/recovery sends a new one.")
+    grant = (account or {}).get("recovery") or {}
+    if (account is None or "grant" not in grant or grant["expires_at"] < command["at"]
+            or not hmac.compare_digest(grant["grant"], code_hash(command["body"]["grant"], ""))):
+        return applier.error(command, 422, "invalid_code", INVALID_CODE + " POST /v1/account/recovery sends a new one.")
     account = end_sessions(applier, account, command["at"])
     account = {**account, "recovery": None, "password_hash": command["body"]["password_hash"], "failures": []}
     store(applier, partition, offset, account)
@@ -266,12 +330,14 @@ COMMANDS = {
     "account.create": account_create,
     "account.resend_code": account_resend_code,
     "account.confirm": account_confirm,
+    "account.login_attempt": account_login_attempt,
     "account.login_failed": account_login_failed,
     "session.create": session_create,
     "session.refresh": session_refresh,
     "session.revoke": session_revoke,
     "account.recovery_request": account_recovery_request,
     "account.recovery_confirm": account_recovery_confirm,
+    "account.recovery_set": account_recovery_set,
     "account.password_set": account_password_set,
     "account.update": account_update,
     "account.delete": account_delete,

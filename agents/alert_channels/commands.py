@@ -37,18 +37,18 @@ def alert_channel_create(applier: CommandApplier, partition: int, offset: int, c
     existing = applier.engine.alert_channels.get(partition, key)
     if existing is not None:
         if existing["pos"] == offset:
-            applier.forward_to_index(command, "index.add", existing, 201,
-                                     channel_view(existing, existing["secret"]), collection=COLLECTION)
+            applier.forward_to_index(command, "index.add", existing, 201, channel_view(existing),
+                                     collection=COLLECTION)
         else:
             applier.error(command, 409, "conflict", "an alert with this id exists")
         return
+    # the secret arrives sealed (engine/sealing.py) and stays so; the API adds the clear one to its answer
     config = {"pos": offset, "id": command["entity_id"], "org_id": command["org_id"], "spec": command["body"]["spec"],
-              "secret": command["body"]["secret"], "secret_rotated_at": None,
-              "created_at": command["at"], "updated_at": command["at"]}
+              "secret": command["body"]["secret"], "secret_prefix": command["body"].get("secret_prefix"),
+              "secret_rotated_at": None, "created_at": command["at"], "updated_at": command["at"]}
     applier.engine.alert_channels.put(partition, key, config)
     publish(applier, config, config["id"])
-    applier.forward_to_index(command, "index.add", config, 201, channel_view(config, config["secret"]),
-                             collection=COLLECTION)
+    applier.forward_to_index(command, "index.add", config, 201, channel_view(config), collection=COLLECTION)
 
 
 def alert_channel_rotate(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
@@ -56,10 +56,10 @@ def alert_channel_rotate(applier: CommandApplier, partition: int, offset: int, c
     if config is None:
         return
     if config["pos"] < offset:
-        config = {**config, "secret": command["body"]["secret"], "secret_rotated_at": command["at"],
-                  "updated_at": command["at"], "pos": offset}
+        config = {**config, "secret": command["body"]["secret"], "secret_prefix": command["body"].get("secret_prefix"),
+                  "secret_rotated_at": command["at"], "updated_at": command["at"], "pos": offset}
         applier.engine.alert_channels.put(partition, entity_key(config["id"]), config)
-    applier.reply(command["id"], 200, channel_view(config, config["secret"]))
+    applier.reply(command["id"], 200, channel_view(config))
 
 
 def alert_channel_delete(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:

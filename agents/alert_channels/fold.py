@@ -31,7 +31,9 @@ from pydantic import ValidationError
 from engine import ownership, topics
 from engine.dead_letters import DeadLetters
 from engine.folding import decoded
+from engine.outbound import guarded_session, outcome_of
 from engine.partitioning import entity_key
+from engine.sealing import unseal
 from schemas.alert_channel import AlertChannelDelivery
 from schemas.validation import field_errors
 from tables import alert_channels as layout
@@ -172,20 +174,31 @@ class AlertChannelFold:
             self.in_flight[key] = attempt
             asyncio.ensure_future(self.attempt(partition, key, delivery, attempt))
 
+    def signing_secret(self, channel: dict) -> str | None:
+        """The channel's secret, unsealed; None (and an operator's log line) if the key cannot open it."""
+        try:
+            return unseal(self.engine.settings.secrets_key, channel["secret"])
+        except Exception:
+            log.error("the signing secret of %s cannot be unsealed: was PINGSTREAM_SECRETS_KEY changed?", channel["id"])
+            return None
+
     async def attempt(self, partition: int, key: bytes, delivery: dict, number: int) -> None:
         channel = self.channels.get(partition, entity_key(delivery["channel_id"]))
         outcome: dict[str, Any] = {"status_code": None, "error": None}
         started = time.monotonic()
         async with self.slots:
             at = time.time()
+            secret = None if channel is None else self.signing_secret(channel)
             if channel is None:
                 outcome["error"] = "the alert channel was deleted"
+            elif secret is None:
+                outcome["error"] = "the signing secret cannot be read: rotate it"
             else:
                 body = delivery["body"].encode()
-                headers = layout.headers(channel["secret"], int(at), body, delivery["id"], delivery["event"])
+                headers = layout.headers(secret, int(at), body, delivery["id"], delivery["event"])
                 try:
-                    if self.http is None:
-                        self.http = aiohttp.ClientSession()
+                    if self.http is None:  # tenant-named URLs: internal addresses are refused at connect time
+                        self.http = guarded_session(self.engine.settings.outbound_allow)
                     async with self.http.post(channel["spec"]["url"], data=body, headers=headers,
                                               timeout=aiohttp.ClientTimeout(total=channel["spec"]["timeout_seconds"]),
                                               allow_redirects=False) as response:
@@ -193,8 +206,8 @@ class AlertChannelFold:
                         outcome["status_code"] = response.status
                 except asyncio.TimeoutError:
                     outcome["error"] = f"timed out after {channel['spec']['timeout_seconds']} s"
-                except aiohttp.ClientError as exc:
-                    outcome["error"] = f"{type(exc).__name__}: {exc}"[:500]
+                except aiohttp.ClientError as exc:  # a class, not the text: the log must not map internals
+                    outcome["error"] = outcome_of(exc)
         self.counts["attempts"] += 1
         message = {"kind": "attempted", "delivery_key": key.hex(), "attempt": number, "at": at,
                    "duration_ms": round((time.monotonic() - started) * 1000, 1), **outcome}

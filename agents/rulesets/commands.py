@@ -14,8 +14,23 @@ import orjson
 from engine import topics
 from engine.commands import CommandApplier
 from engine.org_config import ruleset_key as replica_key
-from schemas.ruleset import MAX_RULESETS_PER_ORG
+from schemas.ruleset import MAX_CONDITIONS_BYTES_PER_ORG, MAX_RULESETS_PER_ORG, conditions_size
 from tables.rulesets import org_range, record, ruleset_key, ruleset_view
+
+
+def _over_size_cap(applier: CommandApplier, partition: int, command: dict, spec: dict) -> bool:
+    """Would storing `spec` take the organisation past its conditions budget? Then reply 422."""
+    org_id, ruleset_id = command["org_id"], command["body"]["id"]
+    others = sum(conditions_size(config["spec"])
+                 for _, config in applier.engine.rulesets.scan(partition, *org_range(org_id))
+                 if config["id"] != ruleset_id)
+    if others + conditions_size(spec) <= MAX_CONDITIONS_BYTES_PER_ORG:
+        return False
+    applier.reply(command["id"], 422, {
+        "error": "limit_reached",
+        "message": f"An organisation's rulesets hold at most {MAX_CONDITIONS_BYTES_PER_ORG} bytes of conditions; "
+                   "delete or shorten some first."})
+    return True
 
 
 def _publish(applier: CommandApplier, config: dict | None, ruleset_id: str) -> None:
@@ -36,6 +51,8 @@ def ruleset_create(applier: CommandApplier, partition: int, offset: int, command
         return applier.reply(command["id"], 422, {
             "error": "limit_reached",
             "message": f"An organisation has at most {MAX_RULESETS_PER_ORG} rulesets; delete some first."})
+    if _over_size_cap(applier, partition, command, command["body"]["spec"]):
+        return None
     config = {"pos": offset, "id": ruleset_id, "org_id": org_id, "spec": command["body"]["spec"],
               "created_at": command["at"], "updated_at": command["at"]}
     table.put(partition, key, config)
@@ -50,6 +67,8 @@ def _change(applier: CommandApplier, partition: int, offset: int, command: dict,
     if config is None:
         return applier.not_found(command, "ruleset", ruleset_id)
     if config["pos"] < offset:  # not yet applied
+        if _over_size_cap(applier, partition, command, {**config["spec"], **changed}):
+            return None
         config = {**config, "spec": {**config["spec"], **changed}, "updated_at": command["at"], "pos": offset}
         table.put(partition, ruleset_key(org_id, ruleset_id), config)
         _publish(applier, config, ruleset_id)

@@ -25,7 +25,7 @@ from tables import org_index
 from tables.accounts import code_hash
 from tables.plans import plan_named
 from tables.teams import (INVITATION_TTL, access_key, access_member, access_team, invitation_view, key_view,
-                          member_change_refusal, member_view, roots, team_view)
+                          keys_fitted_to_role, member_change_refusal, member_view, roots, team_view)
 
 
 def publish(applier: CommandApplier, key: str, record: dict) -> None:
@@ -38,6 +38,14 @@ def publish_team(applier: CommandApplier, team: dict) -> None:
 
 def publish_member(applier: CommandApplier, org_id: str, user_id: str, role: str | None) -> None:
     publish(applier, f"member:{org_id}:{user_id}", access_member(org_id, user_id, role))
+
+
+def fit_keys_to_role(applier: CommandApplier, team: dict, user_id: str, role: str | None, at: float) -> dict:
+    """The team with the member's keys revoked (removed) or narrowed (demoted), and every API process told."""
+    changed = keys_fitted_to_role(team, user_id, role, at)
+    for key in changed:
+        publish(applier, f"api_key:{key['hash']}", access_key(team, key))
+    return {**team, "keys": {**team["keys"], **{key["id"]: key for key in changed}}} if changed else team
 
 
 def send_mail(applier: CommandApplier, mail_id: str, to: str, template: str, data: dict) -> None:
@@ -302,6 +310,7 @@ def member_update(applier: CommandApplier, partition: int, offset: int, command:
             return applier.error(command, *refusal)
         member = {**team["members"][body["member_id"]], "role": body["role"]}
         team = {**team, "members": {**team["members"], body["member_id"]: member}}
+        team = fit_keys_to_role(applier, team, body["member_id"], body["role"], command["at"])
         publish_member(applier, team["id"], body["member_id"], body["role"])
         store(applier, partition, offset, team)
     member = team["members"].get(body["member_id"])
@@ -327,6 +336,7 @@ def member_remove(applier: CommandApplier, partition: int, offset: int, command:
         if refusal is not None:
             return applier.error(command, *refusal)
         team = {**team, "members": members}
+    team = fit_keys_to_role(applier, team, body["member_id"], None, command["at"])
     publish_member(applier, team["id"], body["member_id"], None)
     store(applier, partition, offset, team)
     applier.reply(command["id"], 204, None)

@@ -41,7 +41,7 @@ def sign_up(cluster: Cluster, mailbox: Mailbox, name: str = "ada", password: str
     anonymous = cluster.client(None)
     created = anonymous.post("/v1/account", {"name": name.title(), "surname": "Tester", "email": email,
                                              "password": password})
-    assert created.status == 201, created.body
+    assert created.status == 202, created.body
     code = code_in(mailbox.wait_for_mail(email), "confirmation")
     confirmed = anonymous.patch("/v1/account", {"email": email, "confirmation_code": code})
     assert confirmed.status == 200, confirmed.body

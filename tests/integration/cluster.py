@@ -5,6 +5,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -108,6 +109,8 @@ class Process:
     popen: subprocess.Popen
     log: Path
     port: int
+    #: what its /internal/ routes require: the cluster's internal token
+    internal: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -139,7 +142,10 @@ class Cluster:
     partitions: int = 4
     app_id: str = "pingstream-test"
     processes: list[Process] = field(default_factory=list)
-    token: str = "test-internal-token"
+    #: strong, separate secrets, as processes refuse to start without them
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    secrets_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     #: more PINGSTREAM_* settings for every process started from now on (e.g. SMTP)
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -154,9 +160,12 @@ class Cluster:
             "PINGSTREAM_SESSION_TIMEOUT": "6",
             "PINGSTREAM_HEARTBEAT_INTERVAL": "0.5",
             "PINGSTREAM_INTERNAL_TOKEN": self.token,
-            "PINGSTREAM_JWT_SECRET": "test-jwt-secret-" + self.app_id,
+            "PINGSTREAM_JWT_SECRET": self.jwt_secret,
+            "PINGSTREAM_SECRETS_KEY": self.secrets_key,
             "PINGSTREAM_IP_RATE_LIMIT": "100000",
             "PINGSTREAM_REQUEST_TIMEOUT": "30",
+            # the tests' receivers listen on 127.0.0.1, which outbound requests may not reach by default
+            "PINGSTREAM_OUTBOUND_ALLOW": "127.0.0.0/8,::1",
             "PINGSTREAM_LOG_LEVEL": "info",
             "PYTHONPATH": str(ROOT),
         })
@@ -172,7 +181,7 @@ class Cluster:
         with open(log, "ab") as out:
             popen = subprocess.Popen([sys.executable, "-m", "pingstream.cli", role], cwd=ROOT,
                                      env=self.env(**extra), stdout=out, stderr=subprocess.STDOUT)
-        process = Process(name, popen, log, port)
+        process = Process(name, popen, log, port, {"X-Pingstream-Internal": self.token})
         self.processes.append(process)
         return process
 

@@ -34,7 +34,6 @@ from tests.integration.cluster import Client, Cluster, Process, wait_for
 from tests.integration.conftest import ready_client, running_cluster
 
 REGIONS = ("eu-west", "us-east", "ap-south")
-INTERNAL = {"X-Pingstream-Internal": "test-internal-token"}
 HOUR = 3600.0
 
 
@@ -66,7 +65,7 @@ class Outcome:
 
 
 def health(worker: Process) -> dict:
-    return Client(worker.url).get("/internal/health", headers=INTERNAL).body
+    return Client(worker.url).get("/internal/health", headers=worker.internal).body
 
 
 def make_batches(monitors: list[str], results: int, batch: int, rng: random.Random) -> list[list[dict]]:

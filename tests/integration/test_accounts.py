@@ -3,9 +3,12 @@ refresh, log-out, recovery, password change, the profile and its deletion."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from engine.partitioning import partition_for
+from tables.accounts import CODES_PER_HOUR, LOGIN_FAILURES
 from tests.integration.accounts import PASSWORD, code_in, log_in, new_email, person, sign_up
 from tests.integration.cluster import Client, Cluster, wait_for
 from tests.mailbox import Mailbox
@@ -26,8 +29,8 @@ def test_sign_up_confirm_and_sign_in(cluster: Cluster, smtp_server: Mailbox, ano
     email = new_email("grace")
     created = anonymous.post("/v1/account", {"name": "Grace", "surname": "Hopper", "email": email.upper(),
                                              "password": PASSWORD})
-    assert created.status == 201, created.body
-    assert created.body["data"]["status"] == "pending" and created.body["data"]["email"] == email
+    assert created.status == 202, created.body
+    assert created.body["data"]["email"] == email
     assert "password" not in str(created.body)
     mail = smtp_server.wait_for_mail(email)
     code = code_in(mail, "confirmation")
@@ -41,9 +44,7 @@ def test_sign_up_confirm_and_sign_in(cluster: Cluster, smtp_server: Mailbox, ano
     assert confirmed.body["data"]["account"]["status"] == "active"
     assert confirmed.body["data"]["team"]["role"] == "root" and confirmed.body["data"]["team"]["plan"] == "free"
     again = anonymous.patch("/v1/account", {"email": email, "confirmation_code": code})
-    assert again.status == 409 and again.body["error"] == "already_confirmed"  # single use
-    assert anonymous.post("/v1/account", {"name": "G", "surname": "H", "email": email,
-                                          "password": PASSWORD}).body["error"] == "email_taken"
+    assert again.status == 422 and again.body["error"] == "invalid_code"  # single use
 
     tokens = anonymous.post("/v1/auth", {"email": email, "password": PASSWORD}).body["data"]
     assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 900
@@ -69,8 +70,45 @@ def test_a_resent_code_replaces_the_old_one_and_codes_are_used_up_by_wrong_tries
     for _ in range(5):  # five wrong tries void the code, even the right one after them
         anonymous.patch("/v1/account", {"email": email, "confirmation_code": "99999x"})
     voided = anonymous.patch("/v1/account", {"email": email, "confirmation_code": second})
-    assert voided.status == 422 and "no code" in voided.body["message"]
+    assert voided.status == 422 and voided.body["error"] == "invalid_code"
     assert anonymous.post("/v1/account/confirmation-code", {"email": "nobody@example.com"}).status == 202  # no leak
+
+
+def test_a_second_sign_up_never_replaces_a_pending_password(cluster: Cluster, smtp_server: Mailbox,
+                                                            anonymous: Client) -> None:
+    """The attacker signs up again for the victim's pending address; the victim confirms with the newest code."""
+    email = new_email("victim")
+    assert anonymous.post("/v1/account", {"name": "Vic", "surname": "T", "email": email,
+                                          "password": PASSWORD}).status == 202
+    smtp_server.wait_for_mail(email)
+    attacker_password = "the attacker's own passphrase"
+    second = anonymous.post("/v1/account", {"name": "Mallory", "surname": "X", "email": email,
+                                            "password": attacker_password})
+    assert second.status == 202
+    newest = code_in(smtp_server.wait_for_mail(email), "confirmation")
+    assert anonymous.patch("/v1/account", {"email": email, "confirmation_code": newest}).status == 200
+    assert anonymous.post("/v1/auth", {"email": email, "password": attacker_password}).status == 401
+    victim = log_in(cluster, email)
+    assert victim.client.get("/v1/customer").body["data"]["name"] == "Vic"
+
+
+def test_sign_up_and_confirm_answer_alike_whether_or_not_the_email_exists(cluster: Cluster, smtp_server: Mailbox,
+                                                                          anonymous: Client) -> None:
+    taken, _ = sign_up(cluster, smtp_server, "taken")
+    fresh = new_email("fresh")
+
+    def shape(answer) -> tuple:
+        body = answer.body
+        return answer.status, body.get("error"), (body.get("message") or body["data"]["message"])
+
+    sign_ups = [anonymous.post("/v1/account", {"name": "X", "surname": "Y", "email": address, "password": PASSWORD})
+                for address in (taken, fresh)]
+    assert shape(sign_ups[0]) == shape(sign_ups[1]) and sign_ups[0].status == 202
+    assert "already has an account" in smtp_server.wait_for_mail(taken)   # the mail says what happened
+    smtp_server.wait_for_mail(fresh)
+    confirms = [anonymous.patch("/v1/account", {"email": address, "confirmation_code": "123456"})
+                for address in (taken, new_email("nobody"), fresh)]
+    assert len({shape(answer) for answer in confirms}) == 1 and confirms[0].status == 422
 
 
 def test_bad_sign_up_input_says_what_to_fix(anonymous: Client) -> None:
@@ -120,6 +158,20 @@ def test_wrong_passwords_lock_the_account_for_a_while(cluster: Cluster, smtp_ser
     assert unknown.status == 401 and unknown.body["error"] == "invalid_credentials"  # same as a wrong password
 
 
+def test_a_concurrent_burst_of_wrong_passwords_cannot_outrun_the_lock(cluster: Cluster, smtp_server: Mailbox,
+                                                                       anonymous: Client) -> None:
+    """24 guesses at once: each try is reserved in the account's partition before its hash is verified."""
+    email, _ = sign_up(cluster, smtp_server, "eve")
+    with ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(lambda _: anonymous.post("/v1/auth", {"email": email, "password": "guess"}),
+                                range(24)))
+    statuses = sorted(answer.status for answer in answers)
+    assert statuses.count(401) <= LOGIN_FAILURES - 1 and set(statuses) == {401, 429}, statuses
+    assert all(a.body["error"] == "too_many_login_attempts" for a in answers if a.status == 429)
+    right_after = anonymous.post("/v1/auth", {"email": email, "password": PASSWORD})
+    assert right_after.status == 429 and right_after.body["error"] == "too_many_login_attempts"
+
+
 def test_password_recovery_ends_every_session(cluster: Cluster, smtp_server: Mailbox, anonymous: Client) -> None:
     ada = person(cluster, smtp_server)
     assert anonymous.post("/v1/account/recovery", {"email": ada.email}).status == 202
@@ -134,6 +186,24 @@ def test_password_recovery_ends_every_session(cluster: Cluster, smtp_server: Mai
     assert log_in(cluster, ada.email, new_password).client.get("/v1/monitors").status == 200
     reused = anonymous.patch("/v1/account/recovery", {"email": ada.email, "code": code, "new_password": "x" * 12})
     assert reused.status == 422  # used once
+
+
+def test_codes_are_mailed_at_most_five_times_an_hour_and_answers_stay_alike(
+        cluster: Cluster, smtp_server: Mailbox, anonymous: Client) -> None:
+    """Asking again and again neither floods the inbox nor buys more codes to guess."""
+    email, _ = sign_up(cluster, smtp_server, "bombed")           # the confirmation code: one
+    for _ in range(7):
+        assert anonymous.post("/v1/account/recovery", {"email": email}).status == 202
+    assert anonymous.post("/v1/account/confirmation-code", {"email": email}).status == 202
+    assert anonymous.post("/v1/account", {"name": "X", "surname": "Y", "email": email,
+                                          "password": PASSWORD}).status == 202
+    # a mail to another address of the same partition comes after whatever these commands mailed
+    marker = next(address for address in (new_email("marker") for _ in range(200))
+                  if partition_for(address, cluster.partitions) == partition_for(email, cluster.partitions))
+    assert anonymous.post("/v1/account", {"name": "M", "surname": "K", "email": marker,
+                                          "password": PASSWORD}).status == 202
+    smtp_server.wait_for_mail(marker)
+    assert len(smtp_server.mail_to(email)) == CODES_PER_HOUR
 
 
 def test_password_change_keeps_this_session_and_ends_the_others(cluster: Cluster, smtp_server: Mailbox) -> None:
@@ -160,7 +230,10 @@ def test_profile_update_and_deletion(cluster: Cluster, smtp_server: Mailbox, ano
     assert anonymous.post("/v1/auth", {"email": ada.email, "password": PASSWORD}).status == 401
     # her team had no one else: it is gone with her, and the email may sign up afresh
     again = anonymous.post("/v1/account", {"name": "Ada", "surname": "L", "email": ada.email, "password": PASSWORD})
-    assert again.status == 201 and again.body["data"]["id"] != ada.user_id
+    assert again.status == 202
+    code = code_in(smtp_server.wait_for_mail(ada.email), "confirmation")
+    fresh = anonymous.patch("/v1/account", {"email": ada.email, "confirmation_code": code}).body["data"]
+    assert fresh["account"]["id"] != ada.user_id
 
 
 def test_people_endpoints_refuse_api_keys(cluster: Cluster, api: Client) -> None:

@@ -9,18 +9,23 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from engine.broker import free_port
 from tests.integration.cluster import Client, Cluster, wait_for
+from tests.integration.conftest import ready_client, running_cluster
 from tests.integration.test_dead_letters import dead_letters
 from tests.integration.test_monitors import create, post_results
 
 
 def verify(secret: str, headers: dict[str, str], body: bytes, tolerance: float = 300) -> bool:
     """What a receiver does (the README's Python snippet)."""
-    timestamp = headers["X-Pingstream-Timestamp"]
-    expected = "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    delivery, timestamp = headers["X-Pingstream-Delivery"], headers["X-Pingstream-Timestamp"]
+    expected = "sha256=" + hmac.new(secret.encode(), f"{delivery}.{timestamp}.".encode() + body,
+                                    hashlib.sha256).hexdigest()
     fresh = abs(time.time() - int(timestamp)) <= tolerance
     return fresh and hmac.compare_digest(expected, headers["X-Pingstream-Signature"])
 
@@ -82,6 +87,7 @@ def test_deliveries_are_signed_retried_with_backoff_and_recorded(api: Client, re
     for headers, body, _ in attempts:
         assert verify(flaky["secret"], headers, body), headers
         assert not verify("whsec_wrong", headers, body)
+        assert not verify(flaky["secret"], {**headers, "X-Pingstream-Delivery": "another id"}, body)
         assert headers["X-Pingstream-Event"] == "incident.created"
     assert len({headers["X-Pingstream-Delivery"] for headers, _, _ in attempts}) == 1
     assert len({body for _, body, _ in attempts}) == 1  # the same body each time, signed afresh
@@ -127,3 +133,59 @@ def test_monitor_events_reach_subscribed_channels_and_failures_are_dead_lettered
         letter for letter in asyncio.run(dead_letters(cluster))
         if letter["topic"] == "notifications" and down["id"] in letter["reason"]], 20, interval=0.5)
     assert "gave up after 2 attempts" in letters[0]["reason"]
+
+
+def test_without_the_operator_s_allowance_a_channel_to_127_0_0_1_is_refused_and_logged_generically(
+        tmp_path: Path, receiver: Receiver) -> None:
+    """SSRF: a tenant's channel cannot make a worker reach loopback (or any internal address), nor map its ports."""
+    with running_cluster(tmp_path, env={"PINGSTREAM_OUTBOUND_ALLOW": ""}) as strict:
+        org_id, key = strict.new_org()
+        api = ready_client(strict, key)
+        internal = channel(api, receiver.url("/monitors"), max_attempts=2, initial_backoff_seconds=1)
+        closed_port = channel(api, f"http://127.0.0.1:{free_port()}/x", max_attempts=1)
+        metadata = channel(api, "http://169.254.169.254/latest/meta-data/", max_attempts=1)
+        api.post("/v1/incidents", {"name": "probe the inside"})
+
+        def given_up(alert: dict) -> dict:
+            deliveries = api.get(f"/v1/alerts/{alert['id']}/deliveries").body["data"]
+            return deliveries and deliveries[0]["status"] == "failed" and deliveries[0]
+
+        for alert, attempts in ((internal, 2), (closed_port, 1), (metadata, 1)):
+            failed = wait_for(f"the delivery to {alert['url']} to be given up", lambda: given_up(alert), 30)
+            assert [(a["status_code"], a["error"]) for a in failed["attempts"]] == \
+                [(None, "refused: not a public address")] * attempts
+    assert receiver.seen("/monitors") == []
+
+
+async def every_record(cluster: Cluster) -> list[bytes]:
+    """Every key and value on every topic of the cluster's broker (changelogs, commands, replies included)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=cluster.broker_url.removeprefix("kafka://"), group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for topic in await consumer.topics()
+               for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen: list[bytes] = []
+        while batch := await consumer.getmany(timeout_ms=1000):
+            seen += [(r.key or b"") + b" " + (r.value or b"") for records in batch.values() for r in records]
+        return seen
+    finally:
+        await consumer.stop()
+
+
+def test_signing_secrets_are_sealed_in_tables_and_topics(cluster: Cluster, api: Client, receiver: Receiver) -> None:
+    made = channel(api, receiver.url("/monitors"), events=["incident.created"])
+    api.post("/v1/incidents", {"name": "sealed"})
+    headers, body, _ = wait_for("a delivery signed with the secret", lambda: receiver.seen("/monitors") and
+                                receiver.seen("/monitors")[0], 20)
+    assert verify(made["secret"], headers, body)
+    assert api.get(f"/v1/alerts/{made['id']}").body["data"]["secret_prefix"] == made["secret"][:12]
+    secret = made["secret"].encode()
+    records = asyncio.run(every_record(cluster))
+    assert any(b"sealed:v1:" in record for record in records)   # the sealed form is there to be seen
+    assert not any(secret in record for record in records)
+    for path in cluster.root.rglob("*"):   # the workers' RocksDB files (and logs)
+        if path.is_file():
+            assert secret not in path.read_bytes(), path

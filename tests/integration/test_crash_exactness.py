@@ -28,7 +28,6 @@ from tests.integration.crash_scenario import scenario
 
 MONITORS = 40
 PER_MONITOR = 1500     # results per monitor: 60,000 in all
-INTERNAL = {"X-Pingstream-Internal": "test-internal-token"}
 
 
 @dataclass
@@ -87,7 +86,7 @@ async def produce(bootstrap: str, results: list[tuple[str, dict]], partitions: i
 
 
 def health(worker: Process) -> dict:
-    return Client(worker.url).get("/internal/health", headers=INTERNAL).body
+    return Client(worker.url).get("/internal/health", headers=worker.internal).body
 
 
 def assert_exact(api: Client, expected: dict[str, Expected]) -> None:

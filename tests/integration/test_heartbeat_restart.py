@@ -44,7 +44,7 @@ def ping_group(api: Client, heartbeats: dict[str, int]) -> dict[str, float]:
 
 
 def health(worker: Process) -> dict:
-    return Client(worker.url).get("/internal/health").body
+    return Client(worker.url).get("/internal/health", headers=worker.internal).body
 
 
 def downs(cluster: Cluster) -> list:

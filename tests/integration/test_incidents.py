@@ -222,8 +222,13 @@ def test_another_organisations_resources_answer_404(cluster: Cluster, api: Clien
     assert incident(api, opened["id"])["status"] == "investigating"
 
 
-def test_health_check_reports_the_incident_engine(api: Client) -> None:
-    health = Client(api.base).get("/v1/health-check")
+def test_health_check_reports_the_incident_engine(cluster: Cluster, api: Client) -> None:
+    anonymous = Client(api.base).get("/v1/health-check")
+    assert anonymous.status == 200 and anonymous.body == {"data": {"status": "ok"}}  # up: nothing internal
+    for wrong in ("", "change-me", cluster.token[:-1]):
+        assert Client(api.base).get("/v1/health-check", headers={"X-Pingstream-Internal": wrong}).body == \
+            anonymous.body
+    health = Client(api.base).get("/v1/health-check", headers={"X-Pingstream-Internal": cluster.token})
     assert health.status == 200
     engine = health.body["data"]["incident_engine"]
     assert engine["status"] == "ok"

@@ -35,7 +35,8 @@ def test_a_mail_message_is_sent_through_smtp(cluster: Cluster, smtp_server: Mail
     asyncio.run(produce(cluster, [mail_message(cluster, to, "314159")]))
     text = smtp_server.wait_for_mail(to, timeout=60)
     assert code_in(text) == "314159" and "314159" in text.splitlines()[0]  # the subject says it too
-    workers = cluster.client(None).get("/v1/health-check").body["data"]["incident_engine"]["workers"]
+    workers = cluster.client(None).get("/v1/health-check", headers={"X-Pingstream-Internal": cluster.token}
+                                       ).body["data"]["incident_engine"]["workers"]
     assert any(worker["mail"]["sent"] >= 1 and worker["mail"]["transport"].startswith("smtp://127.0.0.1:")
                for worker in workers.values())
 

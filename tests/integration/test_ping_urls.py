@@ -146,3 +146,24 @@ def test_check_ins_are_rate_limited_per_heartbeat(api: Client, heartbeat: dict) 
     limited = curl("-sS", "-m", "10", "-i", url).stdout.decode()
     assert "429" in limited.splitlines()[0] and "Retry-After:" in limited
     assert curl("-fsS", "-m", "10", other).stdout == b"OK"  # another heartbeat is not affected
+
+
+def test_a_forwarded_address_counts_only_from_a_trusted_proxy(cluster: Cluster, api: Client, heartbeat: dict) -> None:
+    """By default X-Forwarded-For is the client's own word: ignored. Behind a trusted proxy, it names the client."""
+    path = heartbeat["checkin_urls"]["healthchecks"].split("/", 3)[3]
+    assert status_and_body("-H", "X-Forwarded-For: 6.6.6.6", f"{api.base}/{path}") == (200, "OK")
+    rows = wait_for("the spoofed ping", lambda: (h := history(api, heartbeat["id"])) and h, 15)
+    assert rows[0]["source_ip"] == "127.0.0.1"
+    behind_proxy = cluster.start_api("api-behind-proxy", PINGSTREAM_TRUSTED_PROXIES="127.0.0.1/32")
+    try:
+        cluster.wait_serving(behind_proxy)
+        forwarded = {"X-Forwarded-For": "6.6.6.6, 198.51.100.7", "X-Forwarded-Proto": "https",
+                     "X-Forwarded-Host": "status.example.org"}
+        as_curl = [arg for name, value in forwarded.items() for arg in ("-H", f"{name}: {value}")]
+        assert status_and_body(*as_curl, f"{behind_proxy.url}/{path}") == (200, "OK")
+        rows = wait_for("the forwarded ping", lambda: (h := history(api, heartbeat["id"])) and len(h) == 2 and h, 15)
+        assert rows[0]["source_ip"] == "198.51.100.7"
+        shown = Client(behind_proxy.url, api.key).get(f"/v1/heartbeats/{heartbeat['id']}", headers=forwarded)
+        assert shown.body["data"]["checkin_urls"]["healthchecks"].startswith("https://status.example.org/ping/")
+    finally:
+        behind_proxy.stop()

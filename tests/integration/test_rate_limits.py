@@ -142,3 +142,32 @@ def test_requests_without_valid_credentials_are_limited_per_address(cluster: Clu
     finally:
         limited.stop()
         cluster.processes.remove(limited)
+
+
+def test_more_keys_do_not_multiply_a_team_s_share(cluster: Cluster) -> None:
+    _, key = cluster.new_org(plan="free", name="many keys")
+    first = cluster.client(key)
+    keys = [cluster.client(first.post("/v1/keys", {"name": f"k{n}", "scopes": ["monitors:read"]})
+                           .body["data"]["secret"]) for n in range(7)]
+    team_limit = plan_named("free").team_requests_per_minute
+    made = {n: 0 for n in range(len(keys))}
+    for n in range(team_limit + 10):
+        answer = keys[n % len(keys)].get("/v1/monitors")
+        if answer.status == 429:
+            break
+        made[n % len(keys)] += 1
+    assert answer.status == 429 and limit_remaining_reset(answer)[0] == team_limit
+    assert max(made.values()) < FREE and sum(made.values()) <= team_limit
+
+
+def test_a_known_webhook_id_cannot_flood_the_workers(cluster: Cluster) -> None:
+    _, key = cluster.new_org(plan="free", name="webhook flood")
+    webhook = cluster.client(key).post("/v1/webhooks", {"name": "flooded"}).body["data"]
+    anonymous = cluster.client(None)
+    quota = plan_named("free").webhook_events_per_minute
+    for n in range(quota + 1):
+        answer = anonymous.post(f"/v1/webhooks/{webhook['id']}/events", {"n": n})
+        if answer.status != 202:
+            break
+    assert n == quota and answer.status == 429 and answer.body["error"] == "ingest_rate_exceeded", (n, answer.body)
+    assert 1 <= int(answer.headers["Retry-After"]) <= 61

@@ -33,7 +33,7 @@ def test_the_walkthrough_answers_as_documented(tmp_path: Path) -> None:
         run = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     out = run.stdout
-    assert '"status":"pending"' in out and '"role":"root"' in out and '"token_type":"Bearer"' in out
+    assert '"message":"We sent a mail to this address' in out and '"role":"root"' in out and '"token_type":"Bearer"' in out
     assert '"scopes":["checks:write"]' in out and '"secret":"psk_' in out
     assert '"status":"down"' in out and '"regions_status":{"eu-west":"up","us-east":"down","ap-south":"down"}' in out
     assert '"uptime_30d":{"uptime_percentage":20.0,"total_checks":5,"up_checks":1,"down_checks":4}' in out

@@ -172,3 +172,39 @@ def test_deleting_a_team_ends_its_keys_and_tokens_and_removes_its_monitors(
     internal = {"X-Pingstream-Internal": cluster.token}
     wait_for("the team's monitor to be deleted",
              lambda: Client(worker.url, None).get(owner_read, headers=internal).status == 404, 30)
+
+
+def test_a_demoted_or_removed_member_keeps_no_power_through_their_keys(cluster: Cluster,
+                                                                        smtp_server: Mailbox) -> None:
+    """A manager's keys (and the keys those keys made) narrow to a user's scopes, then die with the membership."""
+    ada = person(cluster, smtp_server)
+    team = ada.team_id
+    bob = invite(cluster, smtp_server, ada, team, "bob", "manager")
+    made = bob.client.post("/v1/keys", {"name": "bob's script", "scopes": ["monitors:read", "monitors:write",
+                                                                          "keys:write", "members:read"]})
+    assert made.status == 201, made.body
+    bobs_key = Client(bob.base, made.body["data"]["secret"])
+    grandchild = bobs_key.post("/v1/keys", {"name": "made by the key", "scopes": ["monitors:write"]})
+    assert grandchild.status == 201, grandchild.body
+    grandchild_key = Client(bob.base, grandchild.body["data"]["secret"])
+    ada_key = Client(ada.base, ada.client.post("/v1/keys", {"name": "ada's", "scopes": ["monitors:write"]})
+                     .body["data"]["secret"])
+    assert bobs_key.post("/v1/monitors", MONITOR).status == 201
+    assert grandchild_key.post("/v1/monitors", MONITOR).status == 201
+
+    assert ada.client.patch(f"/v1/team/{team}/member/{bob.user_id}", {"role": "user"}).status == 200
+    for key in (bobs_key, grandchild_key):
+        denied = key.post("/v1/monitors", MONITOR)
+        assert denied.status == 403 and denied.body["error"] == "insufficient_scope", denied.body
+    assert bobs_key.get("/v1/monitors").status == 200          # what a user may still do
+    assert bobs_key.post("/v1/keys", {"name": "again", "scopes": ["monitors:read"]}).status == 403
+    scopes = {k["name"]: k["scopes"] for k in ada.client.get("/v1/keys").body["data"]}
+    assert scopes["bob's script"] == ["members:read", "monitors:read"] and scopes["made by the key"] == []
+
+    assert ada.client.delete(f"/v1/team/{team}/member/{bob.user_id}").status == 204
+    for key in (bobs_key, grandchild_key):
+        assert key.get("/v1/monitors").status == 401
+        assert key.get(f"/v1/team/{team}/members").status == 401
+    assert ada_key.post("/v1/monitors", MONITOR).status == 201   # other members' keys are untouched
+    revoked = {k["name"]: k["revoked_at"] for k in ada.client.get("/v1/keys").body["data"]}
+    assert revoked["bob's script"] and revoked["made by the key"] and not revoked["ada's"]

@@ -18,12 +18,13 @@ CHANNEL = {"id": "alc_1", "org_id": "org_1", "secret": "whsec_test",
                     "initial_backoff_seconds": 10, "timeout_seconds": 5}}
 
 
-def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+def test_signature_is_hmac_sha256_of_id_dot_timestamp_dot_body() -> None:
     body = b'{"event":"incident.created"}'
-    expected = hmac.new(b"whsec_test", b"1800000000." + body, hashlib.sha256).hexdigest()
-    assert layout.signature("whsec_test", 1800000000, body) == f"sha256={expected}"
+    expected = hmac.new(b"whsec_test", b"d1.1800000000." + body, hashlib.sha256).hexdigest()
+    assert layout.signature("whsec_test", "d1", 1800000000, body) == f"sha256={expected}"
     headers = layout.headers("whsec_test", 1800000000, body, "d1", "incident.created")
-    assert headers["X-Pingstream-Timestamp"] == "1800000000" and headers["X-Pingstream-Signature"].startswith("sha256=")
+    assert headers["X-Pingstream-Timestamp"] == "1800000000" and headers["X-Pingstream-Signature"] == f"sha256={expected}"
+    assert layout.signature("whsec_test", "d2", 1800000000, body) != headers["X-Pingstream-Signature"]
 
 
 def test_backoff_doubles_up_to_an_hour() -> None:

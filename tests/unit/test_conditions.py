@@ -1,8 +1,12 @@
 """The ruleset condition language: every operator, missing keys, arrays, type mismatches."""
 from __future__ import annotations
 
-import pytest
+import time
 
+import pytest
+from pydantic import ValidationError
+
+from schemas.ruleset import MAX_PATTERNS_PER_RULESET, RulesetSpec
 from tables.conditions import ANY, PathError, all_hold, compile_conditions, holds, parse_path, problem_with, resolve
 
 EVENT = {
@@ -114,3 +118,34 @@ def test_problems_are_explained() -> None:
     assert problem_with("count", "greater", [1, 2]).startswith("values: ")
     assert problem_with("status", "matches", ["(unclosed"]).startswith("values: ")
     assert problem_with("status", "matches", ["a" * 300]).startswith("values: ")
+
+
+CATASTROPHIC = "^(a+)+$"   # backtracks 2^n steps in Python's re on "a…a!"
+
+
+def test_a_catastrophic_pattern_costs_milliseconds() -> None:
+    """RE2 runs a tenant's pattern in time linear in the text: no pattern can stall a worker."""
+    for subject in ("a" * 29 + "!", "a" * 4000 + "!"):
+        started = time.perf_counter()
+        assert not holds("matches", [subject], [CATASTROPHIC])
+        assert time.perf_counter() - started < 0.05   # Python's re needs ~20 s for the first one
+    assert holds("matches", ["aaaa"], [CATASTROPHIC])
+
+
+def test_patterns_that_need_backtracking_are_refused_when_saved() -> None:
+    for pattern in (r"(a)\1", "(?=a)b", "(?<!x)y"):
+        assert "RE2" in problem_with("status", "matches", [pattern])
+    assert problem_with("status", "matches", [CATASTROPHIC]) is None
+
+
+def test_a_ruleset_has_bounded_patterns_and_size() -> None:
+    def spec(*conditions: dict) -> dict:
+        return {"rule_type": "webhook", "name": "n", "conditions": list(conditions)}
+
+    many = {"key": "s", "operator": "matches", "values": ["x"] * (MAX_PATTERNS_PER_RULESET + 1)}
+    with pytest.raises(ValidationError, match="regular expressions per ruleset"):
+        RulesetSpec.model_validate(spec(many))
+    big = [{"key": "s", "operator": "equal", "values": ["v" * 1000] * 20}]
+    with pytest.raises(ValidationError, match="bytes of conditions per ruleset"):
+        RulesetSpec.model_validate(spec(*big))
+    RulesetSpec.model_validate(spec({"key": "s", "operator": "matches", "values": ["x"] * MAX_PATTERNS_PER_RULESET}))

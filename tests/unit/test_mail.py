@@ -1,6 +1,7 @@
 """Outgoing mail: what each template says, SMTP and outbox delivery, and the mail agent's retries."""
 from __future__ import annotations
 
+import os
 import re
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -153,6 +154,19 @@ async def test_without_smtp_mail_is_written_to_the_outbox(tmp_path: Path) -> Non
     mail = message_from_bytes(written.read_bytes(), policy=policy.default)
     assert mail["To"] == "ada@example.com"
     assert CODE_LINE.findall(mail.get_content()) == [("confirmation", "123456")]
+
+
+async def test_outbox_mail_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """Codes in the outbox open accounts: created 0600 (in a 0700 outbox), whatever the umask."""
+    settings = Settings(data_dir=tmp_path)
+    permissive = os.umask(0)
+    try:
+        await Mailer(settings).send(confirmation())
+    finally:
+        os.umask(permissive)
+    [written] = list(settings.outbox.iterdir())
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert settings.outbox.stat().st_mode & 0o777 == 0o700
 
 
 async def test_an_outbox_that_cannot_be_written_is_a_clear_failure(tmp_path: Path) -> None:

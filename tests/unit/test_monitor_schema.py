@@ -106,7 +106,7 @@ def test_an_invalid_field_is_reported_under_its_own_name(change, field, says):
     ({"type": "json_path", "operator": "exists"}, "conditions.0", "a json_path condition needs a 'key'"),
     ({"type": "header", "operator": "equal", "values": ["x"]}, "conditions.0", "a header condition needs a 'key'"),
     ({"type": "keyword", "operator": "matches", "values": ["ok", "(unclosed"]},
-     "conditions.0", "'(unclosed' is not a valid regular expression"),
+     "conditions.0", "'(unclosed' is not a regular expression RE2 accepts"),
     ({"type": "latency", "operator": "less", "values": [100]}, "conditions.0.type", "Input should be"),
     ({"type": "status_code", "operator": "between", "values": [200]}, "conditions.0.operator", "Input should be"),
     ({"type": "status_code", "operator": "equal", "values": [200], "negate": True},

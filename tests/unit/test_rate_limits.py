@@ -198,3 +198,23 @@ def test_a_window_keeps_at_most_sixty_one_seconds(limiter, clock):
     window = limiter.windows["key:k1"]
     assert len(window.counts) <= WINDOW + 1
     assert window.total == sum(window.counts.values()) == 2 * 61  # seconds 239..299
+
+
+def test_a_team_limit_caps_its_keys_together(limiter):
+    """New keys do not multiply a team's share: each request must fit both its key's and its team's window."""
+    accepted = 0
+    for n in range(40):
+        decision = limiter.admit(f"key:k{n % 8}", 10, ("team:t", 25))
+        accepted += decision.accepted
+        if not decision.accepted:
+            assert decision.limit == 25 and decision.remaining == 0
+    assert accepted == 25
+    assert limiter.admit("key:other-team", 10, ("team:u", 25)).accepted
+
+
+def test_a_refusal_by_one_window_counts_in_none(limiter):
+    for _ in range(3):
+        limiter.admit("key:k1", 3, ("team:t", 100))
+    assert not limiter.admit("key:k1", 3, ("team:t", 100)).accepted
+    assert limiter.admit("key:k2", 3, ("team:t", 100)).remaining == 2   # the team counted 4, not 5
+    assert limiter.windows["team:t"].total == 4

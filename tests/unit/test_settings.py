@@ -115,3 +115,48 @@ def test_without_an_explicit_mapping_the_process_environment_is_read(monkeypatch
     monkeypatch.setenv("PINGSTREAM_WORKER_URL", "http://w:1")
     settings = Settings.from_env()
     assert (settings.partitions, settings.advertised_worker_url) == (8, "http://w:1")
+
+
+STRONG = "Jq3vQy0bX9kP2mN7wR4tL8sZ1cF6hD5gA0eB3uV7yK2"   # 43 base64 characters: 256 bits
+
+
+OTHER = "Zt8pW2nQ5rX1vB7mK4cL9sD3fH6gJ0aE2yU5iO8wR1q"
+
+
+@pytest.mark.parametrize("token, jwt_secret, secrets_key, says", [
+    ("", STRONG, OTHER, "PINGSTREAM_INTERNAL_TOKEN must be at least 32 random bytes"),
+    (STRONG, "", OTHER, "PINGSTREAM_JWT_SECRET must be at least 32 random bytes"),
+    (STRONG, OTHER, "", "PINGSTREAM_SECRETS_KEY must be at least 32 random bytes"),
+    ("change-me" * 8, STRONG, OTHER, "PINGSTREAM_INTERNAL_TOKEN"),          # long but not random
+    (STRONG, "0123456789abcdef" * 3, OTHER, "PINGSTREAM_JWT_SECRET"),      # 48 hex digits: 192 bits
+    (STRONG, STRONG, OTHER, "PINGSTREAM_JWT_SECRET must differ from PINGSTREAM_INTERNAL_TOKEN"),
+    (STRONG, OTHER, OTHER, "PINGSTREAM_SECRETS_KEY must differ from PINGSTREAM_JWT_SECRET"),
+])
+def test_weak_missing_or_shared_secrets_are_refused(token, jwt_secret, secrets_key, says):
+    settings = Settings.from_env({"PINGSTREAM_INTERNAL_TOKEN": token, "PINGSTREAM_JWT_SECRET": jwt_secret,
+                                  "PINGSTREAM_SECRETS_KEY": secrets_key})
+    with pytest.raises(SettingsError, match=says):
+        settings.require_secrets()
+
+
+def test_strong_separate_secrets_are_accepted():
+    import secrets
+
+    Settings(internal_token=secrets.token_urlsafe(32), jwt_secret=secrets.token_hex(32),
+             secrets_key=secrets.token_urlsafe(40)).require_secrets()
+
+
+def test_up_stores_its_secrets_created_private(tmp_path):
+    """Created with mode 0600, so not even a permissive umask leaves a moment when others could read them."""
+    import os
+
+    from pingstream.cli import stored_secret
+
+    permissive = os.umask(0)
+    try:
+        first = stored_secret(tmp_path, "jwt-secret")
+    finally:
+        os.umask(permissive)
+    assert (tmp_path / "jwt-secret").stat().st_mode & 0o777 == 0o600
+    assert stored_secret(tmp_path, "jwt-secret") == first and len(first) >= 43
+    assert stored_secret(tmp_path, "internal-token") != first
