@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run import PARTITIONS, backlog_folded, create_monitors, produce_envelopes, worker_health
+from bench.run import backlog_folded, create_monitors, produce_envelopes, start_cluster, worker_health
 from engine.broker import EmbeddedBroker
-from tests.integration.cluster import Client, Cluster, wait_for
+from tests.integration.cluster import Client, wait_for
 
 
 def quantiles(samples: list[float]) -> tuple[float, float, float]:
@@ -57,16 +57,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pingstream-bench-") as tmp:
         workdir = Path(tmp)
         with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
-            cluster = Cluster(broker_url=broker.url, on_tansu=True, root=workdir / "cluster",
-                              partitions=PARTITIONS, app_id="bench-latency")
-            cluster.root.mkdir()
+            cluster, worker, _, _, _, client = start_cluster(broker, workdir, "bench-latency")
             try:
-                worker = cluster.start_worker("worker")
-                api = cluster.start_api()
-                cluster.wait_serving(api)
-                _, key = cluster.new_org()
-                client = Client(api.url, key)
-                wait_for("the bench key", lambda: client.get("/v1/monitors").status == 200, 30)
                 monitors = create_monitors(client, args.monitors)
                 before = worker_health(cluster, worker)["results_applied"]
                 asyncio.run(produce_envelopes(broker.bootstrap, monitors, args.results, 500))

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 from pathlib import Path
 
 import aiohttp
@@ -158,6 +159,24 @@ def create_monitors(client: Client, count: int) -> list[str]:
         monitors = list(pool.map(create, range(count)))
     print(f"created {count:,} monitors through the API in {time.perf_counter() - started:.1f} s", flush=True)
     return monitors
+
+
+def start_cluster(broker: EmbeddedBroker, workdir: Path, app_id: str) -> tuple[Cluster, Any, Any, str, str, Client]:
+    """One worker and the API on `broker`, and a team whose key works: (cluster, worker, api, org id, key, client)."""
+    cluster = Cluster(broker_url=broker.url, on_tansu=True, root=workdir / "cluster", partitions=PARTITIONS,
+                      app_id=app_id)
+    cluster.root.mkdir()
+    try:
+        worker = cluster.start_worker("worker")
+        api = cluster.start_api()
+        cluster.wait_serving(api)
+        org_id, key = cluster.new_org()
+        client = Client(api.url, key)
+        wait_for("the bench key", lambda: client.get("/v1/monitors").status == 200, 30)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster, worker, api, org_id, key, client
 
 
 def worker_health(cluster: Cluster, worker) -> dict:
@@ -374,16 +393,8 @@ def main() -> None:
             naive = naive_agent_rate(broker, "bench-single", args.naive, workdir)
             print(f"naive Faust agent (1 event + 1 table write per result): {naive:,.0f} msg/s", flush=True)
 
-            cluster = Cluster(broker_url=broker.url, on_tansu=True, root=workdir / "cluster",
-                              partitions=PARTITIONS, app_id="bench-pingstream")
-            cluster.root.mkdir()
+            cluster, worker, api, org_id, key, client = start_cluster(broker, workdir, "bench-pingstream")
             try:
-                worker = cluster.start_worker("worker")
-                api = cluster.start_api()
-                cluster.wait_serving(api)
-                org_id, key = cluster.new_org()
-                client = Client(api.url, key)
-                wait_for("the bench key", lambda: client.get("/v1/monitors").status == 200, 30)
                 monitors = create_monitors(client, args.monitors)
                 before = worker_health(cluster, worker)["results_applied"]
                 started = time.perf_counter()
