@@ -71,6 +71,7 @@ def writing_as(name: str) -> None:
     """Name the writer of the current task (an agent's loop): its flushes take its own writes only."""
     WRITER.set(name)
 
+
 log = logging.getLogger(__name__)
 
 
