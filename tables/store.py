@@ -86,6 +86,7 @@ class TableStore:
         self,
         physical: Any,
         name: str,
+        tied: dict[str, set[str]],
         *,
         encode: Callable[[Any], bytes] = orjson.dumps,
         decode: Callable[[bytes, bytes], Any] = lambda key, raw: orjson.loads(raw),
@@ -101,8 +102,8 @@ class TableStore:
         self.physical = physical
         #: writer -> partition -> key -> value written since that writer's last cut
         self._dirty: dict[str, dict[int, dict[bytes, Any]]] = {}
-        #: writer -> writers whose pending writes it took over a key from (see `put`)
-        self.tied: dict[str, set[str]] = {}
+        #: writer -> writers that took a key over from its pending writes (shared by every table; see `_writes`)
+        self.tied = tied
         #: cuts sent but not yet in RocksDB, oldest first: partition -> key -> frozen bytes (None: deleted)
         self._in_flight: list[dict[int, dict[bytes, bytes | None]]] = []
         # the newest decoded value of a key (in RocksDB or in flight): hot keys skip the read and the decode
@@ -299,6 +300,8 @@ class StateStore:
             help="every table of this worker, each under its name as a key prefix",
         )
         self.tables: list[TableStore] = []
+        #: writer -> writers that took a key over from its pending writes: its next cut takes theirs too
+        self.tied: dict[str, set[str]] = {}
         self._lock = asyncio.Lock()
         #: writer -> events and replies queued since its last cut
         self._effects: dict[str, list[tuple[str, bytes | None, bytes, int | None]]] = {}
@@ -320,7 +323,7 @@ class StateStore:
     def table(self, name: str, **kwargs: Any) -> TableStore:
         kwargs.setdefault("cache_size", self.cache_entries)
         assert all(store.name != name for store in self.tables), f"table {name!r} declared twice"
-        store = TableStore(self.physical, name, **kwargs)
+        store = TableStore(self.physical, name, self.tied, **kwargs)
         self.tables.append(store)
         return store
 
@@ -360,7 +363,7 @@ class StateStore:
         writers, new = set(), {WRITER.get()}
         while new:
             writers |= new
-            new = {taker for store in self.tables for writer in new for taker in store.tied.pop(writer, ())} - writers
+            new = {taker for writer in new for taker in self.tied.pop(writer, ())} - writers
         effects = [effect for writer in writers for effect in self._effects.pop(writer, ())]
         replies = [reply for writer in writers for reply in self._replies.pop(writer, ())]
         cuts = [(store, frozen) for store in self.tables if (frozen := store.cut(writers))]

@@ -22,9 +22,9 @@ from aiokafka import AIOKafkaProducer
 
 from engine.partitioning import entity_key, partition_for
 from tables.monitor_state import MonitorState, apply_result
-from tests.integration.cluster import Client, Cluster, Process, cpu_burners, wait_for
+from tests.integration.cluster import Client, Cluster, cpu_burners, wait_for
 from tests.integration.conftest import ready_client, running_cluster
-from tests.integration.crash_scenario import scenario
+from tests.integration.crash_scenario import health, scenario
 
 MONITORS = 40
 PER_MONITOR = 1500     # results per monitor: 60,000 in all
@@ -83,10 +83,6 @@ async def produce(bootstrap: str, results: list[tuple[str, dict]], partitions: i
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
-
-
-def health(worker: Process) -> dict:
-    return Client(worker.url).get("/internal/health", headers=worker.internal).body
 
 
 def assert_exact(api: Client, expected: dict[str, Expected]) -> None:
