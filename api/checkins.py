@@ -4,10 +4,10 @@ The check-in URLs (native, Healthchecks, Uptime Kuma) need no API key: the
 heartbeat id or push token is the secret. So each answers only what the caller
 could know anyway: accepted, not found, or too many requests.
 
-* existence: the worker owning the heartbeat says whether it exists (and is
-  enabled), in one owner read for all the heartbeats of its partition asked
-  about meanwhile; positive answers are remembered KNOWN_TTL seconds in this
-  API process (check-ins of a heartbeat deleted meanwhile end in dead-letters);
+* existence: the directory this process follows says whether the heartbeat
+  exists and is enabled (api/directory.py), no worker is asked; one not known
+  yet (created a moment ago elsewhere) costs one catch-up with the directory
+  (check-ins of a heartbeat deleted meanwhile end in dead-letters);
 * rate limit: per heartbeat, per API process, at most RATE_LIMIT check-ins in
   any RATE_WINDOW seconds (a sliding window), then 429 with Retry-After;
 * batching: check-ins arriving while the previous envelope of their
@@ -33,9 +33,6 @@ from schemas.heartbeat import MAX_BODY, MAX_MESSAGE
 
 RATE_LIMIT = 100            # check-ins per heartbeat ...
 RATE_WINDOW = 10.0          # ... in any this many seconds, per API process
-KNOWN_TTL = 30.0            # seconds a heartbeat seen to exist is trusted without asking its owner
-KNOWN_MAX = 500_000
-LOOKUP_BATCH = 150          # heartbeats one owner read asks about at most (ids ride in its URL: < 8 KB)
 ENVELOPE_BYTES = 512 * 1024  # an envelope closes at about this size; the rest waits for the next
 
 
@@ -117,13 +114,11 @@ class GroupCommit:
 
 
 class CheckInIngest:
-    """One per API process (per gateway): existence cache, rate limiter, batched lookups and envelopes."""
+    """One per API process (per gateway): rate limiter, existence from the directory, batched envelopes."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.limiter = SlidingWindow(RATE_LIMIT, RATE_WINDOW)
-        self.known: dict[str, tuple[float, bool]] = {}  # heartbeat id -> (monotonic expiry, enabled)
-        self.lookups = GroupCommit(self._look_up, LOOKUP_BATCH)
         self.envelopes = GroupCommit(self._produce, ENVELOPE_BYTES,
                                      lambda checkin: 200 + len(checkin.get("body") or "") + len(checkin.get("message") or ""))
 
@@ -132,25 +127,12 @@ class CheckInIngest:
 
     async def enabled(self, heartbeat_id: str) -> bool | None:
         """None if no such heartbeat; else whether it is enabled."""
-        cached = self.known.get(heartbeat_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        return await self.lookups.submit(self.gateway.partition_of(heartbeat_id), heartbeat_id)
-
-    async def _look_up(self, partition: int, heartbeat_ids: list[str]) -> list[bool | None]:
-        """One owner read for every heartbeat of a partition asked about meanwhile."""
-        status, body = await self.gateway.read(partition, "/heartbeats-enabled", {"ids": ",".join(set(heartbeat_ids))})
-        if status != 200:
-            raise EngineUnavailable(f"the worker owning partition {partition} answered {status}")
-        if len(self.known) >= KNOWN_MAX:
-            self.known.clear()
-        expiry = time.monotonic() + KNOWN_TTL
-        for heartbeat_id, enabled in body["data"].items():
-            self.known[heartbeat_id] = (expiry, enabled)
-        return [body["data"].get(heartbeat_id) for heartbeat_id in heartbeat_ids]
-
-    def forget(self, heartbeat_id: str) -> None:
-        self.known.pop(heartbeat_id, None)
+        asked = time.monotonic()
+        enabled = self.gateway.directory.heartbeat_enabled(heartbeat_id)
+        if enabled is None:
+            await self.gateway.sync_directory(since=asked)
+            enabled = self.gateway.directory.heartbeat_enabled(heartbeat_id)
+        return enabled
 
     async def send(self, checkin: dict) -> None:
         """Returns once Kafka has the check-in (acks=all), sent in an envelope with its partition's others."""

@@ -1,7 +1,6 @@
 """POST /v1/checks: check results in, acknowledged once Kafka has them (acks=all)."""
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 
@@ -52,27 +51,20 @@ async def post_checks(request: web.Request, body: tuple[CheckBatchIn, str]) -> w
 async def _require_known_monitors(gateway: Gateway, org_id: str, monitor_ids: list[str], path: str) -> None:
     """Results for monitors the caller does not own are refused whole: nothing is stored.
 
-    Monitors seen to exist are remembered briefly, so a probe's steady stream costs
-    no owner reads; the checks agent still drops results of a monitor deleted meanwhile.
+    Asked of the directory this process follows (api/directory.py), never of a
+    worker, so ingest goes on while partitions move; a monitor not known here
+    may have been created a moment ago through another process: one catch-up.
     """
-    now = time.monotonic()
-    known = {mid for mid in set(monitor_ids) if gateway.known_monitors.get((org_id, mid), 0) > now}
-    by_partition: dict[int, set[str]] = {}
-    for monitor_id in set(monitor_ids) - known:
-        by_partition.setdefault(gateway.partition_of(monitor_id), set()).add(monitor_id)
-    answers = await asyncio.gather(*[
-        gateway.read(partition, "/monitor-ids", {"org": org_id, "ids": ",".join(sorted(ids))})
-        for partition, ids in by_partition.items()
-    ])
-    for _, body in answers:
-        for monitor_id in body["data"]:
-            known.add(monitor_id)
-            gateway.remember_known_monitor(org_id, monitor_id)
-    errors = {
-        f"{path}{index}.monitor_id" if path else "monitor_id": f"no monitor {monitor_id!r} in your organisation"
-        for index, monitor_id in enumerate(monitor_ids)
-        if monitor_id not in known
-    }
-    if errors:
+    asked = time.monotonic()
+    unknown = gateway.directory.unknown_monitors(org_id, set(monitor_ids))
+    if unknown:
+        await gateway.sync_directory(since=asked)
+        unknown = gateway.directory.unknown_monitors(org_id, unknown)
+    if unknown:
+        errors = {
+            f"{path}{index}.monitor_id" if path else "monitor_id": f"no monitor {monitor_id!r} in your organisation"
+            for index, monitor_id in enumerate(monitor_ids)
+            if monitor_id in unknown
+        }
         raise ApiError(422, "unknown_monitor",
                        "Some results name monitors that do not exist; nothing was stored. Create them first.", errors)

@@ -1,9 +1,10 @@
 """How the stateless API reaches the engine: commands out, replies back, reads to owners.
 
 Everything the API knows it reads from Kafka at start and keeps following:
-which worker owns which partition (`workers`), API keys (`access`), and the
-replies to its own commands (`command-replies`). Restart it anywhere; it holds
-no state of its own (invariant 2).
+which worker owns which partition (`workers`), API keys (`access`), which
+monitors, heartbeats and webhooks exist (`directory`), and the replies to its
+own commands (`command-replies`). Restart it anywhere; it holds no state of
+its own (invariant 2).
 """
 from __future__ import annotations
 
@@ -18,14 +19,13 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from api.directory import Directory
 from engine import topics
 from engine.partitioning import entity_key, partition_for
 from engine.settings import INTERNAL_HEADER, Settings
 
 log = logging.getLogger(__name__)
 
-KNOWN_MONITOR_TTL = 30.0      # seconds an existing monitor is trusted for check ingest without asking
-KNOWN_MONITORS_MAX = 500_000
 KEY_USE_FLUSH = 10.0          # seconds between reports of when keys were last used
 
 
@@ -75,11 +75,13 @@ class Gateway:
         self.revoked_sessions: dict[str, float] = {}     # session id -> until when its tokens could live
         self.live_sessions: dict[str, str] = {}          # session id -> its user: only these tokens count
         self.deleted_users: set[str] = set()
-        self._access_sync: asyncio.Task | None = None
+        self.directory = Directory()
+        #: name -> the catch-up running (shared by concurrent callers), when the last one started
+        self._syncs: dict[str, asyncio.Task] = {}
+        self._synced_at: dict[str, float] = {}
         self.keys_used: dict[str, dict[str, float]] = {}  # team -> {key id: last use}, not yet reported
         self._key_use_task: asyncio.Task | None = None
         self._replies: dict[str, asyncio.Future] = {}
-        self.known_monitors: dict[tuple[str, str], float] = {}  # (org, monitor) -> monotonic expiry
         self._owner_changed = asyncio.Event()
         self._follow_task: asyncio.Task | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -104,7 +106,7 @@ class Gateway:
         )
         await self.registry.start()
         reply_tps = [TopicPartition(topics.COMMAND_REPLIES, p) for p in range(self.partitions)]
-        registry_tps = [TopicPartition(topics.WORKERS, 0), TopicPartition(topics.ACCESS, 0)]
+        registry_tps = [TopicPartition(topics.WORKERS, 0), TopicPartition(topics.ACCESS, 0), *self.directory_tps]
         self.registry.assign(reply_tps + registry_tps)
         for tp in registry_tps:
             self.registry.seek(tp, 0)
@@ -116,17 +118,25 @@ class Gateway:
         self._key_use_task = asyncio.create_task(self._report_key_use())
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout))
 
-    async def _catch_up(self, tps: list[TopicPartition]) -> None:
-        """Read API keys and worker announcements up to now before serving anything."""
+    @property
+    def directory_tps(self) -> list[TopicPartition]:
+        return [TopicPartition(topics.DIRECTORY, p) for p in range(self.partitions)]
+
+    async def _end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         ends = await self.registry.end_offsets(tps)
         if self.settings.on_tansu:
             from engine.tansu_offsets import true_end_offsets
 
             ends = await true_end_offsets(self.settings.bootstrap_servers, tps, ends)
+        return ends
+
+    async def _catch_up(self, tps: list[TopicPartition]) -> None:
+        """Read API keys, worker announcements and the directory up to now before serving anything."""
+        ends = await self._end_offsets(tps)
         deadline = time.monotonic() + 30
         while not await self._reached(ends):
             if time.monotonic() > deadline:
-                raise EngineUnavailable("could not read the access and workers topics within 30 s")
+                raise EngineUnavailable("could not read the access, workers and directory topics within 30 s")
             batch = await self.registry.getmany(*tps, timeout_ms=200)
             for records in batch.values():
                 for record in records:
@@ -169,6 +179,9 @@ class Gateway:
     # -- what the registries say ---------------------------------------------
 
     def _on_record(self, record: Any) -> None:
+        if record.topic == topics.DIRECTORY:
+            self.directory.apply(record.key, record.value)
+            return
         if record.value is None:
             return
         value = orjson.loads(record.value)
@@ -212,24 +225,36 @@ class Gateway:
 
         Called when a validly signed token or a well-formed key is not known yet
         (a key created, a member added a moment ago through another process).
-        Concurrent callers share one wait.
         """
-        if self._access_sync is None or self._access_sync.done():
-            self._access_sync = asyncio.create_task(self._catch_up_access())
+        await self._sync(topics.ACCESS, [TopicPartition(topics.ACCESS, 0)], timeout)
+
+    async def sync_directory(self, since: float | None = None, timeout: float = 3.0) -> None:
+        """Return once every directory entry published until now is applied.
+
+        Called when ingest names an entity not known here yet (created a moment
+        ago through another process), and after a command that removed one.
+        `since` (time.monotonic()): a catch-up that started after it is enough.
+        """
+        if since is not None and self._synced_at.get(topics.DIRECTORY, -1.0) > since:
+            return
+        await self._sync(topics.DIRECTORY, self.directory_tps, timeout)
+
+    async def _sync(self, name: str, tps: list[TopicPartition], timeout: float) -> None:
+        """One catch-up with `tps` (ListOffsets, then wait for the follower), shared by concurrent callers."""
+        task = self._syncs.get(name)
+        if task is None or task.done():
+            task = self._syncs[name] = asyncio.create_task(self._catch_up_with(name, tps))
         try:
-            await asyncio.wait_for(asyncio.shield(self._access_sync), timeout)
+            await asyncio.wait_for(asyncio.shield(task), timeout)
         except (asyncio.TimeoutError, Exception):
-            log.info("could not catch up with the access topic within %.1f s", timeout)
+            log.info("could not catch up with the %s topic within %.1f s", name, timeout)
 
-    async def _catch_up_access(self) -> None:
-        tp = TopicPartition(topics.ACCESS, 0)
-        ends = await self.registry.end_offsets([tp])
-        if self.settings.on_tansu:
-            from engine.tansu_offsets import true_end_offsets
-
-            ends = await true_end_offsets(self.settings.bootstrap_servers, [tp], ends)
-        while await self.registry.position(tp) < ends[tp]:
+    async def _catch_up_with(self, name: str, tps: list[TopicPartition]) -> None:
+        started = time.monotonic()
+        ends = await self._end_offsets(tps)
+        while not await self._reached(ends):
             await asyncio.sleep(0.01)
+        self._synced_at[name] = started
 
     def _on_announcement(self, announcement: dict) -> None:
         url = announcement["url"]
@@ -302,6 +327,17 @@ class Gateway:
             await self.sync_access()
         return status, reply
 
+    async def directory_command(self, kind: str, org_id: str, entity_id: str, body: Any = None) -> tuple[int, Any]:
+        """A command that removes or disables an entity; once applied, ingest through this process knows it.
+
+        The agent publishes the directory entry before it replies, so one
+        catch-up after the reply is enough.
+        """
+        status, reply = await self.command(kind, org_id, entity_id, body)
+        if status < 400:
+            await self.sync_directory()
+        return status, reply
+
     async def produce_results(self, org_id: str, by_partition: dict[int, list[dict]]) -> None:
         """One envelope per partition; returns once Kafka acknowledged every one (acks=all)."""
         sends = [
@@ -313,15 +349,6 @@ class Gateway:
         await asyncio.gather(*sends)
 
     # -- reads ----------------------------------------------------------------
-
-    def remember_known_monitor(self, org_id: str, monitor_id: str) -> None:
-        if len(self.known_monitors) > KNOWN_MONITORS_MAX:
-            self.known_monitors.clear()
-        self.known_monitors[(org_id, monitor_id)] = time.monotonic() + KNOWN_MONITOR_TTL
-
-    def forget_known_monitor(self, monitor_id: str) -> None:
-        for key in [key for key in self.known_monitors if key[1] == monitor_id]:
-            del self.known_monitors[key]
 
     def partition_of(self, entity_id: str) -> int:
         return partition_for(entity_id, self.partitions)

@@ -101,17 +101,16 @@ async def get_heartbeat(request: web.Request) -> web.Response:
 async def update_heartbeat(request: web.Request, body: HeartbeatPatch) -> web.Response:
     """Change the fields given (null clears an optional one); giving cron drops interval and back."""
     heartbeat_id = HEARTBEAT.id_of(request)
-    status, reply = await gateway_of(request).command(
+    status, reply = await gateway_of(request).directory_command(  # enabled may have changed
         "heartbeat.update", principal_of(request).org_id, heartbeat_id, body.model_dump(exclude_unset=True))
-    ingest_of(request).forget(heartbeat_id)  # enabled may have changed
     return answer_with_urls(request, status, reply)
 
 
 @routes.delete("/v1/heartbeats/{id}", auth=WRITES, path_params=HEARTBEAT_PATH, answers={204: None})
 async def delete_heartbeat(request: web.Request) -> web.Response:
     heartbeat_id = HEARTBEAT.id_of(request)
-    status, body = await gateway_of(request).command("heartbeat.delete", principal_of(request).org_id, heartbeat_id)
-    ingest_of(request).forget(heartbeat_id)
+    status, body = await gateway_of(request).directory_command("heartbeat.delete", principal_of(request).org_id,
+                                                               heartbeat_id)
     return answer(status, body)
 
 
@@ -121,14 +120,13 @@ async def delete_heartbeat(request: web.Request) -> web.Response:
 async def delete_heartbeats(request: web.Request, id: list[str]) -> web.Response:
     """Delete several: ?id=..&id=..; answers which were deleted and which not found."""
     ids = id
-    gateway, org_id, ingest = gateway_of(request), principal_of(request).org_id, ingest_of(request)
+    gateway, org_id = gateway_of(request), principal_of(request).org_id
 
     async def delete(raw: str) -> int:
         heartbeat_id = parse_heartbeat_id(raw)
         if heartbeat_id is None:
             return 404
-        status, _ = await gateway.command("heartbeat.delete", org_id, heartbeat_id)
-        ingest.forget(heartbeat_id)
+        status, _ = await gateway.directory_command("heartbeat.delete", org_id, heartbeat_id)
         return status
 
     statuses = await asyncio.gather(*[delete(raw) for raw in ids])

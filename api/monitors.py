@@ -63,8 +63,7 @@ async def update_monitor(request: web.Request, body: MonitorPatch) -> web.Respon
 @routes.delete("/v1/monitors/{id}", auth=WRITES, path_params=MONITOR_PATH, answers={204: None})
 async def delete_monitor(request: web.Request) -> web.Response:
     gateway, monitor_id = gateway_of(request), MONITOR.id_of(request)
-    status, body = await gateway.command("monitor.delete", principal_of(request).org_id, monitor_id)
-    gateway.forget_known_monitor(monitor_id)
+    status, body = await gateway.directory_command("monitor.delete", principal_of(request).org_id, monitor_id)
     return answer(status, body)
 
 
@@ -75,12 +74,10 @@ async def delete_monitors(request: web.Request, id: list[str]) -> web.Response:
     ids = id
     gateway, org_id = gateway_of(request), principal_of(request).org_id
     answers = await asyncio.gather(*[
-        gateway.command("monitor.delete", org_id, monitor_id) if MONITOR_ID.match(monitor_id) else _absent()
+        gateway.directory_command("monitor.delete", org_id, monitor_id) if MONITOR_ID.match(monitor_id) else _absent()
         for monitor_id in ids
     ])
     deleted = [monitor_id for monitor_id, (status, _) in zip(ids, answers) if status == 204]
-    for monitor_id in deleted:
-        gateway.forget_known_monitor(monitor_id)
     missing = [monitor_id for monitor_id, (status, _) in zip(ids, answers) if status == 404]
     return json_response({"data": {"deleted": deleted, "not_found": missing}})
 

@@ -5,7 +5,6 @@ import re
 import secrets
 import time
 import uuid
-from weakref import WeakKeyDictionary
 
 import orjson
 from aiohttp import web
@@ -29,11 +28,6 @@ routes = Routes()
 WEBHOOK_ID = re.compile(r"^whk_[A-Za-z0-9_-]{16,64}$")
 WEBHOOK = Resource.matching("webhook", "/webhooks", WEBHOOK_ID.pattern)
 WEBHOOK_PATH = {"id": Id("webhook", WEBHOOK_ID)}
-KNOWN_TTL = 30.0   # seconds an existing webhook is trusted for ingest without asking its owner
-KNOWN_MAX = 100_000
-
-#: gateway -> webhook id -> (organisation, monotonic expiry): a steady sender costs no owner reads
-_known: WeakKeyDictionary[Gateway, dict[str, tuple[str, float]]] = WeakKeyDictionary()
 
 
 def new_webhook_id() -> str:
@@ -74,8 +68,7 @@ async def get_webhook(request: web.Request) -> web.Response:
 @routes.delete("/v1/webhooks/{id}", auth=Auth("webhooks:write"), path_params=WEBHOOK_PATH, answers={204: None})
 async def delete_webhook(request: web.Request) -> web.Response:
     gateway, webhook_id = gateway_of(request), WEBHOOK.id_of(request)
-    status, body = await gateway.command("webhook.delete", principal_of(request).org_id, webhook_id)
-    _known.get(gateway, {}).pop(webhook_id, None)
+    status, body = await gateway.directory_command("webhook.delete", principal_of(request).org_id, webhook_id)
     return answer(status, body)
 
 
@@ -119,16 +112,13 @@ async def receive_event(request: web.Request) -> web.Response:
 
 
 async def _owner(gateway: Gateway, webhook_id: str) -> str:
-    """The webhook's organisation, asked of its owner at most every KNOWN_TTL s (a deleted webhook's
-    events reaching the worker meanwhile are dead-lettered there)."""
-    known = _known.setdefault(gateway, {})
-    entry = known.get(webhook_id)
-    if entry is not None and entry[1] > time.monotonic():
-        return entry[0]
-    status, body = await gateway.read(gateway.partition_of(webhook_id), f"/webhooks/{webhook_id}/owner")
-    if status != 200:
+    """The webhook's organisation, from the directory (one catch-up if not known yet); a deleted webhook's
+    events reaching the worker meanwhile are dead-lettered there."""
+    asked = time.monotonic()
+    org_id = gateway.directory.webhook_owner(webhook_id)
+    if org_id is None:
+        await gateway.sync_directory(since=asked)
+        org_id = gateway.directory.webhook_owner(webhook_id)
+    if org_id is None:
         raise ApiError(404, "not_found", f"webhook {webhook_id} not found: create one with POST /v1/webhooks")
-    if len(known) > KNOWN_MAX:
-        known.clear()
-    known[webhook_id] = (body["data"]["org_id"], time.monotonic() + KNOWN_TTL)
-    return body["data"]["org_id"]
+    return org_id

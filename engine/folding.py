@@ -57,24 +57,41 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
     writing_as(writer)
     clock = time.perf_counter
     async for events in stream.take_events(take, within=within):
-        if ready is not None:
-            await ready.wait()
-        sliced = clock()
-        for event in events:
-            if clock() - sliced > SLICE:
-                await asyncio.sleep(0)
-                sliced = clock()
-            message = event.message
-            try:
-                fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
-            except Exception as exc:  # a message we cannot fold must not stop the stream
-                log.exception("folding %s %d/%d failed", topic, message.partition, message.offset)
-                fold.dead_letters.send(topic, message.partition, message.offset, 0, message.value,
-                                       f"failed: {exc!r}")
-                state.forget_cached()
-        await state.flush()
+        try:
+            if ready is not None:
+                await ready.wait()
+            sliced = clock()
+            for event in events:
+                if clock() - sliced > SLICE:
+                    await asyncio.sleep(0)
+                    sliced = clock()
+                message = event.message
+                try:
+                    fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
+                except Exception as exc:  # a message we cannot fold must not stop the stream
+                    log.exception("folding %s %d/%d failed", topic, message.partition, message.offset)
+                    fold.dead_letters.send(topic, message.partition, message.offset, 0, message.value,
+                                           f"failed: {exc!r}")
+                    state.forget_cached()
+            await state.flush()
+        except BaseException:
+            never_acked(events)
+            raise
         if after is not None:
             after()
+
+
+def never_acked(events: list[Any]) -> None:
+    """A batch whose state is not durable must not be committed: its messages are to be read again.
+
+    Faust's take_events acks the batch it yielded when it is closed, even by a
+    cancel (a worker stopping, or leaving the group, cancels its agents
+    mid-batch), and the consumer then commits those offsets: results folded
+    but never flushed would be lost for good. Marked as acked already, they
+    are left out of the commit; the partition's next owner reads them again.
+    """
+    for event in events:
+        event.message.acked = True
 
 
 def decoded(dead_letters: DeadLetters, topic: str, partition: int, offset: int, value: bytes | None, what: str,

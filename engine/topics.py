@@ -31,6 +31,8 @@ INCIDENT_EVENTS = "incident-events"  # key: incident id; incident.created / .upd
 #: key: alert channel id; deliveries to make, attempts made, ticks (the topic keeps its first name)
 ALERT_CHANNEL_DELIVERIES = "notifications"
 ORG_CONFIG = "org-config"            # key: ruleset:<id> / alert:<channel id>; what every worker follows into memory
+#: key: monitor:<id> / heartbeat:<id> / webhook:<id>, in the entity's partition; which exist, whose, how checked
+DIRECTORY = "directory"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ TOPICS = (
     TopicSpec(INCIDENT_EVENTS, keyed=True),
     TopicSpec(ALERT_CHANNEL_DELIVERIES, keyed=True),
     TopicSpec(ORG_CONFIG, keyed=False, compacted=True),
+    TopicSpec(DIRECTORY, keyed=True, compacted=True),
     TopicSpec(MAIL, keyed=True),
     TopicSpec(RATE_USAGE, keyed=False, retention_ms=3_600_000),  # read from its end: an hour is plenty
 )

@@ -308,7 +308,7 @@ class StateStore:
         self._replies: dict[str, list[tuple[str, bytes | None, bytes, int | None]]] = {}
         self.records_flushed = 0
 
-    def emit(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
+    def emit(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
         """Queue an event the pending state implies; it reaches Kafka before that state does.
 
         Sent first, so a crash can repeat an event (its id lets readers drop the

@@ -19,7 +19,7 @@ from __future__ import annotations
 import orjson
 from pydantic import ValidationError
 
-from engine import topics
+from engine import directory, topics
 from engine.commands import CommandApplier
 from engine.partitioning import entity_key
 from schemas.heartbeat import HeartbeatPatch, HeartbeatSpec
@@ -78,6 +78,7 @@ def heartbeat_create(applier: CommandApplier, partition: int, offset: int, comma
         "updated_at": command["at"],
     }
     table.put(partition, key, config)
+    directory.publish(applier.state, partition, directory.heartbeat_entry(config))
     configure(applier, partition, config, command["at"])
     service_id = config["spec"].get("service_id")
     if service_id:
@@ -98,6 +99,7 @@ def heartbeat_update(applier: CommandApplier, partition: int, offset: int, comma
             return applier.invalid_change(command, "heartbeat", exc)
         updated = {**config, "spec": spec.stored(), "updated_at": command["at"], "pos": offset}
         applier.engine.heartbeats.put(partition, entity_key(config["id"]), updated)
+        directory.publish(applier.state, partition, directory.heartbeat_entry(updated))
         configure(applier, partition, updated, command["at"])
         before, after = config["spec"].get("service_id"), spec.service_id
         if before != after:
@@ -117,6 +119,7 @@ def heartbeat_delete(applier: CommandApplier, partition: int, offset: int, comma
     if config is None:
         return applier.not_found(command, "heartbeat")
     applier.engine.heartbeats.delete(partition, entity_key(config["id"]))
+    directory.withdraw(applier.state, partition, directory.HEARTBEAT, config["id"])
     purge = {"kind": "purge", "heartbeat_id": config["id"], "at": command["at"]}
     applier.state.emit(topics.HEARTBEATS, entity_key(config["id"]), orjson.dumps(purge), partition)
     service_id = config["spec"].get("service_id")

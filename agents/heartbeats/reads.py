@@ -5,8 +5,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from engine.owner_reads import BASE, engine_of, listed_views, owned_entity, owned_partition, requested_ids
-from engine.partitioning import entity_key
+from engine.owner_reads import BASE, engine_of, listed_views, owned_entity
 from engine.responses import json_response
 from tables import heartbeat_views
 from tables.heartbeat_data import runtime_key
@@ -24,19 +23,6 @@ routes.get(BASE + "/heartbeats")(listed_views(lambda engine: engine.heartbeats, 
 async def heartbeat(request: web.Request, partition: int, config: dict) -> web.Response:
     runtime = engine_of(request).heartbeat_data.get(partition, runtime_key(config["id"]))
     return json_response({"data": heartbeat_views.heartbeat_view(config, runtime)})
-
-
-@routes.get(BASE + "/heartbeats-enabled")
-async def heartbeats_enabled(request: web.Request) -> web.Response:
-    """For the public check-in URLs: which of these heartbeats exist, and are they enabled. Nothing else."""
-    partition = owned_partition(request)
-    table = engine_of(request).heartbeats
-    found = {}
-    for heartbeat_id in requested_ids(request):
-        config = table.get(partition, entity_key(heartbeat_id))
-        if config is not None:
-            found[heartbeat_id] = config["spec"]["enabled"]
-    return json_response({"data": found})
 
 
 @routes.get(BASE + "/heartbeats/{id}/events")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import orjson
 from pydantic import ValidationError
 
-from engine import topics
+from engine import directory, topics
 from engine.commands import CommandApplier
 from engine.partitioning import entity_key
 from schemas.monitor import MonitorPatch, MonitorSpec
@@ -64,6 +64,7 @@ def monitor_create(applier: CommandApplier, partition: int, offset: int, command
     }
     usage.count_active(monitors, partition, offset, config["org_id"], 1)
     monitors.put(partition, key, config)
+    directory.publish(applier.state, partition, directory.monitor_entry(config))
     applier.forward_to_index(command, "index.add", config, 201, view(applier, partition, config))
 
 
@@ -79,6 +80,7 @@ def monitor_update(applier: CommandApplier, partition: int, offset: int, command
             return applier.invalid_change(command, "monitor", exc)
         config = {**config, "spec": spec.model_dump(mode="json"), "updated_at": command["at"], "pos": offset}
         applier.engine.monitors.put(partition, entity_key(config["id"]), config)
+        directory.publish(applier.state, partition, directory.monitor_entry(config))
     applier.reply(command["id"], 200, view(applier, partition, config))
 
 
@@ -89,6 +91,7 @@ def monitor_delete(applier: CommandApplier, partition: int, offset: int, command
     if not config["paused"]:
         usage.count_active(applier.engine.monitors, partition, offset, config["org_id"], -1)
     applier.engine.monitors.delete(partition, entity_key(config["id"]))
+    directory.withdraw(applier.state, partition, directory.MONITOR, config["id"])
     control(applier, partition, "purge", config["id"], command["at"])
     applier.forward_to_index(command, "index.remove", config, 204, None)
 
@@ -109,6 +112,7 @@ def set_paused(applier: CommandApplier, partition: int, offset: int, command: di
         config = {**config, "paused": paused, "updated_at": command["at"], "pos": offset}
         usage.count_active(applier.engine.monitors, partition, offset, config["org_id"], -1 if paused else 1)
         applier.engine.monitors.put(partition, entity_key(config["id"]), config)
+        directory.publish(applier.state, partition, directory.monitor_entry(config))
         control(applier, partition, "pause" if paused else "resume", config["id"], command["at"])
     applier.reply(command["id"], 200, view(applier, partition, config))
 

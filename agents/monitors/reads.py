@@ -6,20 +6,13 @@ from collections.abc import Callable
 from aiohttp import web
 
 from engine import ownership
-from engine.owner_reads import BASE, engine_of, listed_views, owned_entity, owned_partition, requested_records
+from engine.owner_reads import BASE, engine_of, listed_views, owned_entity
 from engine.responses import json_response
 from tables import monitor_views
 from tables.monitor_data import runtime_key
 
 routes = web.RouteTableDef()
 owned_monitor = owned_entity("monitor", lambda engine: engine.monitors)
-
-
-@routes.get(BASE + "/monitor-ids")
-async def known_monitor_ids(request: web.Request) -> web.Response:
-    partition = owned_partition(request)
-    configs = requested_records(request, engine_of(request).monitors, partition)
-    return json_response({"data": [config["id"] for config in configs]})
 
 
 routes.get(BASE + "/monitors")(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import orjson
 
-from engine import topics
+from engine import directory, topics
 from engine.commands import CommandApplier
 from engine.partitioning import entity_key
 from tables.webhook_data import webhook_view
@@ -27,6 +27,7 @@ def webhook_create(applier: CommandApplier, partition: int, offset: int, command
     config = {"pos": offset, "id": command["entity_id"], "org_id": command["org_id"], "spec": command["body"],
               "created_at": command["at"], "updated_at": command["at"]}
     applier.engine.webhooks.put(partition, key, config)
+    directory.publish(applier.state, partition, directory.webhook_entry(config))
     applier.forward_to_index(command, "index.add", config, 201, webhook_view(config, None), collection="webhooks")
 
 
@@ -35,6 +36,7 @@ def webhook_delete(applier: CommandApplier, partition: int, offset: int, command
     if config is None or config["org_id"] != command["org_id"]:
         return applier.not_found(command, "webhook")
     applier.engine.webhooks.delete(partition, entity_key(config["id"]))
+    directory.withdraw(applier.state, partition, directory.WEBHOOK, config["id"])
     applier.state.emit(topics.WEBHOOK_EVENTS, entity_key(config["id"]),
                        orjson.dumps({"kind": "purge", "webhook_id": config["id"]}), partition)
     applier.forward_to_index(command, "index.remove", config, 204, None, collection="webhooks")

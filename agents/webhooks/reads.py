@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.owner_reads import BASE, engine_of, listed_views, not_found, owned_entity, owned_partition
-from engine.partitioning import entity_key
+from engine.owner_reads import BASE, engine_of, listed_views, owned_entity
 from engine.responses import json_response
 from tables import webhook_data as layout
 
@@ -13,16 +12,6 @@ routes = web.RouteTableDef()
 
 routes.get(BASE + "/webhooks")(
     listed_views(lambda engine: engine.webhooks, lambda engine: engine.webhook_data, layout.webhook_view))
-
-
-@routes.get(BASE + "/webhooks/{id}/owner")
-async def webhook_owner(request: web.Request) -> web.Response:
-    """For unauthenticated ingest: which organisation a webhook id belongs to (the id is the secret)."""
-    partition = owned_partition(request)
-    config = engine_of(request).webhooks.get(partition, entity_key(request.match_info["id"]))
-    if config is None:
-        return not_found("webhook", request.match_info["id"])
-    return json_response({"data": {"org_id": config["org_id"]}})
 
 
 @routes.get(BASE + "/webhooks/{id}/events")
