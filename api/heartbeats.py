@@ -6,7 +6,6 @@ key: the id is the secret (api/checkins.py). A GET of the same URL without
 """
 from __future__ import annotations
 
-import asyncio
 import time
 
 from aiohttp import web
@@ -16,7 +15,7 @@ from api.auth import authorize, presented_credential, principal_of
 from api.checkins import check_in, ingest_of, read_body
 from api.errors import ApiError
 from api.monitors import MAX_BULK
-from api.owner_reads import OWNER_HEADER, Resource, answer, gateway_of, read_owner
+from api.owner_reads import OWNER_HEADER, Resource, answer, delete_each, gateway_of, read_owner
 from api.org_lists import indexed_page
 from api.params import Choice, Id, Ids, Integer, Moment, Text
 from api.rate_limits import unmetered, unmetered_if
@@ -119,19 +118,7 @@ async def delete_heartbeat(request: web.Request) -> web.Response:
                 answers={200: Data(BulkDeleted)})
 async def delete_heartbeats(request: web.Request, id: list[str]) -> web.Response:
     """Delete several: ?id=..&id=..; answers which were deleted and which not found."""
-    ids = id
-    gateway, org_id = gateway_of(request), principal_of(request).org_id
-
-    async def delete(raw: str) -> int:
-        heartbeat_id = parse_heartbeat_id(raw)
-        if heartbeat_id is None:
-            return 404
-        status, _ = await gateway.directory_command("heartbeat.delete", org_id, heartbeat_id)
-        return status
-
-    statuses = await asyncio.gather(*[delete(raw) for raw in ids])
-    return json_response({"data": {"deleted": [i for i, s in zip(ids, statuses) if s == 204],
-                                   "not_found": [i for i, s in zip(ids, statuses) if s == 404]}})
+    return await delete_each(request, "heartbeat.delete", id, parse_heartbeat_id)
 
 
 # -- check-ins, history, statistics ---------------------------------------------------

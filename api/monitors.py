@@ -1,7 +1,6 @@
 """/v1/monitors: configuration through commands, state and statistics from the owning worker."""
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import uuid
@@ -11,7 +10,7 @@ from aiohttp import web
 from api import params
 from api.auth import principal_of
 from api.org_lists import indexed_page
-from api.owner_reads import Resource, answer, gateway_of
+from api.owner_reads import Resource, answer, delete_each, gateway_of
 from api.params import Choice, Id, Ids, Integer, Moment
 from api.routes import Auth, Data, Page, Routes
 from engine.responses import json_response
@@ -71,19 +70,8 @@ async def delete_monitor(request: web.Request) -> web.Response:
                 query={"id": Ids(MAX_BULK, "the monitors to delete", MONITOR_PATH["id"])},
                 answers={200: Data(BulkDeleted)})
 async def delete_monitors(request: web.Request, id: list[str]) -> web.Response:
-    ids = id
-    gateway, org_id = gateway_of(request), principal_of(request).org_id
-    answers = await asyncio.gather(*[
-        gateway.directory_command("monitor.delete", org_id, monitor_id) if MONITOR_ID.match(monitor_id) else _absent()
-        for monitor_id in ids
-    ])
-    deleted = [monitor_id for monitor_id, (status, _) in zip(ids, answers) if status == 204]
-    missing = [monitor_id for monitor_id, (status, _) in zip(ids, answers) if status == 404]
-    return json_response({"data": {"deleted": deleted, "not_found": missing}})
-
-
-async def _absent() -> tuple[int, None]:
-    return 404, None
+    """Delete several: ?id=..&id=..; answers which were deleted and which not found."""
+    return await delete_each(request, "monitor.delete", id, lambda raw: raw if MONITOR_ID.match(raw) else None)
 
 
 async def monitor_command(request: web.Request, kind: str) -> web.Response:

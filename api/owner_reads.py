@@ -8,6 +8,7 @@ same way (`answer`).
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,3 +82,23 @@ async def owner_read(request: web.Request, owner_key: str, path: str,
     """The owner's answer as the response."""
     status, body, owner = await read_owner(request, owner_key, path, query)
     return json_response(body, status, headers={OWNER_HEADER: owner})
+
+
+async def delete_each(request: web.Request, kind: str, ids: list[str],
+                      entity_id: Callable[[str], str | None]) -> web.Response:
+    """DELETE ?id=..&id=..: a `kind` command for each; answers which were deleted and which were not found.
+
+    `entity_id`: the id a raw one names, None for one that cannot name any.
+    """
+    gateway, org_id = gateway_of(request), principal_of(request).org_id
+
+    async def delete(raw: str) -> int:
+        named = entity_id(raw)
+        if named is None:
+            return 404
+        status, _ = await gateway.directory_command(kind, org_id, named)
+        return status
+
+    statuses = await asyncio.gather(*[delete(raw) for raw in ids])
+    return json_response({"data": {"deleted": [raw for raw, status in zip(ids, statuses) if status == 204],
+                                   "not_found": [raw for raw, status in zip(ids, statuses) if status == 404]}})

@@ -73,6 +73,23 @@ class CommandApplier:
     def not_found(self, command: dict, noun: str, entity_id: str | None = None) -> None:
         self.error(command, 404, "not_found", f"{noun} {entity_id or command['entity_id']} not found")
 
+    def owned(self, table: Any, partition: int, command: dict, noun: str) -> dict | None:
+        """The configuration the command names, or None once answered 404: another organisation's is as
+        good as absent (invariant 6)."""
+        config = table.get(partition, entity_key(command["entity_id"]))
+        if config is None or config["org_id"] != command["org_id"]:
+            self.not_found(command, noun)
+            return None
+        return config
+
+    def patched(self, command: dict, resource: str, patch: type[Any], spec: type[Any], current: dict) -> Any | None:
+        """The spec the command's body (a `patch`) makes of `current`, validated whole; None once answered 422."""
+        try:
+            return spec.model_validate(patch.model_validate(command["body"]).merged_with(current))
+        except ValidationError as exc:
+            self.invalid_change(command, resource, exc)
+            return None
+
     def invalid_change(self, command: dict, resource: str, exc: ValidationError) -> None:
         """A patch that would leave the resource invalid: 422 with the fields to fix, nothing stored."""
         errors = field_errors(exc)

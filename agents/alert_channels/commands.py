@@ -23,15 +23,6 @@ def publish(applier: CommandApplier, config: dict | None, channel_id: str) -> No
     applier.state.emit(topics.ORG_CONFIG, alert_channel_key(channel_id), value, 0)
 
 
-def owned_channel(applier: CommandApplier, partition: int, command: dict) -> dict | None:
-    """The command's channel, or None after replying 404 (another organisation's is as good as absent)."""
-    config = applier.engine.alert_channels.get(partition, entity_key(command["entity_id"]))
-    if config is None or config["org_id"] != command["org_id"]:
-        applier.not_found(command, "alert")
-        return None
-    return config
-
-
 def alert_channel_create(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
     key = entity_key(command["entity_id"])
     existing = applier.engine.alert_channels.get(partition, key)
@@ -52,7 +43,7 @@ def alert_channel_create(applier: CommandApplier, partition: int, offset: int, c
 
 
 def alert_channel_rotate(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    config = owned_channel(applier, partition, command)
+    config = applier.owned(applier.engine.alert_channels, partition, command, "alert")
     if config is None:
         return
     if config["pos"] < offset:
@@ -63,7 +54,7 @@ def alert_channel_rotate(applier: CommandApplier, partition: int, offset: int, c
 
 
 def alert_channel_delete(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    config = owned_channel(applier, partition, command)
+    config = applier.owned(applier.engine.alert_channels, partition, command, "alert")
     if config is None:
         return
     applier.engine.alert_channels.delete(partition, entity_key(config["id"]))

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import orjson
-from pydantic import ValidationError
 
 from engine import directory, topics
 from engine.commands import CommandApplier
@@ -26,13 +25,6 @@ from schemas.heartbeat import HeartbeatPatch, HeartbeatSpec
 from tables.heartbeat_data import runtime_key
 from tables.heartbeat_schedule import Schedule
 from tables.heartbeat_views import COLLECTION, heartbeat_view, service_collection
-
-
-def owned_config(applier: CommandApplier, partition: int, command: dict) -> dict | None:
-    config = applier.engine.heartbeats.get(partition, entity_key(command["entity_id"]))
-    if config is None or config["org_id"] != command["org_id"]:
-        return None  # another organisation's heartbeat is as good as absent (invariant 6)
-    return config
 
 
 def view(applier: CommandApplier, partition: int, config: dict) -> dict:
@@ -88,15 +80,13 @@ def heartbeat_create(applier: CommandApplier, partition: int, offset: int, comma
 
 
 def heartbeat_update(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    config = owned_config(applier, partition, command)
+    config = applier.owned(applier.engine.heartbeats, partition, command, "heartbeat")
     if config is None:
-        return applier.not_found(command, "heartbeat")
+        return
     if config["pos"] < offset:  # not yet applied
-        try:
-            patch = HeartbeatPatch.model_validate(command["body"])
-            spec = HeartbeatSpec.model_validate(patch.merged_with(config["spec"]))
-        except ValidationError as exc:
-            return applier.invalid_change(command, "heartbeat", exc)
+        spec = applier.patched(command, "heartbeat", HeartbeatPatch, HeartbeatSpec, config["spec"])
+        if spec is None:
+            return
         updated = {**config, "spec": spec.stored(), "updated_at": command["at"], "pos": offset}
         applier.engine.heartbeats.put(partition, entity_key(config["id"]), updated)
         directory.publish(applier.state, partition, directory.heartbeat_entry(updated))
@@ -115,9 +105,9 @@ def heartbeat_update(applier: CommandApplier, partition: int, offset: int, comma
 
 
 def heartbeat_delete(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    config = owned_config(applier, partition, command)
+    config = applier.owned(applier.engine.heartbeats, partition, command, "heartbeat")
     if config is None:
-        return applier.not_found(command, "heartbeat")
+        return
     applier.engine.heartbeats.delete(partition, entity_key(config["id"]))
     directory.withdraw(applier.state, partition, directory.HEARTBEAT, config["id"])
     purge = {"kind": "purge", "heartbeat_id": config["id"], "at": command["at"]}

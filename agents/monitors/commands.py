@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import orjson
-from pydantic import ValidationError
 
 from engine import directory, topics
 from engine.commands import CommandApplier
@@ -25,13 +24,6 @@ from schemas.monitor import MonitorPatch, MonitorSpec
 from tables import usage
 from tables.monitor_data import runtime_key
 from tables.monitor_views import monitor_view
-
-
-def owned_config(applier: CommandApplier, partition: int, command: dict) -> dict | None:
-    config = applier.engine.monitors.get(partition, entity_key(command["entity_id"]))
-    if config is None or config["org_id"] != command["org_id"]:
-        return None  # another organisation's monitor is as good as absent (invariant 6)
-    return config
 
 
 def view(applier: CommandApplier, partition: int, config: dict) -> dict:
@@ -69,15 +61,13 @@ def monitor_create(applier: CommandApplier, partition: int, offset: int, command
 
 
 def monitor_update(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    config = owned_config(applier, partition, command)
+    config = applier.owned(applier.engine.monitors, partition, command, "monitor")
     if config is None:
-        return applier.not_found(command, "monitor")
+        return
     if config["pos"] < offset:  # not yet applied
-        try:
-            patch = MonitorPatch.model_validate(command["body"])
-            spec = MonitorSpec.model_validate(patch.merged_with(config["spec"]))
-        except ValidationError as exc:
-            return applier.invalid_change(command, "monitor", exc)
+        spec = applier.patched(command, "monitor", MonitorPatch, MonitorSpec, config["spec"])
+        if spec is None:
+            return
         config = {**config, "spec": spec.model_dump(mode="json"), "updated_at": command["at"], "pos": offset}
         applier.engine.monitors.put(partition, entity_key(config["id"]), config)
         directory.publish(applier.state, partition, directory.monitor_entry(config))
@@ -85,9 +75,9 @@ def monitor_update(applier: CommandApplier, partition: int, offset: int, command
 
 
 def monitor_delete(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    config = owned_config(applier, partition, command)
+    config = applier.owned(applier.engine.monitors, partition, command, "monitor")
     if config is None:
-        return applier.not_found(command, "monitor")
+        return
     if not config["paused"]:
         usage.count_active(applier.engine.monitors, partition, offset, config["org_id"], -1)
     applier.engine.monitors.delete(partition, entity_key(config["id"]))
@@ -105,9 +95,9 @@ def monitor_resume(applier: CommandApplier, partition: int, offset: int, command
 
 
 def set_paused(applier: CommandApplier, partition: int, offset: int, command: dict, paused: bool) -> None:
-    config = owned_config(applier, partition, command)
+    config = applier.owned(applier.engine.monitors, partition, command, "monitor")
     if config is None:
-        return applier.not_found(command, "monitor")
+        return
     if config["pos"] < offset and config["paused"] != paused:
         config = {**config, "paused": paused, "updated_at": command["at"], "pos": offset}
         usage.count_active(applier.engine.monitors, partition, offset, config["org_id"], -1 if paused else 1)

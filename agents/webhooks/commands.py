@@ -32,9 +32,9 @@ def webhook_create(applier: CommandApplier, partition: int, offset: int, command
 
 
 def webhook_delete(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
-    config = applier.engine.webhooks.get(partition, entity_key(command["entity_id"]))
-    if config is None or config["org_id"] != command["org_id"]:
-        return applier.not_found(command, "webhook")
+    config = applier.owned(applier.engine.webhooks, partition, command, "webhook")
+    if config is None:
+        return
     applier.engine.webhooks.delete(partition, entity_key(config["id"]))
     directory.withdraw(applier.state, partition, directory.WEBHOOK, config["id"])
     applier.state.emit(topics.WEBHOOK_EVENTS, entity_key(config["id"]),
