@@ -52,7 +52,7 @@ def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Applicat
     app["gateway"] = gateway
     for table in (monitors.routes, checks.routes, openapi.routes, health_routes, heartbeats.routes,
                   ping_urls.routes, webhooks.routes, rulesets.routes, incidents.routes, alert_channels.routes,
-                  teams.routes, usage.routes):
+                  teams.routes, usage.routes, probes.routes):
         app.add_routes(table)
     accounts.install(app)
     if manage_gateway:

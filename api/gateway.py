@@ -76,6 +76,7 @@ class Gateway:
         self.live_sessions: dict[str, str] = {}          # session id -> its user: only these tokens count
         self.deleted_users: set[str] = set()
         self.directory = Directory()
+        self.probes: dict[str, dict] = {}          # probe id -> what it last reported (probe/runner.py)
         #: name -> the catch-up running (shared by concurrent callers), when the last one started
         self._syncs: dict[str, asyncio.Task] = {}
         self._synced_at: dict[str, float] = {}
@@ -106,7 +107,8 @@ class Gateway:
         )
         await self.registry.start()
         reply_tps = [TopicPartition(topics.COMMAND_REPLIES, p) for p in range(self.partitions)]
-        registry_tps = [TopicPartition(topics.WORKERS, 0), TopicPartition(topics.ACCESS, 0), *self.directory_tps]
+        registry_tps = [TopicPartition(topics.WORKERS, 0), TopicPartition(topics.ACCESS, 0),
+                        TopicPartition(topics.PROBES, 0), *self.directory_tps]
         self.registry.assign(reply_tps + registry_tps)
         for tp in registry_tps:
             self.registry.seek(tp, 0)
@@ -181,6 +183,12 @@ class Gateway:
     def _on_record(self, record: Any) -> None:
         if record.topic == topics.DIRECTORY:
             self.directory.apply(record.key, record.value)
+            return
+        if record.topic == topics.PROBES:
+            if record.value is None:
+                self.probes.pop(record.key.decode(), None)
+            else:
+                self.probes[record.key.decode()] = orjson.loads(record.value)
             return
         if record.value is None:
             return

@@ -89,6 +89,8 @@ class Settings:
     refresh_token_ttl: int = 30 * 24 * 3600
     #: requests a minute one IP may make to endpoints that need no credentials (sign-up, log-in, recovery)
     ip_rate_limit: int = 60
+    #: the regions `pingstream up` starts a probe for (comma-separated); empty = none
+    probe_regions: str = "default"
     #: the plan a team created by sign-up starts on
     signup_plan: str = "free"
     #: SMTP server mail goes out through; empty = mail is written to DATA_DIR/outbox instead

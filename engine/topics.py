@@ -33,6 +33,7 @@ ALERT_CHANNEL_DELIVERIES = "notifications"
 ORG_CONFIG = "org-config"            # key: ruleset:<id> / alert:<channel id>; what every worker follows into memory
 #: key: monitor:<id> / heartbeat:<id> / webhook:<id>, in the entity's partition; which exist, whose, how checked
 DIRECTORY = "directory"
+PROBES = "probes"                    # key: probe id; what each probe checks and how it keeps up (probe/runner.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ TOPICS = (
     TopicSpec(ALERT_CHANNEL_DELIVERIES, keyed=True),
     TopicSpec(ORG_CONFIG, keyed=False, compacted=True),
     TopicSpec(DIRECTORY, keyed=True, compacted=True),
+    TopicSpec(PROBES, keyed=False, compacted=True),
     TopicSpec(MAIL, keyed=True),
     TopicSpec(RATE_USAGE, keyed=False, retention_ms=3_600_000),  # read from its end: an hour is plenty
 )

@@ -1,4 +1,4 @@
-"""pingstream's command line: `up`, `worker`, `api`, `bootstrap`, `plan`.
+"""pingstream's command line: `up`, `worker`, `api`, `probe`, `bootstrap`, `plan`.
 
 Every process is configured by the same PINGSTREAM_* environment (engine/settings.py).
 This is the composition root: the worker is built from the components agents/ lists,
@@ -65,6 +65,14 @@ def run_api(settings: Settings) -> None:
     tune_gc()
     web.run_app(create_app(Gateway(settings)), host=settings.api_host, port=settings.api_port,
                 access_log=None, print=lambda *_: None)
+
+
+def run_probe(settings: Settings, region: str) -> None:
+    from engine.topics import ensure_topics
+    from probe.runner import run_probe as probe
+
+    asyncio.run(ensure_topics(settings))
+    probe(settings, region)
 
 
 def run_bootstrap(settings: Settings, org_name: str, plan: str) -> None:
@@ -172,9 +180,12 @@ def run_up(settings: Settings) -> None:
             return (await bootstrap(settings))[1]
 
         secret = asyncio.run(prepare())
-        for role in ("worker", "api"):
-            with open(logs / f"{role}.log", "ab") as out:
-                processes.append(subprocess.Popen([sys.executable, "-m", "pingstream.cli", role], env=env,
+        regions = [region.strip() for region in settings.probe_regions.split(",") if region.strip()]
+        roles = [("worker", ["worker"]), ("api", ["api"])]
+        roles += [(f"probe-{region}", ["probe", "--region", region]) for region in regions]
+        for name, argv in roles:
+            with open(logs / f"{name}.log", "ab") as out:
+                processes.append(subprocess.Popen([sys.executable, "-m", "pingstream.cli", *argv], env=env,
                                                   stdout=out, stderr=subprocess.STDOUT))
         api = f"http://{settings.api_host}:{settings.api_port}"
         wait_ok(f"{api}/v1/health-check", processes, time.monotonic() + 120, "the API did not become healthy")
@@ -186,6 +197,7 @@ def run_up(settings: Settings) -> None:
 pingstream is up.
   API           {api}   (OpenAPI: {api}/v1/openapi.json)
   broker        {settings.broker}{'  (embedded, in memory: data is gone when this stops)' if broker else ''}
+  probes        {', '.join(regions) or 'none'}  (regions; PINGSTREAM_PROBE_REGIONS=a,b for more)
   admin API key {secret}
                 (shown once; also saved to {key_file})
   try           curl -H "Authorization: Bearer $(cat {key_file})" {api}/v1/monitors
@@ -222,6 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("up", help="start broker (embedded unless PINGSTREAM_BROKER), a worker and the API")
     commands.add_parser("worker", help="run one stream-processing worker")
     commands.add_parser("api", help="run the stateless HTTP API")
+    probe = commands.add_parser("probe", help="run a probe: check the monitors of a region, on schedule")
+    probe.add_argument("--region", default="default",
+                       help="the region this probe checks from (lowercase letters, digits, '-'); default: default")
     boot = commands.add_parser("bootstrap", help="create an organisation and print its admin API key")
     boot.add_argument("--org-name", default="Default organisation")
     boot.add_argument("--plan", default="self-hosted", choices=sorted(PLANS))
@@ -242,7 +257,14 @@ def main(argv: list[str] | None = None) -> None:
             settings.require_secrets()  # `up` makes and stores its own
     except SettingsError as exc:
         raise SystemExit(f"pingstream: {exc}") from None
-    if args.command == "bootstrap":
+    if args.command == "probe":
+        from schemas.monitor import REGION
+
+        if not REGION.match(args.region):
+            raise SystemExit(f"pingstream: --region {args.region!r} is not a region code (lowercase letters, "
+                             "digits and '-', e.g. eu-west)")
+        run_probe(settings, args.region)
+    elif args.command == "bootstrap":
         run_bootstrap(settings, args.org_name, args.plan)
     elif args.command == "plan":
         run_plan(settings, args.org_id, args.plan)
