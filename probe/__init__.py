@@ -32,14 +32,14 @@ CHECKS: dict[str, Callable[[MonitorSpec, ProbeSession], Awaitable[Outcome]]] = {
     "http": check_http, "tcp": check_tcp, "udp": check_udp, "icmp": check_icmp, "dns": check_dns,
     "smtp": check_mail, "pop": check_mail, "imap": check_mail,
 }
+SPEC_FIELDS = frozenset(MonitorSpec.model_fields)
 logger = logging.getLogger(__name__)
 
 
 async def run_check(spec: dict[str, Any], session: ProbeSession) -> Outcome:
     """Check the monitor `spec` (a MonitorSpec as JSON; fields it does not know are ignored) once."""
     try:
-        monitor = MonitorSpec.model_validate({name: value for name, value in spec.items()
-                                              if name in MonitorSpec.model_fields})
+        monitor = MonitorSpec.model_validate({name: value for name, value in spec.items() if name in SPEC_FIELDS})
     except ValidationError as exc:
         problems = "; ".join(f"{field}: {reason}" for field, reason in field_errors(exc).items())
         return down(f"monitor configuration invalid: {problems}")

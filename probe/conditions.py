@@ -25,7 +25,7 @@ or `keyword "pinghome" not found`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,26 +155,13 @@ def _failure_of(condition: Mapping[str, Any], seen: Observation) -> Failure | No
             return failed(body, f"keyword {_text(present)} found")
         return failed(body, f"condition failed: body {FAILS_AS[operator]} {_listed(values)}")
     if kind == "header":
-        found = seen.header_values(key)
-        if _holds(operator, found, values):
-            return None
-        if not found:
-            return failed(None, f"condition failed: header {key} missing")
-        actual = found[0] if len(found) == 1 else found
-        return failed(actual, f"condition failed: header {key} {_listed(found)} {FAILS_AS[operator]} "
-                              f"{_listed(values)}")
+        return _found_failure(f"header {key}", "missing", seen.header_values(key), operator, values, failed)
     if kind in ("json_path", "response-json-check"):
         document = seen.document()
         if document is MISSING:
             return failed(None, f"condition failed: json_path {key}: the body is not JSON")
         found = resolve(document, parse_path(json_path_of(key)))
-        if _holds(operator, found, values):
-            return None
-        if not found:
-            return failed(None, f"condition failed: json_path {key} found nothing")
-        actual = found[0] if len(found) == 1 else found
-        return failed(actual, f"condition failed: json_path {key} {_listed(found)} {FAILS_AS[operator]} "
-                              f"{_listed(values)}")
+        return _found_failure(f"json_path {key}", "found nothing", found, operator, values, failed)
     if kind == "dns_record":
         found = list(seen.records or ())
         if _holds(operator, found, values):
@@ -182,6 +169,17 @@ def _failure_of(condition: Mapping[str, Any], seen: Observation) -> Failure | No
         return failed(found, f"condition failed: dns_record {_listed(found) if found else 'none'} "
                              f"{FAILS_AS[operator]} {_listed(values)}")
     raise ValueError(f"unknown condition type {kind!r}")
+
+
+def _found_failure(subject: str, nothing: str, found: list[Any], operator: str, values: Sequence[Any],
+                   failed: Callable[[Any, str], Failure]) -> Failure | None:
+    """For what a key finds (a header's values, a JSON path's matches): None when it holds, else why not."""
+    if _holds(operator, found, values):
+        return None
+    if not found:
+        return failed(None, f"condition failed: {subject} {nothing}")
+    actual = found[0] if len(found) == 1 else found
+    return failed(actual, f"condition failed: {subject} {_listed(found)} {FAILS_AS[operator]} {_listed(values)}")
 
 
 def _holds(operator: str, found: list[Any], values: Sequence[Any]) -> bool:

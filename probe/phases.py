@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from time import perf_counter
 
-from probe.outcome import Certificate, Timings, milliseconds
+from typing import Any
+
+from probe.outcome import Certificate, Outcome, Timings, milliseconds
 
 
 class Phases:
@@ -40,3 +42,7 @@ class Phases:
     def finish(self) -> Timings:
         self.timings.total_ms = milliseconds(perf_counter() - self.started)
         return self.timings
+
+    def down(self, cause: str, **details: Any) -> Outcome:
+        """The check ends down here: its cause, the timings so far and any certificate already seen."""
+        return Outcome("down", cause, timings=self.finish(), certificate=self.certificate, **details)

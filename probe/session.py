@@ -86,16 +86,20 @@ class ProbeSession:
         self._icmp: IcmpAccess | None = None
 
     async def __aenter__(self) -> ProbeSession:
-        self.http  # opened inside the running loop, as aiohttp wants
+        self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    @property
-    def http(self) -> aiohttp.ClientSession:
+    def open(self) -> None:
+        """Create the HTTP client; inside the running event loop, as aiohttp wants."""
         if self._http is None:
             self._http = http_client(self.max_connections, self.user_agent, self.dns_cache_seconds)
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        self.open()
         return self._http
 
     def resolver(self, nameserver: str | None, port: int | None) -> dns.asyncresolver.Resolver:

@@ -72,7 +72,8 @@ class Condition(BaseModel):
                     try:
                         float(value)
                     except ValueError:
-                        raise ValueError(f"{value!r} is not a number: a {self.type} condition compares numbers") from None
+                        raise ValueError(f"{value!r} is not a number: a {self.type} condition "
+                                         "compares numbers") from None
         if self.operator == "matches":
             for value in self.values:
                 problem = regex_problem(str(value))

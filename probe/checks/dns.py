@@ -43,7 +43,7 @@ async def check_dns(monitor: MonitorSpec, session: ProbeSession) -> Outcome:
         async with asyncio.timeout(monitor.timeout_seconds):
             answer = await resolver.resolve(name, record_type, search=False, lifetime=monitor.timeout_seconds)
     except (TimeoutError, dns.resolver.LifetimeTimeout):
-        return down(timed_out(monitor.timeout_seconds, phases.stage), timings=phases.finish())
+        return phases.down(timed_out(monitor.timeout_seconds, phases.stage))
     except dns.resolver.NXDOMAIN:
         return down(f"DNS: NXDOMAIN for {name}", timings=_timed(phases, began))
     except dns.resolver.NoAnswer:

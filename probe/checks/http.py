@@ -54,13 +54,12 @@ class TimedConnector(aiohttp.TCPConnector):
 
         def timed_factory() -> Any:
             nonlocal connected
-            connected = perf_counter()
+            connected = phases.add("connect_ms", began)
             if tls:
                 phases.stage = "TLS handshake"
             return factory()
 
         transport, protocol = await super()._wrap_create_connection(timed_factory, *args, **kwargs)
-        phases.timings.connect_ms = round((phases.timings.connect_ms or 0.0) + (connected - began) * 1000, 3)
         if tls:
             phases.add("tls_ms", connected)
             if phases.certificate is None:
@@ -138,8 +137,7 @@ async def check_http(monitor: MonitorSpec, session: ProbeSession) -> Outcome:
     try:
         return await _request(monitor, session, phases)
     except TimeoutError:
-        return down(timed_out(monitor.timeout_seconds, phases.stage), timings=phases.finish(),
-                    response_time_ms=phases.answered_ms, certificate=phases.certificate)
+        return phases.down(timed_out(monitor.timeout_seconds, phases.stage), response_time_ms=phases.answered_ms)
     except aiohttp.ClientConnectorCertificateError as exc:
         error = exc.certificate_error
         budget = monitor.timeout_seconds - (perf_counter() - phases.started)
@@ -148,28 +146,25 @@ async def check_http(monitor: MonitorSpec, session: ProbeSession) -> Outcome:
             else f"TLS: certificate refused: {error}"
         return down(cause, timings=phases.finish(), certificate=certificate)
     except aiohttp.ClientSSLError as exc:
-        return down(handshake_failure(exc.os_error) if isinstance(exc.os_error, ssl.SSLError) else f"TLS: {exc}",
-                    timings=phases.finish())
+        os_error = exc.os_error
+        return phases.down(handshake_failure(os_error) if isinstance(os_error, ssl.SSLError) else f"TLS: {exc}")
     except aiohttp.ClientConnectorError as exc:
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
             phases.add("dns_ms", phases.mark)
-        return down(unreachable(exc.os_error, exc.host), timings=phases.finish())
+        return phases.down(unreachable(exc.os_error, exc.host))
     except aiohttp.TooManyRedirects:
-        return down(f"too many redirects (more than {MAX_REDIRECTS})", timings=phases.finish(),
-                    certificate=phases.certificate)
+        return phases.down(f"too many redirects (more than {MAX_REDIRECTS})")
     except aiohttp.ServerDisconnectedError:
-        return down(f"connection closed by the server ({phases.stage})", timings=phases.finish(),
-                    certificate=phases.certificate)
+        return phases.down(f"connection closed by the server ({phases.stage})")
     except aiohttp.ClientPayloadError as exc:
-        return down(f"response body broken off: {exc}", timings=phases.finish(), certificate=phases.certificate)
+        return phases.down(f"response body broken off: {exc}")
     except aiohttp.ClientResponseError as exc:
-        return down(f"invalid HTTP response: {exc.message}", timings=phases.finish(),
-                    certificate=phases.certificate)
+        return phases.down(f"invalid HTTP response: {exc.message}")
     except aiohttp.InvalidURL as exc:
-        return down(f"invalid URL: {exc}", timings=phases.finish())
+        return phases.down(f"invalid URL: {exc}")
     except (aiohttp.ClientError, OSError) as exc:
         cause = unreachable(exc, monitor.url or "") if isinstance(exc, OSError) else f"request failed: {exc}"
-        return down(cause, timings=phases.finish(), certificate=phases.certificate)
+        return phases.down(cause)
     finally:
         PHASES.reset(token)
 

@@ -41,14 +41,14 @@ async def check_icmp(monitor: MonitorSpec, session: ProbeSession) -> Outcome:
             host = await icmplib.async_ping(address, count=PINGS, interval=INTERVAL, timeout=wait,
                                             privileged=access.privileged)
     except TimeoutError:
-        return down(timed_out(monitor.timeout_seconds, phases.stage), timings=phases.finish())
+        return phases.down(timed_out(monitor.timeout_seconds, phases.stage))
     except icmplib.SocketPermissionError:
-        return down("ICMP: the kernel refused this probe an ICMP socket (see net.ipv4.ping_group_range "
-                    "or give the probe CAP_NET_RAW)", timings=phases.finish())
+        return phases.down("ICMP: the kernel refused this probe an ICMP socket (see net.ipv4.ping_group_range "
+                           "or give the probe CAP_NET_RAW)")
     except icmplib.ICMPLibError as exc:
-        return down(f"ICMP: {exc}", timings=phases.finish())
+        return phases.down(f"ICMP: {exc}")
     except OSError as exc:
-        return down(unreachable(exc, monitor.host), timings=phases.finish())
+        return phases.down(unreachable(exc, monitor.host))
     timings = phases.finish()
     if not host.is_alive:
         return down(f"ICMP: no echo reply from {address} within {seconds(wait)} s "

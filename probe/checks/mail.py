@@ -72,12 +72,12 @@ async def check_mail(monitor: MonitorSpec, session: ProbeSession) -> Outcome:
             answered = phases.answered()
             code = int(greeting[-1][:3]) if monitor.type == "smtp" and greeting[-1][:3].isdigit() else None
             if not greeting[-1].startswith(protocol.greetings):
-                return down(f"{protocol.name}: unexpected greeting {_quoted(greeting)}", status_code=code,
-                            response_time_ms=answered, timings=phases.finish(), certificate=phases.certificate)
+                return phases.down(f"{protocol.name}: unexpected greeting {_quoted(greeting)}", status_code=code,
+                                   response_time_ms=answered)
             if monitor.tls == "starttls":
                 refused = await _starttls(reader, writer, monitor.type, protocol, phases)
                 if refused:
-                    return down(refused, status_code=code, response_time_ms=answered, timings=phases.finish())
+                    return phases.down(refused, status_code=code, response_time_ms=answered)
                 await upgrade(writer, tls, monitor.host, phases)
             writer.write(protocol.goodbye)
         finally:

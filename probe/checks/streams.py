@@ -73,21 +73,19 @@ async def guarded(host: str, timeout: float, verify: bool, session: ProbeSession
         async with asyncio.timeout(timeout):
             return await attempt(phases, session.tls if verify else session.insecure_tls)
     except TimeoutError:
-        return down(timed_out(timeout, phases.stage), timings=phases.finish(), certificate=phases.certificate)
+        return phases.down(timed_out(timeout, phases.stage))
     except ssl.SSLCertVerificationError as exc:
         timings = phases.finish()
         certificate = await _refused_certificate(timeout - (perf_counter() - phases.started), session, attempt)
         return down(refusal(exc, certificate, host), timings=timings, certificate=certificate)
     except ssl.SSLError as exc:
-        return down(handshake_failure(exc), timings=phases.finish())
+        return phases.down(handshake_failure(exc))
     except OSError as exc:
-        return down(unreachable(exc, host), timings=phases.finish(), certificate=phases.certificate)
+        return phases.down(unreachable(exc, host))
     except asyncio.IncompleteReadError:
-        return down(f"connection closed by the server ({phases.stage})", timings=phases.finish(),
-                    certificate=phases.certificate)
+        return phases.down(f"connection closed by the server ({phases.stage})")
     except asyncio.LimitOverrunError:
-        return down(f"reply line longer than {MAX_REPLY} bytes ({phases.stage})", timings=phases.finish(),
-                    certificate=phases.certificate)
+        return phases.down(f"reply line longer than {MAX_REPLY} bytes ({phases.stage})")
 
 
 async def _refused_certificate(budget: float, session: ProbeSession, attempt: Attempt):

@@ -31,8 +31,7 @@ async def check_tcp(monitor: MonitorSpec, session: ProbeSession) -> Outcome:
                 phases.begin("no reply")
                 reply = await reader.read(MAX_REPLY)
                 if not reply:
-                    return down("connection closed by the server without a reply", timings=phases.finish(),
-                                certificate=phases.certificate)
+                    return phases.down("connection closed by the server without a reply")
         finally:
             writer.close()
         answered = phases.answered()

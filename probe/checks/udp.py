@@ -54,11 +54,11 @@ async def check_udp(monitor: MonitorSpec, session: ProbeSession) -> Outcome:
             sock.send((monitor.body or "").encode())
             reply = await protocol.reply
     except TimeoutError:
-        return down(timed_out(monitor.timeout_seconds, phases.stage), timings=phases.finish())
+        return phases.down(timed_out(monitor.timeout_seconds, phases.stage))
     except ConnectionRefusedError:
-        return down("port unreachable", timings=phases.finish())
+        return phases.down("port unreachable")
     except OSError as exc:
-        return down(unreachable(exc, monitor.host), timings=phases.finish())
+        return phases.down(unreachable(exc, monitor.host))
     finally:
         if transport is not None:
             transport.close()

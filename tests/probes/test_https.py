@@ -1,6 +1,7 @@
 """https monitors with trustme certificates: the certificate is recorded, and a refused one says why."""
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -80,3 +81,21 @@ async def test_self_signed_and_unknown_issuer_certificates(session, stranger_ca)
     assert unknown.status == "down"
     assert unknown.cause.startswith("TLS: certificate issued by an unknown authority")
     assert "O=stranger CA" in unknown.cause and "O=stranger CA" in unknown.certificate.issuer
+
+
+async def test_a_target_that_never_answers_the_handshake_times_out_in_it(session):
+    async def mute(reader, writer):   # accepts, then says nothing
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        outcome = await run_check(monitor(f"https://127.0.0.1:{port}/", timeout_seconds=1), session)
+        tcp = await run_check({"name": "t", "type": "tcp", "host": "127.0.0.1", "port": port, "timeout_seconds": 1,
+                               "body": "hello?"}, session)
+    finally:
+        server.close()
+    assert (outcome.status, outcome.cause) == ("down", "timeout after 1 s (TLS handshake)")
+    assert outcome.timings.connect_ms is not None and outcome.certificate is None
+    assert (tcp.status, tcp.cause) == ("down", "timeout after 1 s (no reply)")
