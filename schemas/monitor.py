@@ -74,7 +74,7 @@ class Condition(BaseModel):
                     except ValueError:
                         raise ValueError(f"{value!r} is not a number: a {self.type} condition "
                                          "compares numbers") from None
-        if self.operator == "matches":
+        if self.operator == "matches" or self.type == "regex":
             for value in self.values:
                 problem = regex_problem(str(value))
                 if problem:

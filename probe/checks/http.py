@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from time import perf_counter
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -163,7 +164,8 @@ async def check_http(monitor: MonitorSpec, session: ProbeSession) -> Outcome:
     except aiohttp.InvalidURL as exc:
         return phases.down(f"invalid URL: {exc}")
     except (aiohttp.ClientError, OSError) as exc:
-        cause = unreachable(exc, monitor.url or "") if isinstance(exc, OSError) else f"request failed: {exc}"
+        host = urlsplit(monitor.url or "").hostname or ""
+        cause = unreachable(exc, host) if isinstance(exc, OSError) else f"request failed: {exc}"
         return phases.down(cause)
     finally:
         PHASES.reset(token)

@@ -84,7 +84,7 @@ async def guarded(host: str, timeout: float, verify: bool, session: ProbeSession
         return phases.down(unreachable(exc, host))
     except asyncio.IncompleteReadError:
         return phases.down(f"connection closed by the server ({phases.stage})")
-    except asyncio.LimitOverrunError:
+    except (asyncio.LimitOverrunError, ValueError):   # StreamReader.readline's "line over the limit"
         return phases.down(f"reply line longer than {MAX_REPLY} bytes ({phases.stage})")
 
 

@@ -95,6 +95,8 @@ def test_the_monitoring_api_vocabulary_is_a_valid_condition():
     assert condition.operator == "not_equal"
     with pytest.raises(ValidationError, match="is not a key path"):
         Condition.model_validate({"type": "response-json-check", "key": "a..b", "operator": "exists"})
+    with pytest.raises(ValidationError, match="is not a regular expression RE2 accepts"):
+        Condition.model_validate({"type": "regex", "operator": "not_contains", "values": ["(a"]})
     with pytest.raises(ValidationError, match='write 200, "2xx" or "200-299"'):
         Condition.model_validate({"type": "status_code", "operator": "equal", "values": ["ok"]})
 

@@ -73,4 +73,4 @@ async def test_nxdomain_no_answer_servfail_and_silence(session, nameserver):
     assert "SERVFAIL" in servfail.cause
     silent = await run_check(dns("silent.test", nameserver, timeout_seconds=1), session)
     assert silent.cause == f"timeout after 1 s (no answer from 127.0.0.1:{nameserver})"
-    assert 1000 <= silent.timings.total_ms < 4000
+    assert 1000 <= silent.timings.total_ms < (1 + TIMEOUT) * 1000

@@ -90,6 +90,19 @@ async def test_pop_and_imap_greetings_and_starttls(session, greeters):
         assert upgraded.timings.tls_ms > 0 and upgraded.certificate.sans == ("127.0.0.1",)
 
 
+async def test_starttls_to_a_certificate_for_another_host_is_down_naming_it(session, ca):
+    wrong_host = server_context(ca.issue_cert("mail.other.example"))
+    greeter = Greeter(b"+OK POP3 ready\r\n", wrong_host, {b"STLS": b"+OK Begin TLS negotiation\r\n"})
+    server = await asyncio.start_server(greeter.serve, "127.0.0.1", 0)
+    try:
+        outcome = await run_check(mail("pop", server.sockets[0].getsockname()[1], tls="starttls"), session)
+    finally:
+        server.close()
+    assert (outcome.status, outcome.cause) == (
+        "down", "TLS: certificate is not valid for 127.0.0.1 (it names mail.other.example)")
+    assert outcome.certificate.sans == ("mail.other.example",)
+
+
 async def test_a_wrong_greeting_is_down_quoting_it(session, greeters):
     outcome = await run_check(mail("pop", greeters["broken"]), session)
     assert (outcome.status, outcome.cause) == ("down", 'POP3: unexpected greeting "-ERR go away"')
