@@ -16,7 +16,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 from probe.causes import timed_out, unreachable
-from probe.outcome import Outcome, down
+from probe.outcome import Certificate, Outcome, down
 from probe.phases import Phases
 from probe.tls import certificate_of, handshake_failure, refusal
 
@@ -88,7 +88,7 @@ async def guarded(host: str, timeout: float, verify: bool, session: ProbeSession
         return phases.down(f"reply line longer than {MAX_REPLY} bytes ({phases.stage})")
 
 
-async def _refused_certificate(budget: float, session: ProbeSession, attempt: Attempt):
+async def _refused_certificate(budget: float, session: ProbeSession, attempt: Attempt) -> Certificate | None:
     """The certificate the target shows a handshake that verifies nothing (None when it cannot be had in time)."""
     if budget <= 0:
         return None
@@ -96,6 +96,6 @@ async def _refused_certificate(budget: float, session: ProbeSession, attempt: At
     try:
         async with asyncio.timeout(budget):
             await attempt(phases, session.insecure_tls)
-    except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-        pass
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+        pass  # the certificate, if the handshake got that far, is all this attempt is for
     return phases.certificate
