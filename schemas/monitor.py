@@ -5,6 +5,7 @@ field optional, the merged result is validated as a whole `MonitorSpec`).
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -12,15 +13,21 @@ from urllib.parse import urlparse
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tables.conditions import regex_problem
+from tables.conditions import PathError, parse_path, regex_problem
 
 MonitorType = Literal["http", "tcp", "udp", "icmp", "dns", "smtp", "pop", "imap"]
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-ConditionType = Literal["status_code", "response_time", "keyword", "json_path", "header", "ssl_expiry"]
+#: `regex`: the body matches (RE2); `dns_record`: the answers of a dns monitor;
+#: `response-json-check`: the monitoring API's name for json_path
+ConditionType = Literal["status_code", "response_time", "keyword", "regex", "json_path", "header", "ssl_expiry",
+                        "dns_record", "response-json-check"]
 Operator = Literal[
     "equal", "not_equal", "greater", "less", "greater_or_equal", "less_or_equal",
     "contains", "not_contains", "exists", "not_exists", "matches",
 ]
+DnsRecordType = Literal["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "CAA", "PTR"]
+STATUS_RANGE = re.compile(r"^([1-5])xx$|^(\d{3})-(\d{3})$")
+NUMERIC_TYPES = ("response_time", "ssl_expiry")
 REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}[A-Za-z0-9_])?)*\.?$|^[0-9a-fA-F:.]+$")
 DEFAULT_PORTS = {"smtp": 25, "pop": 110, "imap": 143, "dns": 53}
@@ -36,18 +43,48 @@ class Condition(BaseModel):
     operator: Operator
     values: list[str | int | float] = Field(default_factory=list, max_length=100)
 
+    @field_validator("operator", mode="before")
+    @classmethod
+    def _ruleset_spelling(cls, operator: object) -> object:
+        """`not-equal` (the ruleset and monitoring API spelling) is `not_equal`."""
+        return operator.replace("-", "_") if isinstance(operator, str) else operator
+
     @model_validator(mode="after")
     def _values_fit_operator(self) -> Condition:
         if self.operator not in VALUELESS and not self.values:
             raise ValueError(f"operator {self.operator!r} needs at least one value in 'values'")
-        if self.type in ("json_path", "header") and not self.key:
-            raise ValueError(f"a {self.type} condition needs a 'key' naming the {self.type.replace('_', ' ')}")
-        if self.operator == "matches":
+        if self.type in ("json_path", "header", "response-json-check") and not self.key:
+            named = "json path" if self.type == "response-json-check" else self.type.replace("_", " ")
+            raise ValueError(f"a {self.type} condition needs a 'key' naming the {named}")
+        if self.type in ("json_path", "response-json-check"):
+            try:
+                parse_path(json_path_of(self.key))
+            except PathError as exc:
+                raise ValueError(str(exc)) from None
+        if self.type == "status_code":
+            for value in self.values:
+                if not isinstance(value, int) and not (isinstance(value, str) and (
+                        value.isdigit() or STATUS_RANGE.match(value))):
+                    raise ValueError(f"{value!r} is not a status code: write 200, \"2xx\" or \"200-299\"")
+        if self.type in NUMERIC_TYPES and self.operator not in VALUELESS:
+            for value in self.values:
+                if isinstance(value, str):
+                    try:
+                        float(value)
+                    except ValueError:
+                        raise ValueError(f"{value!r} is not a number: a {self.type} condition "
+                                         "compares numbers") from None
+        if self.operator == "matches" or self.type == "regex":
             for value in self.values:
                 problem = regex_problem(str(value))
                 if problem:
                     raise ValueError(problem)
         return self
+
+
+def json_path_of(key: str) -> str:
+    """A json_path key in the rulesets' path syntax; a JSONPath-style leading `$` names the document itself."""
+    return key[1:].lstrip(".") if key.startswith(("$.", "$[")) else key
 
 
 class MonitorSpec(BaseModel):
@@ -69,6 +106,12 @@ class MonitorSpec(BaseModel):
     maintenance_duration: int | None = Field(None, ge=60, le=7 * 86400, description="seconds each maintenance window lasts")
     skip_ssl_error: bool = False
     not_follow_redirect: bool = False
+    tls: Literal["implicit", "starttls"] | None = Field(
+        None, description="tcp, smtp, pop, imap: TLS from the first byte, or upgraded by STARTTLS (mail only); "
+                          "the certificate is verified (unless skip_ssl_error) and recorded")
+    dns_record_type: DnsRecordType | None = Field(None, description="dns monitors: the record type asked (default A)")
+    dns_nameserver: str | None = Field(None, max_length=45, description="dns monitors: the IP address of the "
+                                       "nameserver to ask on `port` (default: the probe's resolvers)")
     service_id: str | None = Field(None, max_length=64)
     interval_seconds: int = Field(60, ge=10, le=86400)
     timeout_seconds: int = Field(30, ge=1, le=120)
@@ -105,6 +148,19 @@ class MonitorSpec(BaseModel):
                 raise ValueError(f"host: {self.host!r} is not a host name or IP address")
             if self.type in ("tcp", "udp") and self.port is None:
                 raise ValueError(f"port: a {self.type} monitor needs a 'port'")
+        if self.tls is not None and self.type not in ("tcp", "smtp", "pop", "imap"):
+            raise ValueError(f"tls: a {self.type} monitor has no 'tls' (https:// URLs use TLS by themselves)")
+        if self.tls == "starttls" and self.type == "tcp":
+            raise ValueError("tls: 'starttls' needs a mail protocol (smtp, pop, imap); use 'implicit' for tcp")
+        if self.type != "dns" and self.dns_record_type is not None:
+            raise ValueError("dns_record_type: only dns monitors ask for DNS records")
+        if self.type != "dns" and self.dns_nameserver is not None:
+            raise ValueError("dns_nameserver: only dns monitors ask a nameserver")
+        if self.dns_nameserver is not None:
+            try:
+                ipaddress.ip_address(self.dns_nameserver)
+            except ValueError:
+                raise ValueError(f"dns_nameserver: {self.dns_nameserver!r} is not an IP address") from None
         if self.timeout_seconds >= self.interval_seconds:
             raise ValueError("timeout_seconds: must be shorter than interval_seconds")
         if (self.maintenance_cron_expression is None) != (self.maintenance_duration is None):
@@ -132,6 +188,9 @@ class MonitorPatch(BaseModel):
     maintenance_duration: Any = None
     skip_ssl_error: Any = None
     not_follow_redirect: Any = None
+    tls: Any = None
+    dns_record_type: Any = None
+    dns_nameserver: Any = None
     service_id: Any = None
     interval_seconds: Any = None
     timeout_seconds: Any = None

@@ -13,7 +13,8 @@ ALLOWED = {
     "engine": {"engine", "schemas", "tables"},
     "agents": {"agents", "engine", "schemas", "tables"},
     "api": {"api", "engine", "schemas", "tables"},
-    "pingstream": {"pingstream", "agents", "api", "engine", "schemas", "tables"},  # the composition root
+    "probe": {"probe", "engine", "schemas", "tables"},  # runs checks; knows no API and no agent
+    "pingstream": {"pingstream", "agents", "api", "engine", "probe", "schemas", "tables"},  # the composition root
 }
 
 
