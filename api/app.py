@@ -4,8 +4,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from api import (
-    accounts, alert_channels, checks, heartbeats, incidents, monitors, openapi, ping_urls, rate_limits, rulesets, teams,
-    usage, webhooks,
+    accounts, alert_channels, checks, heartbeats, incidents, monitors, openapi, ping_urls, probes, rate_limits, rulesets,
+    teams, usage, webhooks,
 )
 from api.errors import error_middleware
 from api.forwarding import forwarding_middleware

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from probe.checks.streams import guarded, open_stream, upgrade
 from probe.conditions import Observation, first_failure
-from probe.outcome import Outcome, down
+from probe.outcome import Outcome
 from probe.phases import Phases
 from schemas.monitor import DEFAULT_PORTS, MonitorSpec
 

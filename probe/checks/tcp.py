@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from probe.checks.http import BODY_CONDITIONS
 from probe.checks.streams import MAX_REPLY, guarded, open_stream
 from probe.conditions import Observation, first_failure
-from probe.outcome import Outcome, down
+from probe.outcome import Outcome
 from probe.phases import Phases
 from schemas.monitor import MonitorSpec
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from probe.causes import timed_out, unreachable
 from probe.checks.streams import MAX_REPLY, addresses
 from probe.conditions import Observation, first_failure
-from probe.outcome import Outcome, down
+from probe.outcome import Outcome
 from probe.phases import Phases
 from schemas.monitor import MonitorSpec
 

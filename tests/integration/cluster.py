@@ -176,10 +176,10 @@ class Cluster:
     def settings(self) -> Settings:
         return Settings.from_env(self.env())
 
-    def _spawn(self, role: str, name: str, port: int, **extra: str) -> Process:
+    def _spawn(self, role: str, name: str, port: int, *args: str, **extra: str) -> Process:
         log = self.root / f"{name}.log"
         with open(log, "ab") as out:
-            popen = subprocess.Popen([sys.executable, "-m", "pingstream.cli", role], cwd=ROOT,
+            popen = subprocess.Popen([sys.executable, "-m", "pingstream.cli", role, *args], cwd=ROOT,
                                      env=self.env(**extra), stdout=out, stderr=subprocess.STDOUT)
         process = Process(name, popen, log, port, {"X-Pingstream-Internal": self.token})
         self.processes.append(process)
@@ -193,6 +193,10 @@ class Cluster:
         """An API process; `env`: PINGSTREAM_* settings of its own (e.g. PINGSTREAM_IP_RATE_LIMIT="5")."""
         port = free_port()
         return self._spawn("api", name, port, PINGSTREAM_API_PORT=str(port), **env)
+
+    def start_probe(self, region: str = "default", name: str | None = None) -> Process:
+        """A probe checking the monitors of `region` (it serves nothing: its port is 0)."""
+        return self._spawn("probe", name or f"probe-{region}", 0, "--region", region)
 
     def wait_serving(self, process: Process, timeout: float = 90) -> None:
         """Until every partition has an owner, as seen through `process`'s health check."""
