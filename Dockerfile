@@ -7,6 +7,7 @@ COPY agents agents
 COPY tables tables
 COPY api api
 COPY schemas schemas
+COPY probe probe
 RUN pip install --no-cache-dir .
 # a process that serves tenants' requests has no business being root
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin pingstream \

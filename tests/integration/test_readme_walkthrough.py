@@ -27,8 +27,9 @@ def test_the_walkthrough_answers_as_documented(tmp_path: Path) -> None:
     assert script.startswith(first_line)
     with running_cluster(tmp_path / "walk") as cluster:  # its own: the shared one mails over SMTP
         api = cluster.client(None).base
+        cluster.start_probe("default")  # as `make up` starts one
         script = script.replace(first_line, f"API={api}; OUTBOX={cluster.settings().outbox}; EMAIL=ada@example.com", 1)
-        for name in ("monitor", "auth", "key"):
+        for name in ("monitor", "auth", "key", "self"):
             script = script.replace(f"/tmp/{name}.json", str(tmp_path / f"{name}.json"))
         run = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -43,3 +44,5 @@ def test_the_walkthrough_answers_as_documented(tmp_path: Path) -> None:
     assert '"status":"paused"' in out
     assert re.search(r"}204\n", out)  # DELETE answered 204 (curl -w prints it after the list)
     assert '"status":"ok"' in out
+    assert re.search(r'"status":"up","region":"default"|"region":"default"[^}]*"status":"up"', out)
+    assert '"region":"default","host":' in out and '"schedule_lag_p99_ms":' in out  # GET /v1/probes
