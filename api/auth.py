@@ -73,9 +73,9 @@ async def person(gateway: Gateway, claims: dict) -> Principal:
     user_id, org_id, sid = claims["sub"], claims.get("team"), claims["sid"]
     if sid in gateway.revoked_sessions or user_id in gateway.deleted_users:
         raise ApiError(401, "unauthorized", "This session has ended (signed out or revoked): sign in again.")
-    if gateway.live_sessions.get(sid) != user_id:  # a token is worth only a session opened by signing in
+    if gateway.session_user(sid) != user_id:  # a token is worth only a session opened by signing in
         await gateway.sync_access()
-        if gateway.live_sessions.get(sid) != user_id:
+        if gateway.session_user(sid) != user_id:
             raise ApiError(401, "unauthorized", "This session is not known (never opened, or ended): sign in again.")
     if org_id is None:  # a person in no team yet: may create or join one, nothing else
         return Principal(org_id="", scopes=frozenset(), user_id=user_id, session_id=sid, email=claims.get("eml"))

@@ -27,6 +27,7 @@ from engine.settings import INTERNAL_HEADER, Settings
 log = logging.getLogger(__name__)
 
 KEY_USE_FLUSH = 10.0          # seconds between reports of when keys were last used
+SESSIONS_PRUNED_AT = 10_000   # live sessions held before the expired ones are dropped (then twice the rest)
 
 
 class EngineUnavailable(Exception):
@@ -73,7 +74,9 @@ class Gateway:
         self.members: dict[str, dict[str, str]] = {}     # team -> {user: role}
         self.user_teams: dict[str, dict[str, str]] = {}  # user -> {team: role}
         self.revoked_sessions: dict[str, float] = {}     # session id -> until when its tokens could live
-        self.live_sessions: dict[str, str] = {}          # session id -> its user: only these tokens count
+        #: session id -> (its user, until when its refresh token works): only these sessions' tokens count
+        self.live_sessions: dict[str, tuple[str, float]] = {}
+        self._prune_sessions_at = SESSIONS_PRUNED_AT
         self.deleted_users: set[str] = set()
         self.directory = Directory()
         self.probes: dict[str, dict] = {}          # probe id -> what it last reported (probe/runner.py)
@@ -217,7 +220,9 @@ class Gateway:
                 self.members.setdefault(org_id, {})[user_id] = value["role"]
                 self.user_teams.setdefault(user_id, {})[org_id] = value["role"]
         elif kind == "session" and value.get("live"):
-            self.live_sessions[value["id"]] = value["user_id"]
+            self.live_sessions[value["id"]] = (value["user_id"], value["until"])
+            if len(self.live_sessions) > self._prune_sessions_at:
+                self._prune_live_sessions()
         elif kind == "session":
             self.live_sessions.pop(value["id"], None)
             if value["until"] > time.time():
@@ -227,6 +232,19 @@ class Gateway:
                 self.revoked_sessions = {k: v for k, v in self.revoked_sessions.items() if v > now}
         elif kind == "user" and value.get("deleted"):
             self.deleted_users.add(value["id"])
+
+    def session_user(self, sid: str) -> str | None:
+        """The user of a live session: opened, not ended, and its last access token not yet expired."""
+        live = self.live_sessions.get(sid)
+        if live is None or live[1] + self.settings.access_token_ttl < time.time():
+            return None
+        return live[0]
+
+    def _prune_live_sessions(self) -> None:
+        """Sessions nobody refreshed until their end are forgotten, so the map holds live ones only."""
+        now = time.time() - self.settings.access_token_ttl
+        self.live_sessions = {sid: live for sid, live in self.live_sessions.items() if live[1] >= now}
+        self._prune_sessions_at = max(SESSIONS_PRUNED_AT, 2 * len(self.live_sessions))
 
     async def sync_access(self, timeout: float = 3.0) -> None:
         """Read-your-writes for access: return once every access record published until now is applied.

@@ -196,9 +196,7 @@ def session_create(applier: CommandApplier, partition: int, offset: int, command
             end_session(applier, account, ended, command["at"])
         expires_at = command["at"] + applier.engine.settings.refresh_token_ttl
         sessions[sid] = {"created_at": command["at"], "gen": 1, "expires_at": expires_at}
-        # access tokens are honoured only for a session the API processes have seen opened here
-        publish(applier, f"session:{sid}", {"kind": "session", "id": sid, "user_id": account["id"],
-                                            "live": True, "until": expires_at})
+        publish_live(applier, account, sid, expires_at)
         account = {**account, "sessions": sessions, "failures": []}
         store(applier, partition, offset, account)
     session_reply(applier, command, account, sid)
@@ -207,6 +205,13 @@ def session_create(applier: CommandApplier, partition: int, offset: int, command
 def session_reply(applier: CommandApplier, command: dict, account: dict, sid: str) -> None:
     applier.reply(command["id"], 200, {"user": account_view(account), "sid": sid,
                                        "gen": account["sessions"][sid]["gen"], "default_team": account["default_team"]})
+
+
+def publish_live(applier: CommandApplier, account: dict, sid: str, until: float) -> None:
+    """Access tokens are honoured only for a session the API processes have seen opened (or refreshed) here;
+    they forget it once its refresh token and the last access token made with it have expired."""
+    publish(applier, f"session:{sid}", {"kind": "session", "id": sid, "user_id": account["id"],
+                                        "live": True, "until": until})
 
 
 def session_refresh(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
@@ -225,6 +230,7 @@ def session_refresh(applier: CommandApplier, partition: int, offset: int, comman
     session = {**session, "gen": session["gen"] + 1,
                "expires_at": command["at"] + applier.engine.settings.refresh_token_ttl}
     account = {**account, "sessions": {**account["sessions"], body["sid"]: session}}
+    publish_live(applier, account, body["sid"], session["expires_at"])  # API processes keep it until then
     store(applier, partition, offset, account)
     session_reply(applier, command, account, body["sid"])
 
