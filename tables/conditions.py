@@ -176,12 +176,23 @@ def user_regex(pattern: str) -> re2._Regexp:
     return re2.compile(pattern, _RE2_OPTIONS)
 
 
+#: RE2's own matcher, under google-re2's Python wrapper: `search` converts every match's byte offsets
+#: back to str offsets in Python (~3 µs a call); whether it matches at all needs none of that (~0.6 µs)
+_UNANCHORED, _NO_MATCH = re2._Anchor.UNANCHORED, re2._NULL_SPAN
+
+
+@lru_cache(maxsize=4096)
+def _matcher(pattern: str) -> Any:
+    return user_regex(pattern)._regexp.Match
+
+
 def _matches(found: Any, pattern: Any) -> bool:
     if isinstance(found, (dict, list)) or not isinstance(pattern, str):
         return False
     text = found if isinstance(found, str) else ("null" if found is None else
                                                  ("true" if found is True else "false" if found is False else str(found)))
-    return user_regex(pattern).search(text[:MAX_SUBJECT]) is not None
+    subject = text[:MAX_SUBJECT].encode()
+    return _matcher(pattern)(_UNANCHORED, subject, 0, len(subject))[0] != _NO_MATCH
 
 
 def holds(operator: str, found: list[Any], values: Sequence[Any]) -> bool:

@@ -94,6 +94,15 @@ def test_matches_is_a_regex_search_on_scalars() -> None:
     assert not check("products", "matches", ".*")                       # not on arrays or objects
 
 
+def test_matches_sees_text_as_text_and_stays_linear() -> None:
+    from tables.conditions import holds
+    assert holds("matches", ["zürich-01"], ["^z.rich-\\d+$"])           # one character, not one byte
+    assert holds("matches", ["Größe ü"], ["ü$"]) and not holds("matches", ["Größe u"], ["ü"])
+    started = time.perf_counter()
+    assert not holds("matches", ["a" * 4000 + "!"], ["^(a+)+$"])        # backtracking would never finish
+    assert time.perf_counter() - started < 0.05
+
+
 def test_all_conditions_must_hold_and_none_match_everything() -> None:
     both = compile_conditions([
         {"type": "json-check", "key": "status", "operator": "equal", "values": ["firing"]},
