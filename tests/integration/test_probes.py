@@ -7,55 +7,91 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiohttp import web
+from aiosmtpd.controller import Controller
 
 from tests.integration.cluster import Client, Cluster, Process, free_port, wait_for
 from tests.integration.conftest import ready_client, running_cluster
+from tests.probes.test_dns import Nameserver
+from tests.probes.test_mail import Greeter
+from tests.probes.test_sockets import Echo
 
 INTERVAL = 10   # the shortest a monitor may have
 
 
 class Target:
-    """An HTTP server and a TCP listener on 127.0.0.1, in a thread, that can be stopped."""
+    """A target of every monitor type on 127.0.0.1, served from a thread, that the test can stop.
+
+    http, tcp, udp (echo), dns (a nameserver answering up.pingstream.test), smtp
+    (aiosmtpd), pop and imap (greeters); icmp needs only 127.0.0.1 itself.
+    """
 
     def __init__(self) -> None:
-        self.http_port, self.tcp_port = free_port(), free_port()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.runner: web.AppRunner | None = None
-        self.listener: socket.socket | None = None
+        self.ports: dict[str, int] = {}
+        self.closers: list = []
 
     def start(self) -> Target:
         self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start_http(), self.loop).result(10)
-        self.listener = socket.create_server(("127.0.0.1", self.tcp_port))
-        self.listener.listen(100)
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        smtp = Controller(object(), hostname="127.0.0.1", port=free_port(), ident="pingstream-test ESMTP")
+        smtp.start()
+        self.ports["smtp"], self.smtp = smtp.port, smtp
         return self
 
-    async def _start_http(self) -> None:
+    async def _start(self) -> None:
         app = web.Application()
         app.router.add_get("/health", lambda _: web.json_response({"status": "ok", "service": "pinghome"}))
         self.runner = web.AppRunner(app)
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.http_port).start()
+        self.ports["http"] = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", self.ports["http"]).start()
+        loop = asyncio.get_running_loop()
+        for kind, protocol in (("udp", Echo), ("dns", Nameserver)):
+            transport, _ = await loop.create_datagram_endpoint(protocol, local_addr=("127.0.0.1", 0))
+            self.ports[kind] = transport.get_extra_info("sockname")[1]
+            self.closers.append(transport.close)
+        for kind, greeting in (("tcp", b"pingstream-test ready\r\n"), ("pop", b"+OK POP3 pingstream-test ready\r\n"),
+                               ("imap", b"* OK [CAPABILITY IMAP4rev1] pingstream-test ready\r\n")):
+            server = await asyncio.start_server(Greeter(greeting, None, {}).serve, "127.0.0.1", 0)
+            self.ports[kind] = server.sockets[0].getsockname()[1]
+            self.closers.append(server.close)
 
-    def stop_http(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-
-    def stop_tcp(self) -> None:
-        self.listener.close()
+    def stop(self) -> None:
+        async def stop_all() -> None:
+            for close in self.closers:
+                close()
+            await self.runner.cleanup()
+        asyncio.run_coroutine_threadsafe(stop_all(), self.loop).result(10)
+        self.smtp.stop()
+        self.closers = []
 
     def close(self) -> None:
-        if self.listener is not None:
-            self.listener.close()
+        if self.closers:
+            self.stop()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+
+    def monitors(self) -> dict[str, dict]:
+        """A monitor of every type, pointed at this target."""
+        local = {"host": "127.0.0.1"}
+        return {
+            "http": {"url": f"http://127.0.0.1:{self.ports['http']}/health",
+                     "conditions": [{"type": "keyword", "operator": "contains", "values": ["pinghome"]}]},
+            "tcp": {**local, "port": self.ports["tcp"]},
+            "udp": {**local, "port": self.ports["udp"], "body": "ping"},
+            "dns": {"host": "up.pingstream.test", "dns_nameserver": "127.0.0.1", "port": self.ports["dns"],
+                    "conditions": [{"type": "dns_record", "operator": "contains", "values": ["127.0.0.1"]}]},
+            "smtp": {**local, "port": self.ports["smtp"]},
+            "pop": {**local, "port": self.ports["pop"]},
+            "imap": {**local, "port": self.ports["imap"]},
+            "icmp": local,
+        }
 
 
 @pytest.fixture(scope="module")
@@ -80,42 +116,52 @@ def probes_of(api: Client) -> list[dict]:
     return api.get("/v1/probes").body["data"]
 
 
-def test_monitors_go_up_then_down_with_a_precise_cause_from_two_regions(
+def test_a_monitor_of_every_type_goes_up_then_down_with_a_precise_cause_from_two_regions(
         probed: tuple[Cluster, dict[str, Process]], target: Target) -> None:
     cluster, _ = probed
     _, key = cluster.new_org()
     api = ready_client(cluster, key)
     regions = ["eu", "us"]
-    http = api.post("/v1/monitors", {
-        "name": "pinghome", "url": f"http://127.0.0.1:{target.http_port}/health", "regions": regions,
-        "interval_seconds": INTERVAL, "timeout_seconds": 2,
-        "conditions": [{"type": "keyword", "operator": "contains", "values": ["pinghome"]}]}).body["data"]
-    tcp = api.post("/v1/monitors", {"name": "port", "type": "tcp", "host": "127.0.0.1", "port": target.tcp_port,
-                                    "regions": regions, "interval_seconds": INTERVAL,
-                                    "timeout_seconds": 2}).body["data"]
+    monitors = {}
+    for kind, fields in target.monitors().items():
+        created = api.post("/v1/monitors", {"name": kind, "type": "http" if kind == "http" else kind, **fields,
+                                            "regions": regions, "interval_seconds": INTERVAL, "timeout_seconds": 2})
+        assert created.status == 201, (kind, created.body)
+        monitors[kind] = created.body["data"]["id"]
 
-    for monitor in (http, tcp):
-        wait_for(f"{monitor['name']} to go up", lambda m=monitor: status_of(api, m["id"])["status"] == "up",
-                 4 * INTERVAL, interval=0.5)
+    def all_up() -> bool:
+        return all(status_of(api, mid)["status"] == "up" for mid in monitors.values())
+    try:
+        wait_for("a monitor of every type to go up", all_up, 4 * INTERVAL, interval=0.5)
+    except AssertionError:
+        raise AssertionError({kind: api.get(f"/v1/monitors/{mid}/checks").body["data"][:1]
+                              for kind, mid in monitors.items()}) from None
 
     def checked_from_both() -> bool:
-        checks = api.get(f"/v1/monitors/{http['id']}/checks").body["data"]
+        checks = api.get(f"/v1/monitors/{monitors['http']}/checks").body["data"]
         return {check["region"] for check in checks} == set(regions)
     wait_for("checks from both regions", checked_from_both, 3 * INTERVAL, interval=0.5)
 
-    target.stop_http()
-    target.stop_tcp()
-    for monitor in (http, tcp):
-        wait_for(f"{monitor['name']} to go down", lambda m=monitor: status_of(api, m["id"])["status"] == "down",
-                 4 * INTERVAL, interval=0.5)
-    checks = api.get(f"/v1/monitors/{http['id']}/checks").body["data"]
-    causes = {check.get("cause") for check in checks if check["status"] == "down"}
-    assert any(cause and "connection refused" in cause for cause in causes), causes
+    target.stop()
+    stoppable = {kind: mid for kind, mid in monitors.items() if kind != "icmp"}  # 127.0.0.1 always answers pings
+
+    def all_down() -> bool:
+        return all(status_of(api, mid)["status"] == "down" for mid in stoppable.values())
+    wait_for("every stopped target's monitor to go down", all_down, 4 * INTERVAL, interval=0.5)
+
+    def cause(kind: str) -> str:
+        checks = api.get(f"/v1/monitors/{monitors[kind]}/checks").body["data"]
+        return next(check["cause"] for check in checks if check["status"] == "down")
+    for kind in ("http", "tcp", "smtp", "pop", "imap"):
+        assert "connection refused" in cause(kind), (kind, cause(kind))
+    assert cause("udp") == "port unreachable"
+    assert cause("dns") == f"timeout after 2 s (no answer from 127.0.0.1:{target.ports['dns']})"
+    assert status_of(api, monitors["icmp"])["status"] == "up"
 
     listed = probes_of(api)
     assert {probe["region"] for probe in listed} >= set(regions)
     for probe in listed:
-        assert probe["monitors"] >= 2 and probe["stale"] is False, probe
+        assert probe["monitors"] >= len(monitors) and probe["stale"] is False, probe
         assert probe["schedule_lag_p99_ms"] < 1000, probe
 
 
@@ -125,7 +171,7 @@ def test_probes_of_a_region_share_its_monitors_and_take_over_from_a_killed_one(
     _, key = cluster.new_org()
     api = ready_client(cluster, key)
     monitors = [api.post("/v1/monitors", {
-        "name": f"shared {n}", "url": f"http://127.0.0.1:{target.http_port}/health", "regions": ["eu"],
+        "name": f"shared {n}", "url": f"http://127.0.0.1:{target.ports['http']}/health", "regions": ["eu"],
         "interval_seconds": INTERVAL, "timeout_seconds": 2}).body["data"]["id"] for n in range(12)]
     second = cluster.start_probe("eu", name="probe-eu-2")
     try:
