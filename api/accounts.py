@@ -79,7 +79,7 @@ async def sign_up(request: web.Request, body: SignUp) -> web.Response:
     return answer(*await gateway_of(request).command("account.create", NO_TEAM, body.email, fields))
 
 
-@routes.patch("/v1/account", auth=None, body=Confirm, answers={200: Data(Confirmed)}, errors=(404, 409))
+@routes.patch("/v1/account", auth=None, body=Confirm, answers={200: Data(Confirmed)})
 async def confirm(request: web.Request, body: Confirm) -> web.Response:
     """Activate the account with the mailed code; it gets a first team, where it is root."""
     gateway = gateway_of(request)

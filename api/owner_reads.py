@@ -20,7 +20,6 @@ from api.auth import principal_of
 from api.errors import ApiError
 from api.gateway import Gateway
 from engine.responses import json_response
-from schemas.validation import parse_json
 
 OWNER_HEADER = "X-Pingstream-Owner"
 
@@ -53,10 +52,6 @@ class Resource:
         """The owner's answer about the entity of the path, as the response."""
         entity_id = self.id_of(request)
         return await owner_read(request, entity_id, f"{self.path}/{entity_id}{view}", query)
-
-
-async def body_of(request: web.Request) -> object:
-    return parse_json(await request.read())
 
 
 def answer(status: int, body: object) -> web.Response:
