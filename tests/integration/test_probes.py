@@ -9,6 +9,7 @@ import asyncio
 import signal
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from aiohttp import web
@@ -201,3 +202,34 @@ def test_probes_of_a_region_share_its_monitors_and_take_over_from_a_killed_one(
     finally:
         second.stop()
         probes["eu"] = cluster.start_probe("eu")  # the module's other tests keep two regions
+
+
+def test_a_probe_killed_and_restarted_keeps_each_monitors_grid_without_double_checks(
+        probed: tuple[Cluster, dict[str, Process]], target: Target) -> None:
+    cluster, _ = probed
+    _, key = cluster.new_org()
+    api = ready_client(cluster, key)
+    monitors = [api.post("/v1/monitors", {
+        "name": f"solo {n}", "url": f"http://127.0.0.1:{target.ports['http']}/health", "regions": ["solo"],
+        "interval_seconds": INTERVAL, "timeout_seconds": 2}).body["data"]["id"] for n in range(6)]
+    first = cluster.start_probe("solo", name="probe-solo")
+    second = None
+    try:
+        def checked(times: int) -> bool:
+            return all(api.get(f"/v1/monitors/{mid}/uptime").body["data"]["total_checks"] >= times
+                       for mid in monitors)
+        wait_for("every monitor checked once", lambda: checked(1), 3 * INTERVAL, interval=0.5)
+        first.stop(signal.SIGKILL)
+        second = cluster.start_probe("solo", name="probe-solo-2")
+        wait_for("the restarted probe to check every monitor twice more", lambda: checked(3), 6 * INTERVAL,
+                 interval=0.5)
+    finally:
+        for process in (first, second):
+            if process is not None:
+                process.stop()
+    for mid in monitors:
+        times = sorted(datetime.fromisoformat(check["checked_at"].replace("Z", "+00:00")).timestamp()
+                       for check in api.get(f"/v1/monitors/{mid}/checks").body["data"])
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        # on the monitor's grid: one check a slot, before and after the restart (a second of jitter allowed)
+        assert all(gap > INTERVAL - 1.5 for gap in gaps), (mid, gaps)
