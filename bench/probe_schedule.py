@@ -160,6 +160,7 @@ class Run:
     drift_p50: float
     drift_p99: float
     drift_max: float
+    drift_p99_per_interval: list[float]   # one interval of the window after another
     down: int
     causes: list[tuple[str, int]]
     reported_lag_p99_ms: list[float]
@@ -183,6 +184,8 @@ class Run:
         return [
             (f"{k}: drift p50 / p99 / max (ms)",
              f"{self.drift_p50 * 1000:,.0f} / {self.drift_p99 * 1000:,.0f} / {self.drift_max * 1000:,.0f}"),
+            (f"{k}: drift p99 of each {self.interval} s of the window (ms)",
+             ", ".join(f"{drift * 1000:,.0f}" for drift in self.drift_p99_per_interval)),
             (f"{k}: checks/s done / demanded", f"{self.per_second:,.0f} / {self.demanded:,.0f}"
                                                f" ({self.checked / self.slots:.3f} of the slots)"),
             (f"{k}: slots without a check / checked twice", f"{self.slots - self.checked:,} / {self.repeated:,}"
@@ -192,14 +195,15 @@ class Run:
              ", ".join(f"{lag:,.0f}" for lag in self.reported_lag_p99_ms)),
             (f"{k}: results down", f"{self.down:,}" + (f" ({self.causes})" if self.causes else "")),
             (f"{k}: probe RSS per 10,000 monitors (MB)", f"{self.rss_mb * 10_000 / self.monitors:,.0f}"),
+            (f"{k}: probe CPU per check (µs)", f"{self.probe_cpu / self.per_second * 1e6:,.0f}"),
             (f"{k}: CPU in cores: probe / target / whole machine",
              f"{self.probe_cpu:.2f} / {self.target_cpu:.2f} / {self.machine_cpu:.2f}"),
             (f"{k}: load average at the end", self.load),
         ]
 
 
-def drifts(results: list[dict], interval: int, start: float, end: float) -> tuple[list[float], Counter]:
-    """Drift of every result whose slot lies in [start, end), and how often each (monitor, slot) was checked."""
+def drifts(results: list[dict], interval: int, start: float, end: float) -> tuple[list[tuple[float, float]], Counter]:
+    """(slot, drift) of every result whose slot lies in [start, end), and how often each (monitor, slot) was checked."""
     found, per_slot = [], Counter()
     phases: dict[str, float] = {}
     for result in results:
@@ -209,7 +213,7 @@ def drifts(results: list[dict], interval: int, start: float, end: float) -> tupl
             phase = phases[monitor_id] = phase_of(monitor_id, interval)
         slot = next_slot(result["checked_at"] - interval, interval, phase)   # the last slot at or before it
         if start <= slot < end:
-            found.append(result["checked_at"] - slot)
+            found.append((slot, result["checked_at"] - slot))
             per_slot[monitor_id, slot] += 1
     return found, per_slot
 
@@ -253,13 +257,16 @@ async def measure(kind: str, args: argparse.Namespace, ports: tuple[int, int], t
             if probe.popen.returncode not in (0, -15):
                 raise AssertionError(f"the probe exited with {probe.popen.returncode}:\n{probe.log_tail()}")
         results = await read_results(broker.bootstrap, cluster.partitions)
-    found, per_slot = drifts(results, args.interval, start, end)
-    found.sort()
+    timed, per_slot = drifts(results, args.interval, start, end)
+    found = sorted(drift for _, drift in timed)
+    slices = [sorted(drift for slot, drift in timed if s <= slot - start < s + args.interval)
+              for s in range(0, int(args.seconds), args.interval)]
     in_window = [r for r in results if start <= r["checked_at"] < end + args.interval]
     causes = Counter(r.get("cause") for r in in_window if r["status"] == "down")
     return Run(kind, args.monitors, args.interval, args.seconds, slots_between(monitor_ids, args.interval, start, end),
                len(per_slot), sum(1 for n in per_slot.values() if n > 1),
                percentile(found, 0.5), percentile(found, 0.99), found[-1] if found else float("nan"),
+               [percentile(drifts, 0.99) for drifts in slices],
                sum(causes.values()), causes.most_common(3),
                [s["schedule_lag_p99_ms"] for arrived, s in reports.seen if start < arrived <= end + REPORT_SLACK],
                last["skipped_slots"], rss, probe_cpu / args.seconds, target_cpu / args.seconds, machine_cpu, load)
@@ -286,7 +293,8 @@ def main() -> None:
                 run = asyncio.run(measure(kind.strip(), args, ports, target.pid, Path(tmp)))
                 runs.append(run)
                 print(f"{kind}: drift p99 {run.drift_p99 * 1000:,.0f} ms, {run.per_second:,.0f} of "
-                      f"{run.demanded:,.0f} checks/s, {run.slots - run.checked:,} slots without a check", flush=True)
+                      f"{run.demanded:,.0f} checks/s, {run.slots - run.checked:,} slots without a check, "
+                      f"probe CPU {run.probe_cpu / run.per_second * 1e6:,.0f} µs a check", flush=True)
     finally:
         target.stdin.close()
         target.wait(10)
