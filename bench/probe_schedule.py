@@ -34,6 +34,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -47,6 +48,10 @@ from schemas.monitor import MonitorSpec
 from tests.integration.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def monitor_ids(kind: str, count: int) -> list[str]:
+    return [f"mon_bench{kind}{n:07d}" for n in range(count)]
 
 
 def monitor_spec(kind: str, http_port: int, tcp_port: int, interval: int, timeout: int) -> dict:
@@ -170,6 +175,8 @@ class Run:
     target_cpu: float
     machine_cpu: float        # cores busy, all processes
     load: str
+    #: the bare scheduler on the same grid, just before: drift p50/p99/max and CPU per check (s)
+    baseline: dict | None = None
 
     @property
     def demanded(self) -> float:
@@ -186,6 +193,8 @@ class Run:
              f"{self.drift_p50 * 1000:,.0f} / {self.drift_p99 * 1000:,.0f} / {self.drift_max * 1000:,.0f}"),
             (f"{k}: drift p99 of each {self.interval} s of the window (ms)",
              ", ".join(f"{drift * 1000:,.0f}" for drift in self.drift_p99_per_interval)),
+            (f"{k}: baseline, a bare scheduler on the same grid: drift p50 / p99 / max (ms)",
+             " / ".join(f"{self.baseline[q] * 1000:,.0f}" for q in ("p50", "p99", "max"))),
             (f"{k}: checks/s done / demanded", f"{self.per_second:,.0f} / {self.demanded:,.0f}"
                                                f" ({self.checked / self.slots:.3f} of the slots)"),
             (f"{k}: slots without a check / checked twice", f"{self.slots - self.checked:,} / {self.repeated:,}"
@@ -195,7 +204,8 @@ class Run:
              ", ".join(f"{lag:,.0f}" for lag in self.reported_lag_p99_ms)),
             (f"{k}: results down", f"{self.down:,}" + (f" ({self.causes})" if self.causes else "")),
             (f"{k}: probe RSS per 10,000 monitors (MB)", f"{self.rss_mb * 10_000 / self.monitors:,.0f}"),
-            (f"{k}: probe CPU per check (µs)", f"{self.probe_cpu / self.per_second * 1e6:,.0f}"),
+            (f"{k}: CPU per check (µs): probe / bare scheduler",
+             f"{self.probe_cpu / self.per_second * 1e6:,.0f} / {self.baseline['cpu_per_check'] * 1e6:,.0f}"),
             (f"{k}: CPU in cores: probe / target / whole machine",
              f"{self.probe_cpu:.2f} / {self.target_cpu:.2f} / {self.machine_cpu:.2f}"),
             (f"{k}: load average at the end", self.load),
@@ -233,9 +243,9 @@ async def measure(kind: str, args: argparse.Namespace, ports: tuple[int, int], t
     with EmbeddedBroker(log_path=workdir / f"broker-{kind}.log") as broker:
         cluster = Cluster(broker.url, on_tansu=True, root=workdir, app_id=f"bench-probe-{kind}")
         await topics.ensure_topics(cluster.settings())
-        monitor_ids = [f"mon_bench{kind}{n:07d}" for n in range(args.monitors)]
+        ids = monitor_ids(kind, args.monitors)
         spec = monitor_spec(kind, *ports, args.interval, args.timeout)
-        await produce_directory(broker.bootstrap, monitor_ids, spec, cluster.partitions)
+        await produce_directory(broker.bootstrap, ids, spec, cluster.partitions)
         async with ProbeReports(broker.bootstrap) as reports:
             probe = cluster.start_probe("default", name=f"probe-{kind}")
             try:
@@ -263,13 +273,66 @@ async def measure(kind: str, args: argparse.Namespace, ports: tuple[int, int], t
               for s in range(0, int(args.seconds), args.interval)]
     in_window = [r for r in results if start <= r["checked_at"] < end + args.interval]
     causes = Counter(r.get("cause") for r in in_window if r["status"] == "down")
-    return Run(kind, args.monitors, args.interval, args.seconds, slots_between(monitor_ids, args.interval, start, end),
+    return Run(kind, args.monitors, args.interval, args.seconds, slots_between(ids, args.interval, start, end),
                len(per_slot), sum(1 for n in per_slot.values() if n > 1),
                percentile(found, 0.5), percentile(found, 0.99), found[-1] if found else float("nan"),
                [percentile(drifts, 0.99) for drifts in slices],
                sum(causes.values()), causes.most_common(3),
                [s["schedule_lag_p99_ms"] for arrived, s in reports.seen if start < arrived <= end + REPORT_SLACK],
                last["skipped_slots"], rss, probe_cpu / args.seconds, target_cpu / args.seconds, machine_cpu, load)
+
+
+def bare_grid(kind: str, port: int, monitors: int, interval: int, seconds: float) -> None:
+    """The baseline process: the same monitors' slots, each checked by the least a scheduler can do (a bare
+    aiohttp GET, or asyncio connect and close, on a fresh connection); prints its drift and CPU as JSON."""
+    async def main() -> dict:
+        start = time.time() + 1.0
+        slots = []
+        for monitor_id in monitor_ids(kind, monitors):
+            slot = next_slot(start, interval, phase_of(monitor_id, interval))
+            while slot < start + seconds:
+                slots.append(slot)
+                slot += interval
+        slots.sort()
+        drifts: list[float] = []
+        url = f"http://127.0.0.1:{port}/"
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True)) as client:
+            async def check(slot: float) -> None:
+                drifts.append(time.time() - slot)
+                if kind == "http":
+                    async with client.get(url) as response:
+                        await response.read()
+                else:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.close()
+
+            in_flight: set[asyncio.Task] = set()
+            cpu, next_up = time.process_time(), 0
+            while next_up < len(slots):
+                now = time.time()
+                while next_up < len(slots) and slots[next_up] <= now:
+                    task = asyncio.create_task(check(slots[next_up]))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                    next_up += 1
+                if next_up < len(slots):
+                    await asyncio.sleep(slots[next_up] - time.time())
+            await asyncio.gather(*in_flight)
+            cpu = time.process_time() - cpu
+        drifts.sort()
+        return {"p50": percentile(drifts, 0.5), "p99": percentile(drifts, 0.99), "max": drifts[-1],
+                "cpu_per_check": cpu / len(slots)}
+
+    print(orjson.dumps(asyncio.run(main())).decode(), flush=True)
+
+
+def baseline(kind: str, args: argparse.Namespace, ports: tuple[int, int]) -> dict:
+    port = ports[0] if kind == "http" else ports[1]
+    done = subprocess.run([sys.executable, "-m", "bench.probe_schedule", "--bare", kind, "--port", str(port),
+                           "--monitors", str(args.monitors), "--interval", str(args.interval),
+                           "--seconds", str(args.baseline_seconds)], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    return orjson.loads(done.stdout)
 
 
 REPORT_SLACK = 1.0   # a report covering the window's last seconds arrives just after it
@@ -282,7 +345,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=5, help="each check's timeout (s)")
     parser.add_argument("--seconds", type=float, default=60.0, help="the measured window, once all are scheduled")
     parser.add_argument("--types", default="http", help="comma-separated: http, tcp")
+    parser.add_argument("--baseline-seconds", type=float, default=30.0,
+                        help="how long the bare scheduler runs on the same grid before each probe run")
+    parser.add_argument("--bare", choices=("http", "tcp"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare:
+        return bare_grid(args.bare, args.port, args.monitors, args.interval, args.baseline_seconds)
     target = subprocess.Popen([sys.executable, "-m", "bench.probe_checks", "--serve"], cwd=ROOT,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     runs: list[Run] = []
@@ -290,7 +359,9 @@ def main() -> None:
         ports = tuple(int(port) for port in target.stdout.readline().split())
         with tempfile.TemporaryDirectory(prefix="pingstream-bench-probe-") as tmp:
             for kind in args.types.split(","):
+                bare = baseline(kind.strip(), args, ports)
                 run = asyncio.run(measure(kind.strip(), args, ports, target.pid, Path(tmp)))
+                run.baseline = bare
                 runs.append(run)
                 print(f"{kind}: drift p99 {run.drift_p99 * 1000:,.0f} ms, {run.per_second:,.0f} of "
                       f"{run.demanded:,.0f} checks/s, {run.slots - run.checked:,} slots without a check, "
