@@ -169,6 +169,7 @@ class Run:
     down: int
     causes: list[tuple[str, int]]
     reported_lag_p99_ms: list[float]
+    in_flight_max: int
     skipped: int
     rss_mb: float
     probe_cpu: float          # cores the probe used in the window
@@ -194,7 +195,8 @@ class Run:
             (f"{k}: drift p99 of each {self.interval} s of the window (ms)",
              ", ".join(f"{drift * 1000:,.0f}" for drift in self.drift_p99_per_interval)),
             (f"{k}: baseline, a bare scheduler on the same grid: drift p50 / p99 / max (ms)",
-             " / ".join(f"{self.baseline[q] * 1000:,.0f}" for q in ("p50", "p99", "max"))),
+             " / ".join(f"{self.baseline[q] * 1000:,.0f}" for q in ("p50", "p99", "max"))
+             + (f" ({self.baseline['failed']:,} failed)" if self.baseline["failed"] else "")),
             (f"{k}: checks/s done / demanded", f"{self.per_second:,.0f} / {self.demanded:,.0f}"
                                                f" ({self.checked / self.slots:.3f} of the slots)"),
             (f"{k}: slots without a check / checked twice", f"{self.slots - self.checked:,} / {self.repeated:,}"
@@ -202,6 +204,8 @@ class Run:
             (f"{k}: skipped slots (probe's count, whole run)", f"{self.skipped:,}"),
             (f"{k}: probe's own schedule_lag_p99_ms, reports in the window",
              ", ".join(f"{lag:,.0f}" for lag in self.reported_lag_p99_ms)),
+            (f"{k}: checks in flight or waiting for one of the probe's 2,000 slots, most reported",
+             f"{self.in_flight_max:,}"),
             (f"{k}: results down", f"{self.down:,}" + (f" ({self.causes})" if self.causes else "")),
             (f"{k}: probe RSS per 10,000 monitors (MB)", f"{self.rss_mb * 10_000 / self.monitors:,.0f}"),
             (f"{k}: CPU per check (µs): probe / bare scheduler",
@@ -279,6 +283,7 @@ async def measure(kind: str, args: argparse.Namespace, ports: tuple[int, int], t
                [percentile(drifts, 0.99) for drifts in slices],
                sum(causes.values()), causes.most_common(3),
                [s["schedule_lag_p99_ms"] for arrived, s in reports.seen if start < arrived <= end + REPORT_SLACK],
+               max(s["in_flight"] for arrived, s in reports.seen if start < arrived <= end + REPORT_SLACK),
                last["skipped_slots"], rss, probe_cpu / args.seconds, target_cpu / args.seconds, machine_cpu, load)
 
 
@@ -297,14 +302,20 @@ def bare_grid(kind: str, port: int, monitors: int, interval: int, seconds: float
         drifts: list[float] = []
         url = f"http://127.0.0.1:{port}/"
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True)) as client:
+            failed = 0
+
             async def check(slot: float) -> None:
+                nonlocal failed
                 drifts.append(time.time() - slot)
-                if kind == "http":
-                    async with client.get(url) as response:
-                        await response.read()
-                else:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                    writer.close()
+                try:
+                    if kind == "http":
+                        async with client.get(url) as response:
+                            await response.read()
+                    else:
+                        _, writer = await asyncio.open_connection("127.0.0.1", port)
+                        writer.close()
+                except (aiohttp.ClientError, OSError):   # a target overwhelmed: counted, as the probe's are
+                    failed += 1
 
             in_flight: set[asyncio.Task] = set()
             cpu, next_up = time.process_time(), 0
@@ -321,7 +332,7 @@ def bare_grid(kind: str, port: int, monitors: int, interval: int, seconds: float
             cpu = time.process_time() - cpu
         drifts.sort()
         return {"p50": percentile(drifts, 0.5), "p99": percentile(drifts, 0.99), "max": drifts[-1],
-                "cpu_per_check": cpu / len(slots)}
+                "cpu_per_check": cpu / len(slots), "failed": failed}
 
     print(orjson.dumps(asyncio.run(main())).decode(), flush=True)
 
