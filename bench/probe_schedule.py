@@ -16,9 +16,14 @@ every monitor, the bench measures `--seconds`, stops the probe and reads
 * the probe's RSS per 10,000 monitors and its CPU; the target's CPU and how busy
   the whole machine was, because all of them share its cores.
 
-With `--types http,tcp` the same runs again with tcp monitors, on a fresh broker.
+The baseline, run just before the probe against the same target: a bare scheduler
+in its own process checking the same slots for `--baseline-seconds` (a bare aiohttp
+GET or a connect per slot, the probe's GC threshold and concurrency limit, nothing
+else): what scheduling these checks in Python costs on this machine right now.
 
-    python -m bench.probe_schedule [--monitors 10000] [--interval 10] [--seconds 60] [--types http]
+Then the same with tcp monitors, on a fresh broker (`--types` chooses).
+
+    python -m bench.probe_schedule [--monitors 10000] [--interval 10] [--seconds 60] [--types http,tcp]
 """
 from __future__ import annotations
 
@@ -43,11 +48,14 @@ from engine import topics
 from engine.broker import EmbeddedBroker
 from engine.directory import MONITOR, entry_key
 from engine.partitioning import partition_for
+from pingstream.cli import tune_gc
 from probe.schedule import next_slot, phase_of
 from schemas.monitor import MonitorSpec
 from tests.integration.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[1]
+REPORT_SLACK = 1.0         # a report covering the window's last seconds arrives just after it
+PROBE_CONCURRENCY = 2000   # probe/runner.py Probe's default
 
 
 def monitor_ids(kind: str, count: int) -> list[str]:
@@ -196,7 +204,7 @@ class Run:
              ", ".join(f"{drift * 1000:,.0f}" for drift in self.drift_p99_per_interval)),
             (f"{k}: baseline, a bare scheduler on the same grid: drift p50 / p99 / max (ms)",
              " / ".join(f"{self.baseline[q] * 1000:,.0f}" for q in ("p50", "p99", "max"))
-             + (f" ({self.baseline['failed']:,} failed)" if self.baseline["failed"] else "")),
+             + (f" (failed: {self.baseline['failed']})" if self.baseline["failed"] else "")),
             (f"{k}: checks/s done / demanded", f"{self.per_second:,.0f} / {self.demanded:,.0f}"
                                                f" ({self.checked / self.slots:.3f} of the slots)"),
             (f"{k}: slots without a check / checked twice", f"{self.slots - self.checked:,} / {self.repeated:,}"
@@ -204,7 +212,7 @@ class Run:
             (f"{k}: skipped slots (probe's count, whole run)", f"{self.skipped:,}"),
             (f"{k}: probe's own schedule_lag_p99_ms, reports in the window",
              ", ".join(f"{lag:,.0f}" for lag in self.reported_lag_p99_ms)),
-            (f"{k}: checks in flight or waiting for one of the probe's 2,000 slots, most reported",
+            (f"{k}: checks open (running, or waiting for one of {PROBE_CONCURRENCY:,} to end), most reported",
              f"{self.in_flight_max:,}"),
             (f"{k}: results down", f"{self.down:,}" + (f" ({self.causes})" if self.causes else "")),
             (f"{k}: probe RSS per 10,000 monitors (MB)", f"{self.rss_mb * 10_000 / self.monitors:,.0f}"),
@@ -289,7 +297,10 @@ async def measure(kind: str, args: argparse.Namespace, ports: tuple[int, int], t
 
 def bare_grid(kind: str, port: int, monitors: int, interval: int, seconds: float) -> None:
     """The baseline process: the same monitors' slots, each checked by the least a scheduler can do (a bare
-    aiohttp GET, or asyncio connect and close, on a fresh connection); prints its drift and CPU as JSON."""
+    aiohttp GET, or asyncio connect and close, on a fresh connection) with the probe's GC threshold and
+    limit of concurrent checks; prints its drift and CPU as JSON."""
+    tune_gc()
+
     async def main() -> dict:
         start = time.time() + 1.0
         slots = []
@@ -302,20 +313,22 @@ def bare_grid(kind: str, port: int, monitors: int, interval: int, seconds: float
         drifts: list[float] = []
         url = f"http://127.0.0.1:{port}/"
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True)) as client:
-            failed = 0
+            failed: Counter = Counter()
+
+            concurrent = asyncio.Semaphore(PROBE_CONCURRENCY)
 
             async def check(slot: float) -> None:
-                nonlocal failed
-                drifts.append(time.time() - slot)
-                try:
-                    if kind == "http":
-                        async with client.get(url) as response:
-                            await response.read()
-                    else:
-                        _, writer = await asyncio.open_connection("127.0.0.1", port)
-                        writer.close()
-                except (aiohttp.ClientError, OSError):   # a target overwhelmed: counted, as the probe's are
-                    failed += 1
+                async with concurrent:
+                    drifts.append(time.time() - slot)
+                    try:
+                        if kind == "http":
+                            async with client.get(url) as response:
+                                await response.read()
+                        else:
+                            _, writer = await asyncio.open_connection("127.0.0.1", port)
+                            writer.close()
+                    except (aiohttp.ClientError, OSError) as exc:   # a target overwhelmed: counted
+                        failed[type(exc).__name__] += 1
 
             in_flight: set[asyncio.Task] = set()
             cpu, next_up = time.process_time(), 0
@@ -332,7 +345,7 @@ def bare_grid(kind: str, port: int, monitors: int, interval: int, seconds: float
             cpu = time.process_time() - cpu
         drifts.sort()
         return {"p50": percentile(drifts, 0.5), "p99": percentile(drifts, 0.99), "max": drifts[-1],
-                "cpu_per_check": cpu / len(slots), "failed": failed}
+                "cpu_per_check": cpu / len(slots), "failed": dict(failed)}
 
     print(orjson.dumps(asyncio.run(main())).decode(), flush=True)
 
@@ -346,7 +359,6 @@ def baseline(kind: str, args: argparse.Namespace, ports: tuple[int, int]) -> dic
     return orjson.loads(done.stdout)
 
 
-REPORT_SLACK = 1.0   # a report covering the window's last seconds arrives just after it
 
 
 def main() -> None:
@@ -355,7 +367,7 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=10, help="seconds between a monitor's checks")
     parser.add_argument("--timeout", type=int, default=5, help="each check's timeout (s)")
     parser.add_argument("--seconds", type=float, default=60.0, help="the measured window, once all are scheduled")
-    parser.add_argument("--types", default="http", help="comma-separated: http, tcp")
+    parser.add_argument("--types", default="http,tcp", help="comma-separated: http, tcp")
     parser.add_argument("--baseline-seconds", type=float, default=30.0,
                         help="how long the bare scheduler runs on the same grid before each probe run")
     parser.add_argument("--bare", choices=("http", "tcp"), help=argparse.SUPPRESS)
