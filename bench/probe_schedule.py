@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def monitor_spec(kind: str, http_port: int, tcp_port: int, interval: int, timeou
                                        "timeout_seconds": timeout}).model_dump(mode="json")
 
 
-async def produce_directory(bootstrap: str, monitor_ids: list[str], spec: dict, partitions: int) -> None:
+async def produce_directory(bootstrap: str, ids: list[str], spec: dict, partitions: int) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
@@ -78,7 +79,7 @@ async def produce_directory(bootstrap: str, monitor_ids: list[str], spec: dict, 
         sends = [await producer.send(topics.DIRECTORY, orjson.dumps(
                     {"kind": MONITOR, "id": mid, "org_id": "org_bench", "paused": False, "spec": spec,
                      "updated_at": now}), key=entry_key(MONITOR, mid), partition=partition_for(mid, partitions))
-                 for mid in monitor_ids]
+                 for mid in ids]
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
@@ -109,7 +110,7 @@ class ProbeReports:
         await asyncio.gather(self._task, return_exceptions=True)
         await self.consumer.stop()
 
-    async def wait(self, what: str, holds, timeout: float) -> tuple[float, dict]:
+    async def wait(self, what: str, holds: Callable[[dict], bool], timeout: float) -> tuple[float, dict]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for arrived, status in reversed(self.seen):
