@@ -24,9 +24,11 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
-## bench: ingest throughput against the embedded broker, with ratios to baselines in the same run
+## bench: ingest throughput, probe checks and one probe's schedule over 10,000 monitors, against baselines in the same run
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.probe_checks $(PROBE_CHECKS_ARGS)
+	$(BIN)/python -m bench.probe_schedule $(PROBE_SCHEDULE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pingstream

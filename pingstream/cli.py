@@ -32,8 +32,10 @@ def tune_gc() -> None:
 
     Folding a result allocates a few short-lived objects; with CPython's default
     threshold the collector runs so often that folding is ~1.3x slower
-    (`python -m bench.fold` measures both in one run). Reference cycles are rare
-    here, so memory stays flat.
+    (`python -m bench.fold` measures both in one run). A probe's in-flight checks
+    outlive young collections, so with the default it also ran a full collection
+    about every second, each stopping every check for tens of ms (hundreds on a
+    busy machine). Reference cycles are rare here, so memory stays flat.
     """
     gc.set_threshold(50_000, 50, 100)
 
@@ -72,6 +74,7 @@ def run_probe(settings: Settings, region: str) -> None:
     from probe.runner import run_probe as probe
 
     asyncio.run(ensure_topics(settings))
+    tune_gc()
     probe(settings, region)
 
 
