@@ -27,6 +27,8 @@ class CheckResult(BaseModel):
     response_time_ms: float | None = Field(None, ge=0, le=3_600_000)
     status_code: int | None = Field(None, ge=0, le=999)
     cause: str | None = Field(None, max_length=1000)
+    probe: str | None = Field(None, max_length=128, description="the probe that checked, e.g. '<host>:<pid>'; "
+                                                                "named when its region goes stale")
 
     @field_validator("checked_at", mode="before")
     @classmethod
