@@ -42,12 +42,13 @@ def serves(app: faust.App, partition: int) -> bool:
     return not app.rebalancing and partition in assigned(app)
 
 
-async def send_ticks(app: faust.App, topic: str, partitions: Iterable[int], at: float) -> None:
-    """A `tick` carrying this worker's clock to each of `partitions` of `topic`; returns once Kafka has them all.
+async def send_ticks(app: faust.App, topic: str, partitions: Iterable[int], at: float, kind: str = "tick") -> None:
+    """A `tick` (or another `kind` of tick) carrying this worker's clock to each of `partitions` of `topic`;
+    returns once Kafka has them all.
 
     Time goes through the topic (invariant 3): the fold owning a partition acts on the tick, in order.
     """
-    tick = orjson.dumps({"kind": "tick", "at": at})
+    tick = orjson.dumps({"kind": kind, "at": at})
     sends = [await app.producer.send(topic, None, tick, partition, None, None) for partition in partitions]
     if sends:
         await asyncio.gather(*sends)

@@ -6,6 +6,16 @@ Keys of the `monitor_data` table (all in the monitor's partition):
     <id> 00 'b' <hour, 8 bytes>    a sealed hourly statistics bucket
     <id> 00 'c' <n, 8 bytes>       the n-th sealed chunk of CHUNK recent check results
     <id> 00 'h' <ms, 8 bytes> <pos, 8 bytes>   one state change
+    00 'd' <ms, 8 bytes> <id>      the partition's due index: which monitor wakes when (a region due to
+                                   go stale, a maintenance window starting or ending)
+
+Monitor ids never start with 00, so the due index is a key range of its own
+and a tick reads only what is due. A monitor's entry (the runtime's
+`indexed_ms`) is at or before the earliest moment it is due; an entry that
+turns out early is filed again when it comes due, so a monitor reporting every
+10 s moves its entry about once per staleness period, not once per result.
+The entry is written before the runtime that refers to it, so a crash never
+leaves a runtime pointing at no entry.
 
 The runtime is the one value written for every result; hour buckets and chunks
 are sealed into keys of their own when full, so a flush writes about one record
@@ -20,11 +30,26 @@ from typing import Any
 import orjson
 
 from tables.entity_keys import SEP, chunk_key, kind_range, numbered_key, position, prefix, runtime_key  # noqa: F401
-from tables.monitor_state import MonitorState, Transition, apply_result, pause, resume
+from tables.monitor_state import MonitorState, Transition, apply_result, note_seen, pause, resume
 from tables.uptime import UptimeBucket, bucket_start
 
 CHUNK = 25           # results per sealed chunk of recent checks
 KEEP_CHUNKS = 21     # sealed chunks kept: with the open one, at least 500 results
+DUE = b"\x00d"       # first bytes of every due index key
+MAINTENANCE = "maintenance"   # a recent check's status inside a maintenance window
+
+
+def due_key(due_ms: int, monitor_id: str) -> bytes:
+    return DUE + due_ms.to_bytes(8, "big") + monitor_id.encode()
+
+
+def due_range(until_ms: int) -> tuple[bytes, bytes]:
+    """Due index keys of every moment at or before until_ms."""
+    return DUE, DUE + (until_ms + 1).to_bytes(8, "big")
+
+
+def parse_due_key(key: bytes) -> tuple[int, str]:
+    return int.from_bytes(key[2:10], "big"), key[10:].decode()
 
 
 def bucket_key(monitor_id: str, start: int) -> bytes:
@@ -46,9 +71,13 @@ class CheckRow:
     response_time_ms: float | None
     status_code: int | None
     cause: str | None
+    probe: str | None = None
+    #: what the probe reported; `status` says "maintenance" instead inside a window
+    reported_status: str | None = None
 
     def to_list(self) -> list:
-        return [self.id, self.checked_at, self.region, self.status, self.response_time_ms, self.status_code, self.cause]
+        return [self.id, self.checked_at, self.region, self.status, self.response_time_ms, self.status_code, self.cause,
+                self.probe, self.reported_status or self.status]
 
 
 @dataclass(slots=True)
@@ -68,22 +97,35 @@ class MonitorRuntime:
     bucket: UptimeBucket | None = None
     recent: list = field(default_factory=list)
     sealed_chunks: int = 0
+    #: the maintenance window announced as started and not yet as ended: {"start": s, "end": e}
+    maintenance: dict | None = None
+    #: this monitor's due index entry (ms): at or before the earliest moment it is due
+    indexed_ms: int | None = None
 
-    def apply(self, row: CheckRow, pos: int, config: dict[str, Any]) -> Applied:
-        """Fold one result in: state machine, this hour's statistics, recent checks."""
+    def apply(self, row: CheckRow, pos: int, config: dict[str, Any], in_maintenance: bool = False) -> Applied:
+        """Fold one result in: state machine, this hour's statistics, recent checks.
+
+        A result inside a maintenance window is kept (recent checks, as "maintenance", and counted apart
+        in its hour) and proves its probe alive, but changes no state.
+        """
         applied = Applied()
         self.pos = pos
         spec = config["spec"]
-        applied.transition = apply_result(
-            self.state,
-            region=row.region,
-            status=row.status,
-            checked_at=row.checked_at,
-            cause=row.cause,
-            grace_period=spec.get("grace_period", 0),
-            recovery_period=spec.get("recovery_period", 0),
-            configured_regions=spec.get("regions") or (),
-        )
+        if in_maintenance:
+            row.reported_status, row.status = row.status, MAINTENANCE
+            note_seen(self.state, region=row.region, checked_at=row.checked_at, probe=row.probe)
+        else:
+            applied.transition = apply_result(
+                self.state,
+                region=row.region,
+                status=row.status,
+                checked_at=row.checked_at,
+                cause=row.cause,
+                grace_period=spec.get("grace_period", 0),
+                recovery_period=spec.get("recovery_period", 0),
+                configured_regions=spec.get("regions") or (),
+                probe=row.probe,
+            )
         hour = bucket_start(row.checked_at)
         if self.bucket is None or hour == self.bucket.start:
             self.bucket = self.bucket or UptimeBucket(start=hour)
@@ -117,6 +159,8 @@ class MonitorRuntime:
             "bucket": None if self.bucket is None else self.bucket.to_dict(),
             "recent": self.recent,
             "sealed_chunks": self.sealed_chunks,
+            "maintenance": self.maintenance,
+            "indexed_ms": self.indexed_ms,
         }
 
     @classmethod
@@ -127,6 +171,8 @@ class MonitorRuntime:
             bucket=None if d["bucket"] is None else UptimeBucket.from_dict(d["bucket"]),
             recent=d["recent"],
             sealed_chunks=d["sealed_chunks"],
+            maintenance=d.get("maintenance"),
+            indexed_ms=d.get("indexed_ms"),
         )
 
 

@@ -7,16 +7,20 @@
 """
 from __future__ import annotations
 
+import time
+
 from agents.monitors import commands, reads
 from agents.monitors.fold import TAKE, CheckFolder
-from engine import topics
+from engine import ownership, topics
 from engine.app import Engine
-from engine.component import Component, Stream, Ticks
+from engine.component import Component, Stream, Ticks, Timer
 from engine.dead_letters import DeadLetters
+from tables.monitor_data import due_range
 
 #: how often each owned partition of check-results is told to expire what is past retention (seconds);
 #: cheap (a seek per monitor), and soon after start even if workers restart often
 RETENTION_TICK = 600.0
+RETICK_AFTER = 2.0   # a due tick not applied by then is sent again (seconds)
 
 #: the command kinds this feature applies, by kind
 COMMANDS = commands.COMMANDS
@@ -24,10 +28,30 @@ COMMANDS = commands.COMMANDS
 
 def component(engine: Engine) -> Component:
     folder = CheckFolder(engine, DeadLetters(engine.state))
+    app = engine.app
+    sent: dict[int, float] = {}  # partition -> `at` of the last due tick this worker sent it
+
+    async def due_timer() -> None:
+        """A `due` tick, with this worker's clock, to each owned partition whose due index has an entry due:
+        one seek per partition, however many monitors it holds."""
+        now = time.time()
+        low, high = due_range(int(now * 1000))
+        due = []
+        for partition in ownership.serving(app):
+            waiting = sent.get(partition, 0.0) > folder.ticks_applied.get(partition, 0.0)
+            if waiting and now - sent[partition] < RETICK_AFTER:
+                continue  # the last tick is still on its way
+            if not folder.data.scan(partition, low, high, limit=1):
+                continue
+            sent[partition] = now
+            due.append(partition)
+        await ownership.send_ticks(app, topics.CHECK_RESULTS, due, now, kind="due")
+
     return Component(
         name="monitors",
         streams=(Stream(topics.CHECK_RESULTS, "checks", folder, take=TAKE),),
         commands=COMMANDS,
         reads=(reads.routes, reads.health_routes(folder.health)),
         ticks=(Ticks(topics.CHECK_RESULTS, RETENTION_TICK),),  # the fold expires what is past retention
+        timers=(Timer(engine.settings.monitor_tick, due_timer),),  # stale regions, maintenance windows
     )
