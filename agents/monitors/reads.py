@@ -25,14 +25,16 @@ async def monitor(request: web.Request, partition: int, config: dict) -> web.Res
     data = engine_of(request).monitor_data
     view = monitor_views.monitor_view(config, data.get(partition, runtime_key(config["id"])))
     month = monitor_views.uptime(data, partition, config["id"], "30d")
-    view["uptime_30d"] = {k: month[k] for k in ("uptime_percentage", "total_checks", "up_checks", "down_checks")}
+    view["uptime_30d"] = {k: month[k] for k in ("uptime_percentage", "total_checks", "up_checks", "down_checks",
+                                                "maintenance_checks")}
     return json_response({"data": view})
 
 
 @routes.get(BASE + "/monitors/{id}/uptime")
 @owned_monitor
 async def uptime(request: web.Request, partition: int, config: dict) -> web.Response:
-    data = monitor_views.uptime(engine_of(request).monitor_data, partition, config["id"], request.query["period"])
+    data = monitor_views.uptime(engine_of(request).monitor_data, partition, config["id"], request.query["period"],
+                                spec=config["spec"])
     return json_response({"data": data})
 
 
