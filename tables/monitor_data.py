@@ -29,27 +29,16 @@ from typing import Any
 
 import orjson
 
-from tables.entity_keys import SEP, chunk_key, kind_range, numbered_key, position, prefix, runtime_key  # noqa: F401
+from tables.entity_keys import (  # noqa: F401
+    SEP, DueIndex, chunk_key, kind_range, numbered_key, position, prefix, runtime_key,
+)
 from tables.monitor_state import MonitorState, Transition, apply_result, note_seen, pause, resume
 from tables.uptime import UptimeBucket, bucket_start
 
 CHUNK = 25           # results per sealed chunk of recent checks
 KEEP_CHUNKS = 21     # sealed chunks kept: with the open one, at least 500 results
-DUE = b"\x00d"       # first bytes of every due index key
+DUE_INDEX = DueIndex(b"\x00d")   # see above; 00 'u' holds the usage counters (tables/usage.py)
 MAINTENANCE = "maintenance"   # a recent check's status inside a maintenance window
-
-
-def due_key(due_ms: int, monitor_id: str) -> bytes:
-    return DUE + due_ms.to_bytes(8, "big") + monitor_id.encode()
-
-
-def due_range(until_ms: int) -> tuple[bytes, bytes]:
-    """Due index keys of every moment at or before until_ms."""
-    return DUE, DUE + (until_ms + 1).to_bytes(8, "big")
-
-
-def parse_due_key(key: bytes) -> tuple[int, str]:
-    return int.from_bytes(key[2:10], "big"), key[10:].decode()
 
 
 def bucket_key(monitor_id: str, start: int) -> bytes:

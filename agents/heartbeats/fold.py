@@ -32,8 +32,8 @@ from engine.folding import EntityFold, Ingest
 from engine.partitioning import entity_key
 from schemas.heartbeat import CheckIn
 from tables.heartbeat_data import (
-    HeartbeatBucket, HeartbeatRuntime, Recorded, SealedBucket, body_key, bucket_key, chunk_key, deadline_key,
-    due_range, kind_range, parse_deadline_key, prefix, runtime_key,
+    DEADLINE_INDEX, HeartbeatBucket, HeartbeatRuntime, Recorded, SealedBucket, body_key, bucket_key, chunk_key,
+    deadline_key, kind_range, prefix, runtime_key,
 )
 from tables.heartbeat_state import Transition
 from tables.entity_keys import position
@@ -160,10 +160,7 @@ class HeartbeatFolder(EntityFold):
         """A tick: every heartbeat whose deadline is due by the tick's clock goes down, once."""
         pos = position(offset, 0)
         due_ms = int((at - SETTLE) * 1000)
-        low, high = due_range(due_ms)
-        for entry, _ in self.data.scan(partition, low, high, limit=DUE_PER_TICK):
-            self.data.delete(partition, entry)
-            indexed_ms, heartbeat_id = parse_deadline_key(entry)
+        for indexed_ms, heartbeat_id in DEADLINE_INDEX.take_due(self.data, partition, due_ms, DUE_PER_TICK):
             key = runtime_key(heartbeat_id)
             runtime = self.data.get(partition, key)
             if runtime is None or runtime.indexed_ms != indexed_ms:

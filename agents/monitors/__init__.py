@@ -7,15 +7,13 @@
 """
 from __future__ import annotations
 
-import time
-
 from agents.monitors import commands, reads
 from agents.monitors.fold import TAKE, CheckFolder
 from engine import ownership, topics
 from engine.app import Engine
 from engine.component import Component, Stream, Ticks, Timer
 from engine.dead_letters import DeadLetters
-from tables.monitor_data import due_range
+from tables.monitor_data import DUE_INDEX
 
 #: how often each owned partition of check-results is told to expire what is past retention (seconds);
 #: cheap (a seek per monitor), and soon after start even if workers restart often
@@ -28,24 +26,11 @@ COMMANDS = commands.COMMANDS
 
 def component(engine: Engine) -> Component:
     folder = CheckFolder(engine, DeadLetters(engine.state))
-    app = engine.app
-    sent: dict[int, float] = {}  # partition -> `at` of the last due tick this worker sent it
 
-    async def due_timer() -> None:
-        """A `due` tick, with this worker's clock, to each owned partition whose due index has an entry due:
-        one seek per partition, however many monitors it holds."""
-        now = time.time()
-        low, high = due_range(int(now * 1000))
-        due = []
-        for partition in ownership.serving(app):
-            waiting = sent.get(partition, 0.0) > folder.ticks_applied.get(partition, 0.0)
-            if waiting and now - sent[partition] < RETICK_AFTER:
-                continue  # the last tick is still on its way
-            if not folder.data.scan(partition, low, high, limit=1):
-                continue
-            sent[partition] = now
-            due.append(partition)
-        await ownership.send_ticks(app, topics.CHECK_RESULTS, due, now, kind="due")
+    def is_due(partition: int, now: float) -> bool:  # one seek per partition, however many monitors it holds
+        return bool(folder.data.scan(partition, *DUE_INDEX.until(int(now * 1000)), limit=1))
+
+    due_timer = ownership.due_ticks(engine.app, topics.CHECK_RESULTS, is_due, folder.ticks_applied, RETICK_AFTER, "due")
 
     return Component(
         name="monitors",

@@ -47,8 +47,8 @@ from engine.partitioning import entity_key
 from schemas.check_result import CheckResult
 from tables.maintenance import MaintenanceCalendar, span_at
 from tables.monitor_data import (
-    CheckRow, MonitorRuntime, SealedBucket, bucket_key, change_key, chunk_key, due_key, due_range, kind_range,
-    parse_due_key, position, prefix, runtime_key,
+    DUE_INDEX, CheckRow, MonitorRuntime, SealedBucket, bucket_key, change_key, chunk_key, kind_range, position,
+    prefix, runtime_key,
 )
 from tables.monitor_state import PAUSED, Transition, expire_stale, stale_deadline
 from tables.uptime import UptimeBucket, bucket_start
@@ -213,7 +213,7 @@ class CheckFolder(EntityFold):
         if kind == "purge":
             runtime = self.data.get(partition, key)
             if runtime is not None and runtime.indexed_ms is not None:
-                self.data.delete(partition, due_key(runtime.indexed_ms, monitor_id))
+                self.data.delete(partition, DUE_INDEX.key(runtime.indexed_ms, monitor_id))
             start, stop = prefix(monitor_id)
             for data_key in self.data.keys(partition, start, stop):
                 self.data.delete(partition, data_key)
@@ -236,10 +236,7 @@ class CheckFolder(EntityFold):
 
     def wake_due(self, partition: int, offset: int, at: float) -> None:
         """A due tick: every monitor due by the tick's clock acts on it, once."""
-        low, high = due_range(int(at * 1000))
-        for entry, _ in self.data.scan(partition, low, high, limit=DUE_PER_TICK):
-            self.data.delete(partition, entry)
-            indexed_ms, monitor_id = parse_due_key(entry)
+        for indexed_ms, monitor_id in DUE_INDEX.take_due(self.data, partition, int(at * 1000), DUE_PER_TICK):
             key = runtime_key(monitor_id)
             runtime = self.data.get(partition, key)
             if runtime is None or runtime.indexed_ms != indexed_ms:
@@ -315,8 +312,8 @@ class CheckFolder(EntityFold):
         if indexed is not None and indexed <= due_ms:
             return
         if indexed is not None:
-            self.data.delete(partition, due_key(indexed, monitor_id))
-        self.data.put(partition, due_key(due_ms, monitor_id), 1)
+            self.data.delete(partition, DUE_INDEX.key(indexed, monitor_id))
+        self.data.put(partition, DUE_INDEX.key(due_ms, monitor_id), 1)
         runtime.indexed_ms = due_ms
 
     def expire(self, partition: int, now: float) -> None:

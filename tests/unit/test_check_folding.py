@@ -16,7 +16,7 @@ from agents.monitors.fold import FUTURE_TOLERANCE, CheckFolder
 from engine import topics
 from engine.dead_letters import DeadLetters
 from engine.partitioning import entity_key, partition_for
-from tables.monitor_data import CHUNK, KEEP_CHUNKS, chunk_key, due_key, kind_range, position, prefix, runtime_key
+from tables.monitor_data import CHUNK, KEEP_CHUNKS, DUE_INDEX, chunk_key, kind_range, position, prefix, runtime_key
 from tables.monitor_views import performance, recent_checks, state_changes, uptime
 from tables.uptime import DAY, HOUR, bucket_start
 from tables.usage import checks_key
@@ -292,7 +292,7 @@ def test_a_result_for_a_monitor_of_another_partition_is_forwarded_there(worker):
     assert worker.checks(ELSEWHERE) == ([], 0)
     # MON's check counted here; its region is due to go stale
     indexed_ms = worker.data.get(P, runtime_key(MON)).indexed_ms
-    assert worker.data.all_keys(P) == [due_key(indexed_ms, MON), checks_key("org_1"), runtime_key(MON)]
+    assert worker.data.all_keys(P) == [DUE_INDEX.key(indexed_ms, MON), checks_key("org_1"), runtime_key(MON)]
     assert worker.total_checks(MON) == 1
     assert worker.events() == [] and worker.letters() == []
 
