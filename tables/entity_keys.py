@@ -68,10 +68,12 @@ class DueIndex:
         width = len(self.head)
         return int.from_bytes(key[width : width + 8], "big"), key[width + 8 :].decode()
 
-    def take_due(self, table: Any, partition: int, until_ms: int, limit: int) -> list[tuple[int, str]]:
-        """The entries due at or before until_ms, at most `limit`, as (due ms, entity id); deleted from the table."""
-        taken = []
-        for entry, _ in table.scan(partition, *self.until(until_ms), limit=limit):
-            table.delete(partition, entry)
-            taken.append(self.parse(entry))
-        return taken
+    def due(self, table: Any, partition: int, until_ms: int, limit: int) -> list[tuple[bytes, int, str]]:
+        """The entries due at or before until_ms, at most `limit`, as (key, due ms, entity id).
+
+        The caller deletes an entry after it wrote the runtime that no longer
+        refers to it (a flush sends records in the order last written): a
+        crash between leaves an entry the repeated tick finds stale and skips,
+        never a runtime pointing at an entry that is gone.
+        """
+        return [(entry, *self.parse(entry)) for entry, _ in table.scan(partition, *self.until(until_ms), limit=limit)]

@@ -236,17 +236,18 @@ class CheckFolder(EntityFold):
 
     def wake_due(self, partition: int, offset: int, at: float) -> None:
         """A due tick: every monitor due by the tick's clock acts on it, once."""
-        for indexed_ms, monitor_id in DUE_INDEX.take_due(self.data, partition, int(at * 1000), DUE_PER_TICK):
+        for entry, indexed_ms, monitor_id in DUE_INDEX.due(self.data, partition, int(at * 1000), DUE_PER_TICK):
             key = runtime_key(monitor_id)
             runtime = self.data.get(partition, key)
-            if runtime is None or runtime.indexed_ms != indexed_ms:
-                continue  # purged, or filed again elsewhere, meanwhile
-            runtime.indexed_ms = None
-            runtime.pos = max(runtime.pos, position(offset, 0))
-            config = self.monitors.get(partition, entity_key(monitor_id))
-            if config is not None:
-                self.wake(partition, monitor_id, config, runtime, offset, at, stale=True)
-            self.data.put(partition, key, runtime)
+            if runtime is not None and runtime.indexed_ms == indexed_ms:  # else purged, or filed again elsewhere
+                runtime.indexed_ms = None
+                runtime.pos = max(runtime.pos, position(offset, 0))
+                config = self.monitors.get(partition, entity_key(monitor_id))
+                if config is not None:
+                    self.wake(partition, monitor_id, config, runtime, offset, at, stale=True)
+                self.data.put(partition, key, runtime)
+            if runtime is None or runtime.indexed_ms != indexed_ms:  # unless filed again at the same moment
+                self.data.delete(partition, entry)  # after the runtime: see DueIndex.due
 
     def wake(self, partition: int, monitor_id: str, config: dict, runtime: MonitorRuntime, offset: int, at: float,
              *, stale: bool) -> None:
