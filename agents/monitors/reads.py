@@ -25,8 +25,7 @@ async def monitor(request: web.Request, partition: int, config: dict) -> web.Res
     data = engine_of(request).monitor_data
     view = monitor_views.monitor_view(config, data.get(partition, runtime_key(config["id"])))
     month = monitor_views.uptime(data, partition, config["id"], "30d")
-    view["uptime_30d"] = {k: month[k] for k in ("uptime_percentage", "total_checks", "up_checks", "down_checks",
-                                                "maintenance_checks")}
+    view["uptime_30d"] = {k: month[k] for k in ("uptime_percentage", "total_checks", "up_checks", "down_checks")}
     return json_response({"data": view})
 
 
