@@ -23,7 +23,7 @@ from datetime import datetime, timezone, tzinfo
 from croniter import croniter
 
 MERGE_LIMIT = 1500      # fires looked at each way when merging overlapping windows
-MEASURE_LIMIT = 10_000  # windows `scheduled_seconds` adds up before it gives up
+MEASURE_LIMIT = 2500     # windows `scheduled_seconds` adds up before it gives up: hourly ones for 90 days
 FAR = 2.0**62           # "no window ever": the end of a gap cron never closes
 
 
@@ -97,7 +97,7 @@ def scheduled_seconds(expression: str | None, duration: float | None, start: flo
     for _ in range(MEASURE_LIMIT):
         fire = fires.get_next(float)
         if fire >= end:
-            return covered
+            return round(covered, 3)
         low, high = max(fire, reached), min(fire + duration, end)
         if high > low:
             covered += high - low
