@@ -152,7 +152,7 @@ class MaintenanceWindow(BaseModel):
 
 class StaleRegion(BaseModel):
     since: str | None = Field(description="when the region went stale")
-    last_seen_at: str | None = Field(description="checked_at of the region's last result")
+    last_seen_at: str | None = Field(description="when the region's last result arrived")
     probe: str | None = Field(description="the probe that sent it, as it named itself")
 
 

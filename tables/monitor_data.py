@@ -91,8 +91,11 @@ class MonitorRuntime:
     #: this monitor's due index entry (ms): at or before the earliest moment it is due
     indexed_ms: int | None = None
 
-    def apply(self, row: CheckRow, pos: int, config: dict[str, Any], in_maintenance: bool = False) -> Applied:
+    def apply(self, row: CheckRow, pos: int, config: dict[str, Any], in_maintenance: bool = False,
+              heard_at: float | None = None) -> Applied:
         """Fold one result in: state machine, this hour's statistics, recent checks.
+
+        `heard_at`: when the result arrived (its region's probe is alive); default its checked_at.
 
         A result inside a maintenance window is kept (recent checks, as "maintenance", and counted apart
         in its hour) and proves its probe alive, but changes no state.
@@ -102,7 +105,8 @@ class MonitorRuntime:
         spec = config["spec"]
         if in_maintenance:
             row.reported_status, row.status = row.status, MAINTENANCE
-            note_seen(self.state, region=row.region, checked_at=row.checked_at, probe=row.probe)
+            note_seen(self.state, region=row.region, heard_at=row.checked_at if heard_at is None else heard_at,
+                      probe=row.probe)
         else:
             applied.transition = apply_result(
                 self.state,
@@ -114,6 +118,7 @@ class MonitorRuntime:
                 recovery_period=spec.get("recovery_period", 0),
                 configured_regions=spec.get("regions") or (),
                 probe=row.probe,
+                heard_at=heard_at,
             )
         hour = bucket_start(row.checked_at)
         if self.bucket is None or hour == self.bucket.start:

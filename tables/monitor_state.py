@@ -32,9 +32,11 @@ Overall rules:
 Stale regions (a probe that stopped reporting is noticed, never taken for an
 up or down target):
 
-- A region's ``last_seen_at`` is the latest ``checked_at`` it reported (results
-  inside a maintenance window count: the probe is alive), ``probe`` the probe
-  that sent it. The region is due to go stale at ``last_seen_at + stale_after``
+- A region's ``last_seen_at`` is when its latest result arrived (``heard_at``:
+  when Kafka got it; its ``checked_at`` when that is not known), so a probe
+  posting results it buffered is alive, and a probe's clock does not matter.
+  Results inside a maintenance window count too; ``probe`` is the probe that
+  sent the latest. The region is due to go stale at ``last_seen_at + stale_after``
   (the caller passes 3 x interval + timeout).
 - ``expire_stale`` at a moment ``at`` makes every region due by then "unknown",
   with ``stale_since`` its deadline, its streaks forgotten; one "monitor.stale"
@@ -78,10 +80,10 @@ class RegionState:
     probe: str | None = None
     stale_since: float | None = None
 
-    def seen(self, checked_at: float, probe: str | None) -> None:
+    def seen(self, heard_at: float, probe: str | None) -> None:
         """The probe reported (inside a maintenance window too): it is alive."""
-        if self.last_seen_at is None or checked_at >= self.last_seen_at:
-            self.last_seen_at = checked_at
+        if self.last_seen_at is None or heard_at >= self.last_seen_at:
+            self.last_seen_at = heard_at
             self.probe = probe
 
     def go_stale(self, deadline: float) -> None:
@@ -201,6 +203,7 @@ def apply_result(
     recovery_period: float,
     configured_regions: Sequence[str],
     probe: str | None = None,
+    heard_at: float | None = None,
 ) -> Transition | None:
     """Mutates state in place; returns the overall transition this result caused, if any."""
     if state.status == PAUSED:
@@ -214,7 +217,7 @@ def apply_result(
     elif region_state.last_checked_at is not None and checked_at < region_state.last_checked_at:
         return None
 
-    region_state.seen(checked_at, probe)
+    region_state.seen(checked_at if heard_at is None else heard_at, probe)
     region_state.stale_since = None
     if status == DOWN:
         region_state.record_failure(checked_at, cause, grace_period)
@@ -226,14 +229,14 @@ def apply_result(
     return _settle(state, checked_at, configured_regions, (cause,) if status == DOWN else None)
 
 
-def note_seen(state: MonitorState, *, region: str, checked_at: float, probe: str | None) -> None:
+def note_seen(state: MonitorState, *, region: str, heard_at: float, probe: str | None) -> None:
     """A result inside a maintenance window: the region's probe is alive; nothing else changes."""
     if state.status == PAUSED:
         return
     region_state = state.regions.get(region)
     if region_state is None:
         region_state = state.regions[region] = RegionState()
-    region_state.seen(checked_at, probe)
+    region_state.seen(heard_at, probe)
 
 
 def stale_deadline(state: MonitorState, stale_after: float) -> float | None:

@@ -629,3 +629,16 @@ def test_a_purged_monitor_leaves_no_due_entry(worker):
     assert worker.data.all_keys(P) == []
     due(worker, NOW)
     assert worker.events() == []
+
+
+def test_a_region_is_alive_when_its_results_arrive_whatever_they_report_on(worker):
+    worker.add_monitor(MON, interval_seconds=10, timeout_seconds=5)             # stale after 35 s
+    arrived = H0 + 3600
+    worker.folder.fold_message(P, 0, orjson.dumps(result(H0, region="eu", probe="eu-1")), arrived)  # buffered
+    worker.offsets[P] = 1
+    region = worker.data.get(P, runtime_key(MON)).state.regions["eu"]
+    assert region.last_seen_at == arrived and region.last_checked_at == H0
+    due(worker, arrived + 34)
+    assert worker.events() == []
+    due(worker, arrived + 35)
+    assert [(e["event"], e["at"]) for e in worker.events()] == [("monitor.stale", arrived + 35)]

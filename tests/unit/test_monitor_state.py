@@ -351,7 +351,7 @@ def test_a_result_in_maintenance_keeps_the_probe_alive_and_changes_nothing_else(
     state = MonitorState()
     seen(state, "eu", "up", 0, "p-eu")
     before = RegionState.from_dict(state.regions["eu"].to_dict())
-    note_seen(state, region="eu", checked_at=90, probe="p-eu:2")
+    note_seen(state, region="eu", heard_at=90, probe="p-eu:2")
     region = state.regions["eu"]
     assert (region.last_seen_at, region.probe) == (90, "p-eu:2")
     assert (region.status, region.last_checked_at, region.success_streak) == (
