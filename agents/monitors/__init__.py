@@ -1,9 +1,12 @@
 """Monitors: configuration by command, check results folded into state and statistics, owner reads.
 
-    fold.py      check-results → monitor_data → monitor-events
+    fold.py      check-results (results; configure, pause, resume, purge; retention and due ticks)
+                 → monitor_data → monitor-events
     commands.py  monitor.create / update / delete / pause / resume
     reads.py     a monitor, its uptime, performance, checks and state changes; the worker's health
-    rules        tables/monitor_state.py, tables/uptime.py, tables/monitor_views.py
+    rules        tables/monitor_state.py, tables/maintenance.py, tables/uptime.py, tables/monitor_views.py
+    timers       the due timer: a `due` tick to owned partitions with a region going stale or a
+                 maintenance window opening or closing (tables/monitor_data.py, due index)
 """
 from __future__ import annotations
 
