@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import faust
 import orjson
@@ -42,15 +42,42 @@ def serves(app: faust.App, partition: int) -> bool:
     return not app.rebalancing and partition in assigned(app)
 
 
-async def send_ticks(app: faust.App, topic: str, partitions: Iterable[int], at: float) -> None:
-    """A `tick` carrying this worker's clock to each of `partitions` of `topic`; returns once Kafka has them all.
+async def send_ticks(app: faust.App, topic: str, partitions: Iterable[int], at: float, kind: str = "tick") -> None:
+    """A `tick` (or another `kind` of tick) carrying this worker's clock to each of `partitions` of `topic`;
+    returns once Kafka has them all.
 
     Time goes through the topic (invariant 3): the fold owning a partition acts on the tick, in order.
     """
-    tick = orjson.dumps({"kind": "tick", "at": at})
+    tick = orjson.dumps({"kind": kind, "at": at})
     sends = [await app.producer.send(topic, None, tick, partition, None, None) for partition in partitions]
     if sends:
         await asyncio.gather(*sends)
+
+
+def due_ticks(app: faust.App, topic: str, is_due: Callable[[int, float], bool], applied: Mapping[int, float],
+              retick_after: float, kind: str = "tick") -> Callable[[], Awaitable[None]]:
+    """A timer body: a tick with this worker's clock to each partition it serves that `is_due(partition, now)`.
+
+    `applied`: partition -> `at` of the last tick its fold applied; while a tick
+    sent is not applied yet, the partition gets no other for `retick_after` s.
+    """
+    sent: dict[int, float] = {}  # partition -> `at` of the last tick this worker sent it
+
+    async def tick() -> None:
+        now = time.time()
+        due = []
+        for partition in serving(app):
+            waiting = sent.get(partition, 0.0) > applied.get(partition, 0.0)
+            if waiting and now - sent[partition] < retick_after:
+                continue  # the last tick is still on its way
+            if not is_due(partition, now):
+                continue
+            sent[partition] = now
+            due.append(partition)
+        await send_ticks(app, topic, due, now, kind)
+
+    tick.__name__ = tick.__qualname__ = f"{kind}_ticks_{topic.replace('-', '_')}"  # Faust names timers by it
+    return tick
 
 
 def announce_ownership(app: faust.App, state: StateStore, url: str) -> None:

@@ -67,6 +67,9 @@ class Settings:
     flush_interval: float = 0.5
     #: bytes the producer batches per partition; a send waits while its partition's batch is full
     producer_batch_bytes: int = 524288
+    #: how often a worker looks for monitors due (a region gone stale, a maintenance window starting or
+    #: ending) in the partitions it owns (seconds)
+    monitor_tick: float = 1.0
     #: how long statistics buckets and check history are kept (days)
     retention_days: int = 90
     #: how long the API waits for a worker to apply a command or answer a read (seconds)

@@ -86,7 +86,8 @@ class CheckResult(BaseModel):
     timings: Timings | None = None
     certificate: Certificate | None = None
     failed_condition: FailedCondition | None = None
-    probe: str | None = Field(None, max_length=128, description="the probe that checked, e.g. host:pid")
+    probe: str | None = Field(None, max_length=128, description="the probe that checked, e.g. '<host>:<pid>'; "
+                                                                "named when its region goes stale")
 
     @field_validator("checked_at", mode="before")
     @classmethod

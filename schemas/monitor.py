@@ -204,6 +204,17 @@ class MonitorPatch(BaseModel):
 # -- what the API answers ----------------------------------------------------------------
 
 
+class MaintenanceWindow(BaseModel):
+    started_at: str
+    ends_at: str
+
+
+class StaleRegion(BaseModel):
+    since: str | None = Field(description="when the region went stale")
+    last_seen_at: str | None = Field(description="when the region's last result arrived")
+    probe: str | None = Field(description="the probe that sent it, as it named itself")
+
+
 class Monitor(BaseModel):
     """A monitor as the API shows it: its spec's fields, and its state from the latest checks."""
 
@@ -212,12 +223,16 @@ class Monitor(BaseModel):
     name: str
     type: MonitorType
     paused: bool
-    status: str = Field(description="up, down, paused or unknown (no result yet)")
+    status: str = Field(description="up, down, paused, maintenance (a maintenance window is open) or unknown "
+                                    "(no result yet, or every region's probe went quiet)")
     status_since: str | None
     regions_status: dict[str, str]
     last_checked_at: str | None
     created_at: str
     updated_at: str
+    maintenance: MaintenanceWindow | None = Field(None, description="the open maintenance window, if any")
+    stale_regions: dict[str, StaleRegion] = Field(
+        default_factory=dict, description="regions whose probe sent nothing for 3 intervals plus the timeout")
 
 
 class BulkDeleted(BaseModel):
@@ -236,6 +251,9 @@ class Uptime(BaseModel):
     up_checks: int
     down_checks: int
     avg_response_time_ms: float | None
+    maintenance_checks: int = Field(0, description="results inside maintenance windows: not in the percentage")
+    maintenance_seconds: float | None = Field(
+        None, description="seconds of the period in the current schedule's maintenance windows")
 
 
 class PerformancePoint(BaseModel):
@@ -255,10 +273,12 @@ class Check(BaseModel):
     id: str | None
     checked_at: str | None
     region: str | None
-    status: str
+    status: str = Field(description="up, down, or maintenance for a result inside a maintenance window")
     response_time_ms: float | None
     status_code: int | None
     cause: str | None
+    probe: str | None = None
+    reported_status: str | None = Field(None, description="up or down, as the probe reported it")
 
 
 class StateChange(BaseModel):

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from tables.entity_keys import SEP, chunk_key, kind_range, numbered_key, prefix, runtime_key  # noqa: F401
+from tables.entity_keys import SEP, DueIndex, chunk_key, kind_range, numbered_key, prefix, runtime_key  # noqa: F401
 from tables.heartbeat_schedule import Schedule
 from tables.heartbeat_state import COMPLETE, FAIL, RUN, TICK, CheckInOutcome, HeartbeatState
 from tables.uptime import bucket_start, histogram_bin, percentile
@@ -50,17 +50,10 @@ def body_key(heartbeat_id: str, seq: int) -> bytes:
     return numbered_key(heartbeat_id, b"p", seq)
 
 
-def deadline_key(deadline_ms: int, heartbeat_id: str) -> bytes:
-    return DEADLINES + deadline_ms.to_bytes(8, "big") + heartbeat_id.encode()
-
-
-def due_range(until_ms: int) -> tuple[bytes, bytes]:
-    """Deadline index keys of every deadline at or before until_ms."""
-    return DEADLINES, DEADLINES + (until_ms + 1).to_bytes(8, "big")
-
-
-def parse_deadline_key(key: bytes) -> tuple[int, str]:
-    return int.from_bytes(key[1:9], "big"), key[9:].decode()
+DEADLINE_INDEX = DueIndex(DEADLINES)
+deadline_key = DEADLINE_INDEX.key
+due_range = DEADLINE_INDEX.until
+parse_deadline_key = DEADLINE_INDEX.parse
 
 
 @dataclass(slots=True)

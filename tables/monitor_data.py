@@ -6,6 +6,16 @@ Keys of the `monitor_data` table (all in the monitor's partition):
     <id> 00 'b' <hour, 8 bytes>    a sealed hourly statistics bucket
     <id> 00 'c' <n, 8 bytes>       the n-th sealed chunk of CHUNK recent check results
     <id> 00 'h' <ms, 8 bytes> <pos, 8 bytes>   one state change
+    00 'd' <ms, 8 bytes> <id>      the partition's due index: which monitor wakes when (a region due to
+                                   go stale, a maintenance window starting or ending)
+
+Monitor ids never start with 00, so the due index is a key range of its own
+and a tick reads only what is due. A monitor's entry (the runtime's
+`indexed_ms`) is at or before the earliest moment it is due; an entry that
+turns out early is filed again when it comes due, so a monitor reporting every
+10 s moves its entry about once per staleness period, not once per result.
+The entry is written before the runtime that refers to it, so a crash never
+leaves a runtime pointing at no entry.
 
 The runtime is the one value written for every result; hour buckets and chunks
 are sealed into keys of their own when full, so a flush writes about one record
@@ -19,12 +29,16 @@ from typing import Any
 
 import orjson
 
-from tables.entity_keys import SEP, chunk_key, kind_range, numbered_key, position, prefix, runtime_key  # noqa: F401
-from tables.monitor_state import MonitorState, Transition, apply_result, pause, resume
+from tables.entity_keys import (  # noqa: F401
+    SEP, DueIndex, chunk_key, kind_range, numbered_key, position, prefix, runtime_key,
+)
+from tables.monitor_state import MonitorState, Transition, apply_result, note_seen, pause, resume
 from tables.uptime import UptimeBucket, bucket_start
 
 CHUNK = 25           # results per sealed chunk of recent checks
 KEEP_CHUNKS = 21     # sealed chunks kept: with the open one, at least 500 results
+DUE_INDEX = DueIndex(b"\x00d")   # see above; 00 'u' holds the usage counters (tables/usage.py)
+MAINTENANCE = "maintenance"   # a recent check's status inside a maintenance window
 
 
 def bucket_key(monitor_id: str, start: int) -> bytes:
@@ -46,9 +60,13 @@ class CheckRow:
     response_time_ms: float | None
     status_code: int | None
     cause: str | None
+    probe: str | None = None
+    #: what the probe reported; `status` says "maintenance" instead inside a window
+    reported_status: str | None = None
 
     def to_list(self) -> list:
-        return [self.id, self.checked_at, self.region, self.status, self.response_time_ms, self.status_code, self.cause]
+        return [self.id, self.checked_at, self.region, self.status, self.response_time_ms, self.status_code, self.cause,
+                self.probe, self.reported_status or self.status]
 
 
 @dataclass(slots=True)
@@ -68,22 +86,40 @@ class MonitorRuntime:
     bucket: UptimeBucket | None = None
     recent: list = field(default_factory=list)
     sealed_chunks: int = 0
+    #: the maintenance window announced as started and not yet as ended: {"start": s, "end": e}
+    maintenance: dict | None = None
+    #: this monitor's due index entry (ms): at or before the earliest moment it is due
+    indexed_ms: int | None = None
 
-    def apply(self, row: CheckRow, pos: int, config: dict[str, Any]) -> Applied:
-        """Fold one result in: state machine, this hour's statistics, recent checks."""
+    def apply(self, row: CheckRow, pos: int, config: dict[str, Any], in_maintenance: bool = False,
+              heard_at: float | None = None) -> Applied:
+        """Fold one result in: state machine, this hour's statistics, recent checks.
+
+        `heard_at`: when the result arrived (its region's probe is alive); default its checked_at.
+
+        A result inside a maintenance window is kept (recent checks, as "maintenance", and counted apart
+        in its hour) and proves its probe alive, but changes no state.
+        """
         applied = Applied()
         self.pos = pos
         spec = config["spec"]
-        applied.transition = apply_result(
-            self.state,
-            region=row.region,
-            status=row.status,
-            checked_at=row.checked_at,
-            cause=row.cause,
-            grace_period=spec.get("grace_period", 0),
-            recovery_period=spec.get("recovery_period", 0),
-            configured_regions=spec.get("regions") or (),
-        )
+        if in_maintenance:
+            row.reported_status, row.status = row.status, MAINTENANCE
+            note_seen(self.state, region=row.region, heard_at=row.checked_at if heard_at is None else heard_at,
+                      probe=row.probe)
+        else:
+            applied.transition = apply_result(
+                self.state,
+                region=row.region,
+                status=row.status,
+                checked_at=row.checked_at,
+                cause=row.cause,
+                grace_period=spec.get("grace_period", 0),
+                recovery_period=spec.get("recovery_period", 0),
+                configured_regions=spec.get("regions") or (),
+                probe=row.probe,
+                heard_at=heard_at,
+            )
         hour = bucket_start(row.checked_at)
         if self.bucket is None or hour == self.bucket.start:
             self.bucket = self.bucket or UptimeBucket(start=hour)
@@ -117,6 +153,8 @@ class MonitorRuntime:
             "bucket": None if self.bucket is None else self.bucket.to_dict(),
             "recent": self.recent,
             "sealed_chunks": self.sealed_chunks,
+            "maintenance": self.maintenance,
+            "indexed_ms": self.indexed_ms,
         }
 
     @classmethod
@@ -127,6 +165,8 @@ class MonitorRuntime:
             bucket=None if d["bucket"] is None else UptimeBucket.from_dict(d["bucket"]),
             recent=d["recent"],
             sealed_chunks=d["sealed_chunks"],
+            maintenance=d.get("maintenance"),
+            indexed_ms=d.get("indexed_ms"),
         )
 
 

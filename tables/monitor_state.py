@@ -28,6 +28,26 @@ Overall rules:
   returns None, since a first success is not a recovery.
 - While paused, results are ignored. Resuming starts afresh: status "unknown",
   regions forgotten.
+
+Stale regions (a probe that stopped reporting is noticed, never taken for an
+up or down target):
+
+- A region's ``last_seen_at`` is when its latest result arrived (``heard_at``:
+  when Kafka got it; its ``checked_at`` when that is not known), so a probe
+  posting results it buffered is alive, and a probe's clock does not matter.
+  Results inside a maintenance window count too; ``probe`` is the probe that
+  sent the latest. The region is due to go stale at ``last_seen_at + stale_after``
+  (the caller passes 3 x interval + timeout).
+- ``expire_stale`` at a moment ``at`` makes every region due by then "unknown",
+  with ``stale_since`` its deadline, its streaks forgotten; one "monitor.stale"
+  Transition per region, in deadline order, naming the region, its probe and
+  when it was last seen. Its next applied result makes it fresh again: it then
+  follows the region rules above from scratch.
+- A stale region is left out of the considered regions: overall follows the
+  remaining ones (a majority of them down is "down"), and is "unknown" when
+  every considered region is stale. Going stale may thereby take the monitor
+  down or up: that returns "monitor.down" / "monitor.recovered" after the
+  "monitor.stale" as usual; "down" to "unknown" returns no recovery.
 - ``MonitorState.since`` is the time of the last overall status change,
   ``last_checked_at`` the latest ``checked_at`` applied.
 """
@@ -43,6 +63,7 @@ PAUSED = "paused"
 
 MONITOR_DOWN = "monitor.down"
 MONITOR_RECOVERED = "monitor.recovered"
+MONITOR_STALE = "monitor.stale"
 
 
 @dataclass(slots=True)
@@ -55,6 +76,22 @@ class RegionState:
     success_streak: int = 0
     last_checked_at: float | None = None
     last_cause: str | None = None
+    last_seen_at: float | None = None
+    probe: str | None = None
+    stale_since: float | None = None
+
+    def seen(self, heard_at: float, probe: str | None) -> None:
+        """The probe reported (inside a maintenance window too): it is alive."""
+        if self.last_seen_at is None or heard_at >= self.last_seen_at:
+            self.last_seen_at = heard_at
+            self.probe = probe
+
+    def go_stale(self, deadline: float) -> None:
+        self.status = UNKNOWN
+        self.since = deadline
+        self.stale_since = deadline
+        self.failing_since = self.passing_since = None
+        self.failure_streak = self.success_streak = 0
 
     def record_failure(self, checked_at: float, cause: str | None, grace_period: float) -> None:
         if self.failing_since is None:
@@ -91,6 +128,9 @@ class RegionState:
             "success_streak": self.success_streak,
             "last_checked_at": self.last_checked_at,
             "last_cause": self.last_cause,
+            "last_seen_at": self.last_seen_at,
+            "probe": self.probe,
+            "stale_since": self.stale_since,
         }
 
     @classmethod
@@ -104,6 +144,9 @@ class RegionState:
             success_streak=d.get("success_streak", 0),
             last_checked_at=d.get("last_checked_at"),
             last_cause=d.get("last_cause"),
+            last_seen_at=d.get("last_seen_at", d.get("last_checked_at")),
+            probe=d.get("probe"),
+            stale_since=d.get("stale_since"),
         )
 
 
@@ -143,6 +186,10 @@ class Transition:
     current: str
     cause: str | None
     regions: dict[str, str]
+    #: monitor.stale: the region that went quiet, the probe last seen there and when
+    region: str | None = None
+    probe: str | None = None
+    last_seen_at: float | None = None
 
 
 def apply_result(
@@ -155,6 +202,8 @@ def apply_result(
     grace_period: float,
     recovery_period: float,
     configured_regions: Sequence[str],
+    probe: str | None = None,
+    heard_at: float | None = None,
 ) -> Transition | None:
     """Mutates state in place; returns the overall transition this result caused, if any."""
     if state.status == PAUSED:
@@ -168,6 +217,8 @@ def apply_result(
     elif region_state.last_checked_at is not None and checked_at < region_state.last_checked_at:
         return None
 
+    region_state.seen(checked_at if heard_at is None else heard_at, probe)
+    region_state.stale_since = None
     if status == DOWN:
         region_state.record_failure(checked_at, cause, grace_period)
     else:
@@ -175,32 +226,87 @@ def apply_result(
     if state.last_checked_at is None or checked_at > state.last_checked_at:
         state.last_checked_at = checked_at
 
+    return _settle(state, checked_at, configured_regions, (cause,) if status == DOWN else None)
+
+
+def note_seen(state: MonitorState, *, region: str, heard_at: float, probe: str | None) -> None:
+    """A result inside a maintenance window: the region's probe is alive; nothing else changes."""
+    if state.status == PAUSED:
+        return
+    region_state = state.regions.get(region)
+    if region_state is None:
+        region_state = state.regions[region] = RegionState()
+    region_state.seen(heard_at, probe)
+
+
+def stale_deadline(state: MonitorState, stale_after: float) -> float | None:
+    """When the next region goes stale if nothing more arrives; None when none can."""
+    if state.status == PAUSED:
+        return None
+    deadlines = [region.last_seen_at for region in state.regions.values()
+                 if region.stale_since is None and region.last_seen_at is not None]
+    return min(deadlines) + stale_after if deadlines else None
+
+
+def expire_stale(state: MonitorState, *, at: float, stale_after: float,
+                 configured_regions: Sequence[str]) -> list[Transition]:
+    """Every region silent since before `at - stale_after` goes stale: its monitor.stale, then any overall
+    transition that leaves, in deadline order."""
+    if state.status == PAUSED:
+        return []
+    due = sorted(
+        (region.last_seen_at + stale_after, name) for name, region in state.regions.items()
+        if region.stale_since is None and region.last_seen_at is not None
+        and region.last_seen_at + stale_after <= at
+    )
+    transitions = []
+    for deadline, name in due:
+        region = state.regions[name]
+        previous = state.status
+        region.go_stale(deadline)
+        followed = _settle(state, deadline, configured_regions, None)
+        transitions.append(Transition(
+            kind=MONITOR_STALE, at=deadline, previous=previous, current=state.status,
+            cause=f"no result from region {name} for {stale_after:g} s", regions=_region_statuses(state, configured_regions),
+            region=name, probe=region.probe, last_seen_at=region.last_seen_at,
+        ))
+        if followed is not None:
+            transitions.append(followed)
+    return transitions
+
+
+def _settle(state: MonitorState, at: float, configured_regions: Sequence[str],
+            cause: tuple[str | None] | None) -> Transition | None:
+    """Recompute the overall status at `at`; the transition it makes, if it is one users are told of.
+
+    `cause`: (the cause of the "down" result that tipped it), or None to name the latest down region's.
+    """
     previous = state.status
     current = _overall_status(state, configured_regions)
     if current == previous:
         return None
     state.status = current
-    state.since = checked_at
+    state.since = at
 
     if current == DOWN:
         return Transition(
             kind=MONITOR_DOWN,
-            at=checked_at,
+            at=at,
             previous=previous,
             current=current,
-            cause=cause if status == DOWN else _latest_cause(state, configured_regions),
+            cause=cause[0] if cause is not None else _latest_cause(state, configured_regions),
             regions=_region_statuses(state, configured_regions),
         )
-    if previous == DOWN:
+    if previous == DOWN and current == UP:
         return Transition(
             kind=MONITOR_RECOVERED,
-            at=checked_at,
+            at=at,
             previous=previous,
             current=current,
             cause=None,
             regions=_region_statuses(state, configured_regions),
         )
-    return None  # unknown -> up: a first success is not a recovery
+    return None  # unknown -> up: a first success is not a recovery; down -> unknown: nobody is looking
 
 
 def pause(state: MonitorState, at: float) -> None:
@@ -220,24 +326,31 @@ def resume(state: MonitorState, at: float) -> None:
 
 def _overall_status(state: MonitorState, configured_regions: Sequence[str]) -> str:
     regions = state.regions
-    down = up = 0
+    down = up = stale = 0
     if configured_regions:
         considered = len(configured_regions)
         for name in configured_regions:
             region = regions.get(name)
             if region is None:
                 continue
-            if region.status == DOWN:
+            if region.stale_since is not None:
+                stale += 1
+            elif region.status == DOWN:
                 down += 1
             elif region.status == UP:
                 up += 1
     else:
         considered = len(regions)
         for region in regions.values():
-            if region.status == DOWN:
+            if region.stale_since is not None:
+                stale += 1
+            elif region.status == DOWN:
                 down += 1
             elif region.status == UP:
                 up += 1
+    considered -= stale  # a region whose probe went quiet is neither up nor down
+    if considered <= 0 and stale:
+        return UNKNOWN
     if 2 * down > considered:
         return DOWN
     if up:
@@ -258,7 +371,7 @@ def _region_statuses(state: MonitorState, configured_regions: Sequence[str]) -> 
 
 
 def _latest_cause(state: MonitorState, configured_regions: Sequence[str]) -> str | None:
-    # Reached only when an "up" result tips the monitor down (the configured list changed).
+    # Reached when an "up" result tips the monitor down (the configured list changed) or a region goes stale.
     latest: RegionState | None = None
     for name in _considered(state, configured_regions):
         region = state.regions.get(name)

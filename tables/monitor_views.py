@@ -5,15 +5,17 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from tables.maintenance import scheduled_seconds
 from tables.monitor_data import (
-    CHUNK, MonitorRuntime, SealedBucket, kind_range, runtime_key,
+    CHUNK, MAINTENANCE, MonitorRuntime, SealedBucket, kind_range, runtime_key,
 )
 from tables.monitor_state import PAUSED, UNKNOWN
 from tables.store import TableStore
 from tables.uptime import HOUR, UptimeBucket, bucket_start, series, summarise
 
 PERIODS = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400}
-CHECK_FIELDS = ("id", "checked_at", "region", "status", "response_time_ms", "status_code", "cause")
+CHECK_FIELDS = ("id", "checked_at", "region", "status", "response_time_ms", "status_code", "cause", "probe",
+                "reported_status")
 
 
 def iso(ts: float | None) -> str | None:
@@ -22,21 +24,35 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def monitor_view(config: dict[str, Any], runtime: MonitorRuntime | None) -> dict[str, Any]:
+def monitor_view(config: dict[str, Any], runtime: MonitorRuntime | None, now: float | None = None) -> dict[str, Any]:
+    """The monitor; `status` is "maintenance" while a window the checks fold announced is open (the state
+    under it stays in `regions_status`), and `stale_regions` names regions whose probe went quiet."""
     state = runtime.state if runtime is not None else None
     status = PAUSED if config["paused"] else (state.status if state else UNKNOWN)
     if status == PAUSED and config["paused"] is False:
         status = UNKNOWN  # resumed; the checks agent has not caught up yet
+    since = state.since if state else None
+    window = runtime.maintenance if runtime is not None else None
+    now = time.time() if now is None else now
+    if window is not None and not window["start"] <= now < window["end"]:
+        window = None  # over by the clock; the tick telling so is on its way
+    if window is not None and status != PAUSED:
+        status, since = MAINTENANCE, window["start"]
     return {
         "id": config["id"],
         **config["spec"],
         "paused": config["paused"],
         "status": status,
-        "status_since": iso(state.since) if state else None,
+        "status_since": iso(since),
         "regions_status": {name: region.status for name, region in state.regions.items()} if state else {},
         "last_checked_at": iso(state.last_checked_at) if state else None,
         "created_at": iso(config["created_at"]),
         "updated_at": iso(config["updated_at"]),
+        "maintenance": None if window is None else {"started_at": iso(window["start"]), "ends_at": iso(window["end"])},
+        "stale_regions": {
+            name: {"since": iso(region.stale_since), "last_seen_at": iso(region.last_seen_at), "probe": region.probe}
+            for name, region in state.regions.items() if region.stale_since is not None
+        } if state else {},
     }
 
 
@@ -58,10 +74,15 @@ def buckets_between(data: TableStore, partition: int, monitor_id: str, start: fl
     return [found[hour] for hour in sorted(found)]
 
 
-def uptime(data: TableStore, partition: int, monitor_id: str, period: str, now: float | None = None) -> dict[str, Any]:
+def uptime(data: TableStore, partition: int, monitor_id: str, period: str, now: float | None = None,
+           spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Results inside maintenance windows are left out of the percentage and counted in `maintenance_checks`;
+    `maintenance_seconds` is how much of the period the monitor's current schedule puts in windows (None for
+    a schedule too dense to add up)."""
     now = time.time() if now is None else now
     buckets = buckets_between(data, partition, monitor_id, now - PERIODS[period] + HOUR, now + HOUR)
     summary = summarise(buckets).to_dict()
+    spec = spec or {}
     return {
         "monitor_id": monitor_id,
         "period": period,
@@ -75,6 +96,9 @@ def uptime(data: TableStore, partition: int, monitor_id: str, period: str, now: 
         "p99_response_time_ms": summary["p99_response_time_ms"],
         "min_response_time_ms": summary["min_response_time_ms"],
         "max_response_time_ms": summary["max_response_time_ms"],
+        "maintenance_checks": summary["maintenance_checks"],
+        "maintenance_seconds": scheduled_seconds(spec.get("maintenance_cron_expression"),
+                                                 spec.get("maintenance_duration"), now - PERIODS[period], now),
     }
 
 
@@ -103,6 +127,8 @@ def recent_checks(data: TableStore, partition: int, monitor_id: str, page: int, 
 def _check(row: list) -> dict:
     check = dict(zip(CHECK_FIELDS, row))
     check["checked_at"] = iso(check["checked_at"])
+    check.setdefault("probe", None)
+    check.setdefault("reported_status", check["status"])  # stored before maintenance windows were kept
     return check
 
 
@@ -110,5 +136,10 @@ def state_changes(data: TableStore, partition: int, monitor_id: str, start: floa
     low, high = kind_range(monitor_id, b"h", int(start * 1000), int(end * 1000) + 1)
     changes = []
     for _, change in data.scan(partition, low, high, reverse=True, limit=limit):
-        changes.append({**change, "at": iso(change["at"])})
+        shown = {**change, "at": iso(change["at"])}
+        if "last_seen_at" in change:
+            shown["last_seen_at"] = iso(change["last_seen_at"])
+        if "window" in change:
+            shown["window"] = {"start": iso(change["window"]["start"]), "end": iso(change["window"]["end"])}
+        changes.append(shown)
     return changes

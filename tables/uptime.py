@@ -6,6 +6,9 @@ midpoint, so any value is reported within 2% (bins go on past 10 minutes with
 the same precision). Non-positive times fall in bin 0, times below 0.1 ms in
 bin 1. Percentiles are nearest-rank over bins, clamped into the observed
 [min, max], which makes p0/p100 and single-sample buckets exact.
+
+A result inside a maintenance window (status "maintenance") is counted apart:
+not in the totals, the uptime percentage or the response times.
 """
 from __future__ import annotations
 
@@ -79,12 +82,16 @@ class UptimeBucket:
     rt_min: float | None = None
     rt_max: float | None = None
     histogram: dict[int, int] = field(default_factory=dict)
+    maintenance: int = 0
 
     def add(self, status: str, response_time_ms: float | None) -> None:
         if status == "up":
             self.up += 1
         elif status == "down":
             self.down += 1
+        elif status == "maintenance":
+            self.maintenance += 1
+            return
         else:
             raise ValueError(f"result status must be 'up' or 'down', not {status!r}")
         self.total += 1
@@ -108,6 +115,7 @@ class UptimeBucket:
         self.total += other.total
         self.up += other.up
         self.down += other.down
+        self.maintenance += other.maintenance
         self.rt_count += other.rt_count
         self.rt_sum += other.rt_sum
         if other.rt_min is not None and (self.rt_min is None or other.rt_min < self.rt_min):
@@ -129,6 +137,7 @@ class UptimeBucket:
             "rt_min": self.rt_min,
             "rt_max": self.rt_max,
             "histogram": {str(index): count for index, count in self.histogram.items()},
+            "maintenance": self.maintenance,
         }
 
     @classmethod
@@ -143,6 +152,7 @@ class UptimeBucket:
             rt_min=d.get("rt_min"),
             rt_max=d.get("rt_max"),
             histogram={int(index): int(count) for index, count in (d.get("histogram") or {}).items()},
+            maintenance=d.get("maintenance", 0),
         )
 
 
@@ -158,6 +168,7 @@ class UptimeSummary:
     p99_response_time_ms: float | None
     min_response_time_ms: float | None
     max_response_time_ms: float | None
+    maintenance_checks: int = 0
 
     def to_dict(self) -> dict:
         return {
@@ -171,6 +182,7 @@ class UptimeSummary:
             "p99_response_time_ms": self.p99_response_time_ms,
             "min_response_time_ms": self.min_response_time_ms,
             "max_response_time_ms": self.max_response_time_ms,
+            "maintenance_checks": self.maintenance_checks,
         }
 
 
@@ -224,4 +236,5 @@ def _summary_of(bucket: UptimeBucket) -> UptimeSummary:
         p99_response_time_ms=response_time(99),
         min_response_time_ms=None if bucket.rt_min is None else round(bucket.rt_min, 3),
         max_response_time_ms=None if bucket.rt_max is None else round(bucket.rt_max, 3),
+        maintenance_checks=bucket.maintenance,
     )

@@ -32,8 +32,8 @@ from engine.folding import EntityFold, Ingest
 from engine.partitioning import entity_key
 from schemas.heartbeat import CheckIn
 from tables.heartbeat_data import (
-    HeartbeatBucket, HeartbeatRuntime, Recorded, SealedBucket, body_key, bucket_key, chunk_key, deadline_key,
-    due_range, kind_range, parse_deadline_key, prefix, runtime_key,
+    DEADLINE_INDEX, HeartbeatBucket, HeartbeatRuntime, Recorded, SealedBucket, body_key, bucket_key, chunk_key,
+    deadline_key, kind_range, prefix, runtime_key,
 )
 from tables.heartbeat_state import Transition
 from tables.entity_keys import position
@@ -160,13 +160,11 @@ class HeartbeatFolder(EntityFold):
         """A tick: every heartbeat whose deadline is due by the tick's clock goes down, once."""
         pos = position(offset, 0)
         due_ms = int((at - SETTLE) * 1000)
-        low, high = due_range(due_ms)
-        for entry, _ in self.data.scan(partition, low, high, limit=DUE_PER_TICK):
-            self.data.delete(partition, entry)
-            indexed_ms, heartbeat_id = parse_deadline_key(entry)
+        for entry, indexed_ms, heartbeat_id in DEADLINE_INDEX.due(self.data, partition, due_ms, DUE_PER_TICK):
             key = runtime_key(heartbeat_id)
             runtime = self.data.get(partition, key)
             if runtime is None or runtime.indexed_ms != indexed_ms:
+                self.data.delete(partition, entry)
                 continue  # purged, or filed again elsewhere, meanwhile
             runtime.indexed_ms = None
             runtime.pos = max(runtime.pos, pos)
@@ -178,6 +176,8 @@ class HeartbeatFolder(EntityFold):
                     self.expired += 1
             self.reindex(partition, heartbeat_id, runtime)  # the deadline moved on, or a new one follows
             self.data.put(partition, key, runtime)
+            if runtime.indexed_ms != indexed_ms:  # unless filed again at the same moment
+                self.data.delete(partition, entry)  # after the runtime: see DueIndex.due
 
     def fold_late(self, partition: int, heartbeat_id: str, recorded: Recorded, pos: int) -> None:
         """A check-in stamped in an hour already sealed (clocks of API processes differ) still counts."""

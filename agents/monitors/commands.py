@@ -10,8 +10,9 @@
    organisation's list forwards an `index.*` command to the organisation's
    partition (agents/org_index/commands.py), which answers for both, so a
    reply means every read sees it;
-4. the events: replies on `command-replies`; pause/resume/purge control
-   messages on `check-results`, because the checks fold owns runtime state.
+4. the events: replies on `command-replies`; configure/pause/resume/purge
+   control messages on `check-results`, because the checks fold owns runtime
+   state (configure: when the monitor is due next, its maintenance windows).
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ def monitor_create(applier: CommandApplier, partition: int, offset: int, command
     usage.count_active(monitors, partition, offset, config["org_id"], 1)
     monitors.put(partition, key, config)
     directory.publish(applier.state, partition, directory.monitor_entry(config))
+    control(applier, partition, "configure", config["id"], command["at"])
     applier.forward_to_index(command, "index.add", config, 201, view(applier, partition, config))
 
 
@@ -71,6 +73,7 @@ def monitor_update(applier: CommandApplier, partition: int, offset: int, command
         config = {**config, "spec": spec.model_dump(mode="json"), "updated_at": command["at"], "pos": offset}
         applier.engine.monitors.put(partition, entity_key(config["id"]), config)
         directory.publish(applier.state, partition, directory.monitor_entry(config))
+        control(applier, partition, "configure", config["id"], command["at"])
     applier.reply(command["id"], 200, view(applier, partition, config))
 
 

@@ -32,7 +32,8 @@ async def monitor(request: web.Request, partition: int, config: dict) -> web.Res
 @routes.get(BASE + "/monitors/{id}/uptime")
 @owned_monitor
 async def uptime(request: web.Request, partition: int, config: dict) -> web.Response:
-    data = monitor_views.uptime(engine_of(request).monitor_data, partition, config["id"], request.query["period"])
+    data = monitor_views.uptime(engine_of(request).monitor_data, partition, config["id"], request.query["period"],
+                                spec=config["spec"])
     return json_response({"data": data})
 
 

@@ -16,7 +16,7 @@ from agents.monitors.fold import FUTURE_TOLERANCE, CheckFolder
 from engine import topics
 from engine.dead_letters import DeadLetters
 from engine.partitioning import entity_key, partition_for
-from tables.monitor_data import CHUNK, KEEP_CHUNKS, chunk_key, kind_range, position, prefix, runtime_key
+from tables.monitor_data import CHUNK, KEEP_CHUNKS, DUE_INDEX, chunk_key, kind_range, position, prefix, runtime_key
 from tables.monitor_views import performance, recent_checks, state_changes, uptime
 from tables.uptime import DAY, HOUR, bucket_start
 from tables.usage import checks_key
@@ -126,16 +126,18 @@ def test_a_single_result_an_array_and_an_envelope_all_count(worker, message, cou
 
 def test_a_recent_check_shows_what_the_probe_sent(worker):
     offset = worker.fold([
-        result(H0 + 10, "down", region="eu-west", status_code=503, cause="HTTP 503", id="probe-1"),
+        result(H0 + 10, "down", region="eu-west", status_code=503, cause="HTTP 503", id="probe-1",
+               probe="prober-7:4242"),
         result(H0 + 20, "up", region="us-east", status_code=200),
     ])
     checks, total = worker.checks()
     assert total == 2
     assert checks == [
         {"id": f"{P}-{offset}-1", "checked_at": checks[0]["checked_at"], "region": "us-east", "status": "up",
-         "response_time_ms": 100.0, "status_code": 200, "cause": None},
+         "response_time_ms": 100.0, "status_code": 200, "cause": None, "probe": None, "reported_status": "up"},
         {"id": "probe-1", "checked_at": checks[1]["checked_at"], "region": "eu-west", "status": "down",
-         "response_time_ms": 100.0, "status_code": 503, "cause": "HTTP 503"},
+         "response_time_ms": 100.0, "status_code": 503, "cause": "HTTP 503", "probe": "prober-7:4242",
+         "reported_status": "down"},
     ]
     assert checks[1]["checked_at"].endswith("Z")
 
@@ -288,7 +290,9 @@ def test_a_result_for_a_monitor_of_another_partition_is_forwarded_there(worker):
     assert forwarded["id"] == f"{P}-{offset}-1"
     assert (forwarded["monitor_id"], forwarded["status"], forwarded["checked_at"]) == (ELSEWHERE, "down", H0 + 2)
     assert worker.checks(ELSEWHERE) == ([], 0)
-    assert worker.data.all_keys(P) == [checks_key("org_1"), runtime_key(MON)]   # MON's check counted here
+    # MON's check counted here; its region is due to go stale
+    indexed_ms = worker.data.get(P, runtime_key(MON)).indexed_ms
+    assert worker.data.all_keys(P) == [DUE_INDEX.key(indexed_ms, MON), checks_key("org_1"), runtime_key(MON)]
     assert worker.total_checks(MON) == 1
     assert worker.events() == [] and worker.letters() == []
 
@@ -525,3 +529,116 @@ def test_after_retention_the_recent_checks_total_matches_the_rows_left(worker):
     worker.fold({"kind": "tick", "at": NOW})
     rows, total = worker.checks(per_page=10_000)
     assert total == len(rows)
+
+
+# -- maintenance windows and stale regions, through due ticks -----------------------------------------
+
+WINDOW_START = H0 + HOUR                                   # a window from H0 + 1 h for 30 minutes
+WINDOW = {"maintenance_cron_expression": f"0 {time.gmtime(WINDOW_START).tm_hour} * * *",
+          "maintenance_duration": 1800}
+
+
+def due(worker: Worker, at: float) -> int:
+    return worker.fold({"kind": "due", "at": at})
+
+
+def test_results_inside_a_window_are_kept_apart_and_change_no_state(worker):
+    worker.add_monitor(MON, **WINDOW)
+    worker.fold([result(H0 + 10, "up", region="eu"),
+                 result(WINDOW_START, "down", region="eu", cause="refused"),           # start: inside
+                 result(WINDOW_START + 1799, "down", region="eu", cause="refused"),
+                 result(WINDOW_START + 1800, "up", region="eu")])                       # end: outside
+    runtime = worker.data.get(P, runtime_key(MON))
+    assert runtime.state.status == "up" and worker.changes() == [] and worker.events() == []
+    checks, _ = worker.checks()
+    assert [(c["status"], c["reported_status"]) for c in checks] == [
+        ("up", "up"), ("maintenance", "down"), ("maintenance", "down"), ("up", "up")]
+    stats = uptime(worker.data, P, MON, "24h", now=NOW, spec=WINDOW)
+    assert (stats["total_checks"], stats["up_checks"], stats["maintenance_checks"]) == (2, 2, 2)
+    assert stats["uptime_percentage"] == 100.0 and stats["maintenance_seconds"] == 1800
+
+
+def test_windows_are_announced_by_due_ticks_once_each(worker):
+    worker.add_monitor(MON, **WINDOW)
+    worker.fold({"kind": "configure", "monitor_id": MON, "at": H0})
+    runtime = worker.data.get(P, runtime_key(MON))
+    assert runtime.indexed_ms == WINDOW_START * 1000            # due when the window opens
+    due(worker, WINDOW_START - 1)
+    assert worker.events() == []
+    started = due(worker, WINDOW_START + 0.5)
+    due(worker, WINDOW_START + 1)                                # nothing more is due: nothing more is told
+    ended = due(worker, WINDOW_START + 1800.2)
+    events = worker.events()
+    assert [(e["event"], e["at"], e["status"]) for e in events] == [
+        ("monitor.maintenance_started", WINDOW_START, "maintenance"),
+        ("monitor.maintenance_ended", WINDOW_START + 1800, "unknown")]
+    assert [e["id"] for e in events] == [f"{MON}:{position(started, 0)}", f"{MON}:{position(ended, 0)}"]
+    assert events[0]["window"] == {"start": WINDOW_START, "end": WINDOW_START + 1800}
+    assert [c["event"] for c in worker.changes()] == ["monitor.maintenance_ended", "monitor.maintenance_started"]
+    assert worker.data.get(P, runtime_key(MON)).indexed_ms == (WINDOW_START + DAY) * 1000   # tomorrow's
+    worker.redeliver(ended, {"kind": "due", "at": WINDOW_START + 1800.2})
+    assert len(worker.events()) == 2
+
+
+def test_the_monitor_shows_maintenance_while_a_window_is_open(worker):
+    from tables.monitor_views import monitor_view
+    worker.add_monitor(MON, **WINDOW)
+    worker.fold({"kind": "configure", "monitor_id": MON, "at": WINDOW_START + 60})   # configured inside one
+    config = worker.engine.monitors.get(P, entity_key(MON))
+    view = monitor_view(config, worker.data.get(P, runtime_key(MON)), now=WINDOW_START + 120)
+    assert view["status"] == "maintenance" and view["maintenance"]["ends_at"].endswith(":30:00.000Z")
+    assert monitor_view(config, worker.data.get(P, runtime_key(MON)), now=WINDOW_START + 1800)["status"] == "unknown"
+    assert [e["event"] for e in worker.events()] == ["monitor.maintenance_started"]
+
+
+def test_a_silent_region_goes_stale_on_the_due_tick_with_its_probe(worker):
+    worker.add_monitor(MON, interval_seconds=10, timeout_seconds=5, regions=["eu", "us"])   # stale after 35 s
+    worker.fold([result(H0, "up", region="eu", probe="eu-1:10"), result(H0, "down", region="us", probe="us-1:20",
+                                                                        cause="refused")])
+    worker.fold([result(H0 + 20, "up", region="eu", probe="eu-1:10")])
+    assert worker.data.get(P, runtime_key(MON)).indexed_ms == (H0 + 35) * 1000
+    due(worker, H0 + 35)                                          # us goes stale; eu is due at H0 + 55
+    tick = due(worker, H0 + 55.5)                                 # and now eu too
+    events = worker.events()
+    assert [(e["event"], e["region"], e["probe"], e["at"], e["status"]) for e in events] == [
+        ("monitor.stale", "us", "us-1:20", H0 + 35, "up"), ("monitor.stale", "eu", "eu-1:10", H0 + 55, "unknown")]
+    assert events[1]["id"] == f"{MON}:{position(tick, 0)}" and events[1]["last_seen_at"] == H0 + 20
+    runtime = worker.data.get(P, runtime_key(MON))
+    assert runtime.state.status == "unknown" and runtime.indexed_ms is None   # nothing left to wait for
+    worker.redeliver(tick, {"kind": "due", "at": H0 + 55.5})
+    assert len(worker.events()) == 2
+    worker.fold([result(H0 + 60, "up", region="eu", probe="eu-2:11")])       # fresh again
+    assert worker.data.get(P, runtime_key(MON)).state.status == "up"
+
+
+def test_no_region_goes_stale_inside_a_window_but_after_it(worker):
+    worker.add_monitor(MON, interval_seconds=60, timeout_seconds=30, **WINDOW)   # stale after 210 s
+    worker.fold([result(WINDOW_START - 100, "up", region="eu", probe="eu-1")])
+    due(worker, WINDOW_START)                                      # the window opens first
+    due(worker, WINDOW_START + 1000)                               # eu silent, but inside the window
+    assert [e["event"] for e in worker.events()] == ["monitor.maintenance_started"]
+    due(worker, WINDOW_START + 1800)
+    assert [e["event"] for e in worker.events()] == [
+        "monitor.maintenance_started", "monitor.maintenance_ended", "monitor.stale"]
+
+
+def test_a_purged_monitor_leaves_no_due_entry(worker):
+    worker.add_monitor(MON, **WINDOW)
+    worker.fold({"kind": "configure", "monitor_id": MON, "at": H0})
+    worker.fold({"kind": "purge", "monitor_id": MON, "at": H0})
+    assert worker.data.all_keys(P) == []
+    due(worker, NOW)
+    assert worker.events() == []
+
+
+def test_a_region_is_alive_when_its_results_arrive_whatever_they_report_on(worker):
+    worker.add_monitor(MON, interval_seconds=10, timeout_seconds=5)             # stale after 35 s
+    arrived = H0 + 3600
+    worker.folder.fold_message(P, 0, orjson.dumps(result(H0, region="eu", probe="eu-1")), arrived)  # buffered
+    worker.offsets[P] = 1
+    region = worker.data.get(P, runtime_key(MON)).state.regions["eu"]
+    assert region.last_seen_at == arrived and region.last_checked_at == H0
+    due(worker, arrived + 34)
+    assert worker.events() == []
+    due(worker, arrived + 35)
+    assert [(e["event"], e["at"]) for e in worker.events()] == [("monitor.stale", arrived + 35)]

@@ -9,8 +9,11 @@ from tables.monitor_state import (
     RegionState,
     Transition,
     apply_result,
+    expire_stale,
+    note_seen,
     pause,
     resume,
+    stale_deadline,
 )
 
 REGIONS = ("eu", "us", "ap")
@@ -259,3 +262,109 @@ def test_restored_state_keeps_counting_the_grace_period():
     result(state, "eu", "down", 0, grace=60, regions=["eu"])
     restored = MonitorState.from_dict(json.loads(json.dumps(state.to_dict())))
     assert result(restored, "eu", "down", 60, grace=60, regions=["eu"]).kind == "monitor.down"
+
+
+# -- stale regions ----------------------------------------------------------------------------
+
+STALE_AFTER = 100.0
+
+
+def seen(state: MonitorState, region: str, status: str, at: float, probe: str, **kw) -> Transition | None:
+    return apply_result(state, region=region, status=status, checked_at=at, cause=kw.pop("cause", None),
+                        grace_period=0, recovery_period=0, configured_regions=kw.pop("regions", REGIONS), probe=probe)
+
+
+def stale(state: MonitorState, at: float, regions=REGIONS) -> list[Transition]:
+    return expire_stale(state, at=at, stale_after=STALE_AFTER, configured_regions=regions)
+
+
+def test_a_silent_region_goes_stale_once_naming_its_probe():
+    state = MonitorState()
+    seen(state, "eu", "up", 0, "eu-probe:1")
+    seen(state, "us", "up", 50, "us-probe:2")
+    assert stale_deadline(state, STALE_AFTER) == 100
+    assert stale(state, 99.9) == []
+    [transition] = stale(state, 120)
+    assert transition.kind == "monitor.stale" and transition.at == 100
+    assert (transition.region, transition.probe, transition.last_seen_at) == ("eu", "eu-probe:1", 0)
+    assert (transition.previous, transition.current) == ("up", "up")   # us still up
+    assert transition.regions == {"eu": "unknown", "us": "up", "ap": "unknown"}
+    assert state.regions["eu"].status == "unknown" and state.regions["eu"].stale_since == 100
+    assert stale(state, 130) == []                                      # once
+    assert stale_deadline(state, STALE_AFTER) == 150                    # us is next
+
+
+def test_overall_follows_the_remaining_regions():
+    state = MonitorState()
+    seen(state, "eu", "up", 0, "p-eu")
+    seen(state, "us", "down", 50, "p-us", cause="timeout")
+    seen(state, "ap", "up", 20, "p-ap")
+    assert state.status == "up"                                         # 1 of 3 down
+    assert [(t.kind, t.region, t.current) for t in stale(state, 100)] == [("monitor.stale", "eu", "up")]
+    assert state.status == "up"                                         # us down, ap up: no majority
+    transitions = stale(state, 120)
+    assert [(t.kind, t.region, t.current) for t in transitions] == [
+        ("monitor.stale", "ap", "down"), ("monitor.down", None, "down")]  # us alone is left, and down
+    assert transitions[1].cause == "timeout" and transitions[1].at == 120
+
+
+def test_a_stale_region_is_neither_up_nor_down_and_all_stale_is_unknown():
+    state = MonitorState()
+    seen(state, "eu", "down", 0, "p-eu", cause="refused", regions=["eu", "us"])
+    seen(state, "us", "down", 10, "p-us", cause="refused", regions=["eu", "us"])
+    assert state.status == "down"
+    [first] = stale(state, 105, regions=["eu", "us"])
+    assert (first.region, first.previous, first.current) == ("eu", "down", "down")   # us alone: still down
+    [second] = stale(state, 200, regions=["eu", "us"])
+    assert (second.region, second.previous, second.current) == ("us", "down", "unknown")
+    assert state.status == "unknown"                                    # nobody looking: no recovery either
+
+
+def test_going_stale_can_tip_the_monitor_and_says_so_after_the_stale_event():
+    regions = ["eu", "us", "ap", "sa"]
+    state = MonitorState()
+    seen(state, "eu", "up", 0, "p-eu", regions=regions)
+    seen(state, "us", "up", 50, "p-us", regions=regions)
+    seen(state, "ap", "down", 50, "p-ap", cause="refused", regions=regions)
+    seen(state, "sa", "down", 50, "p-sa", cause="timeout", regions=regions)
+    assert state.status == "up"                                         # 2 of 4 down is no majority
+    kinds = [(t.kind, t.region, t.current) for t in stale(state, 120, regions=regions)]
+    assert kinds == [("monitor.stale", "eu", "down"), ("monitor.down", None, "down")]  # 2 of 3 left down
+    assert state.since == 100
+
+
+def test_a_stale_region_is_fresh_again_at_its_next_result_from_scratch():
+    state = MonitorState()
+    seen(state, "eu", "down", 0, "p-eu", cause="refused", regions=["eu"])
+    stale(state, 150, regions=["eu"])
+    assert state.status == "unknown"
+    assert apply_result(state, region="eu", status="down", checked_at=200, cause="refused", grace_period=30,
+                        recovery_period=0, configured_regions=["eu"], probe="p-eu2") is None
+    region = state.regions["eu"]
+    assert (region.stale_since, region.failing_since, region.probe) == (None, 200, "p-eu2")   # grace starts again
+    transition = apply_result(state, region="eu", status="down", checked_at=230, cause="refused", grace_period=30,
+                              recovery_period=0, configured_regions=["eu"])
+    assert transition is not None and (transition.kind, transition.previous) == ("monitor.down", "unknown")
+
+
+def test_a_result_in_maintenance_keeps_the_probe_alive_and_changes_nothing_else():
+    state = MonitorState()
+    seen(state, "eu", "up", 0, "p-eu")
+    before = RegionState.from_dict(state.regions["eu"].to_dict())
+    note_seen(state, region="eu", heard_at=90, probe="p-eu:2")
+    region = state.regions["eu"]
+    assert (region.last_seen_at, region.probe) == (90, "p-eu:2")
+    assert (region.status, region.last_checked_at, region.success_streak) == (
+        before.status, before.last_checked_at, before.success_streak)
+    assert stale_deadline(state, STALE_AFTER) == 190
+
+
+def test_paused_monitors_go_stale_never_and_old_state_reads_back():
+    state = MonitorState()
+    seen(state, "eu", "up", 0, "p-eu")
+    pause(state, 10)
+    assert stale(state, 1000) == [] and stale_deadline(state, STALE_AFTER) is None
+    old = {"status": "up", "since": 0, "regions": {"eu": {"status": "up", "last_checked_at": 5}}}
+    restored = MonitorState.from_dict(old)
+    assert (restored.regions["eu"].last_seen_at, restored.regions["eu"].stale_since) == (5, None)
+    assert MonitorState.from_dict(json.loads(json.dumps(state.to_dict()))) == state

@@ -203,7 +203,7 @@ def test_summary_to_dict_names_every_field():
     assert set(data) == {
         "total_checks", "up_checks", "down_checks", "uptime_percentage",
         "avg_response_time_ms", "p50_response_time_ms", "p95_response_time_ms",
-        "p99_response_time_ms", "min_response_time_ms", "max_response_time_ms",
+        "p99_response_time_ms", "min_response_time_ms", "max_response_time_ms", "maintenance_checks",
     }
 
 
