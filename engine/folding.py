@@ -35,6 +35,35 @@ from tables.store import StateStore, writing_as
 log = logging.getLogger(__name__)
 
 SLICE = 0.01   # seconds of folding between turns of the event loop (an envelope of 500 results is ~20 ms)
+LET_IN = 0.05  # seconds the other tasks may run between two slices of a fold, at most
+
+_letting_in = 0  # folds of this worker now in let_others_in
+
+
+async def let_others_in(loop: asyncio.AbstractEventLoop) -> None:
+    """Give the event loop to the other tasks until none of them is ready to run (LET_IN at most).
+
+    One turn a slice is not enough: a command crosses Faust's consumer in
+    hand-offs (fetch, conductor, stream, take buffer, producer, reply), each
+    needing a turn of its own, and Faust's consumer delivers every message
+    fetched before it (check-result envelopes, monitor events) in about three
+    turns each. At one turn a slice (~20 ms) a command waited 0.4-3 s behind a
+    backlog; given turns until nothing else is ready, it waits for their work,
+    not for slices. A fold in this loop does not count as work for another
+    one, or two busy folds would hand the loop to each other until LET_IN.
+    """
+    global _letting_in
+    ready = getattr(loop, "_ready", None)  # asyncio's queue of ready callbacks (absent in other loops)
+    clock = time.perf_counter
+    until = clock() + LET_IN
+    _letting_in += 1
+    try:
+        while True:
+            await asyncio.sleep(0)
+            if ready is None or len(ready) < _letting_in or clock() > until:
+                break  # none is ready but other folds letting others in, or they had their time
+    finally:
+        _letting_in -= 1
 
 
 class Fold(Protocol):
@@ -52,10 +81,12 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
     flushes take its own writes only, so a command never waits for half a
     batch of results; `ready`: nothing is folded before it is set (e.g. every
     ruleset known). Every SLICE seconds of folding the loop lets the others
-    in (commands, owner reads, timers): a batch of envelopes can take seconds.
+    in (commands, owner reads, timers) until they wait again: a batch of
+    envelopes can take seconds.
     """
     writing_as(writer)
     clock = time.perf_counter
+    loop = asyncio.get_running_loop()
     async for events in stream.take_events(take, within=within):
         try:
             if ready is not None:
@@ -63,7 +94,7 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
             sliced = clock()
             for event in events:
                 if clock() - sliced > SLICE:
-                    await asyncio.sleep(0)
+                    await let_others_in(loop)
                     sliced = clock()
                 message = event.message
                 try:

@@ -5,6 +5,7 @@ a worker joining, and another leaving, changes nothing for a probe posting.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import Counter
@@ -15,6 +16,7 @@ import pytest
 from engine.partitioning import partition_for
 from tests.integration.cluster import Client, Cluster, wait_for
 from tests.integration.conftest import ready_client, running_cluster
+from tests.integration.test_dead_letters import dead_letters
 from tests.integration.test_monitors import create
 
 MONITORS = 24
@@ -92,9 +94,13 @@ def test_results_posted_while_workers_join_and_leave_are_all_accepted_and_counte
         try:
             wait_for("every accepted result to be counted once", counted, 60, interval=0.5)
         except AssertionError:
-            seen = {mid: api.get(f"/v1/monitors/{mid}/uptime").body["data"]["total_checks"] for mid in monitors}
+            answers = {mid: api.get(f"/v1/monitors/{mid}/uptime") for mid in monitors}
+            seen = {mid: a.body["data"]["total_checks"] if a.status == 200 else f"{a.status} {a.body}"[:200]
+                    for mid, a in answers.items()}
+            letters = Counter(letter.get("reason", "?")[:80] for letter in asyncio.run(dead_letters(cluster)))
             raise AssertionError("(partition, counted, accepted) per monitor: " + repr(
-                [(partition_for(mid, cluster.partitions), seen[mid], poster.posted[mid]) for mid in monitors])) from None
+                [(partition_for(mid, cluster.partitions), seen[mid], poster.posted[mid]) for mid in monitors])
+                + f"; dead letters by reason: {dict(letters)}") from None
 
         # an API process started now knows the monitors from the directory at once: no worker asked
         late = cluster.start_api("api-late")
