@@ -87,7 +87,9 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
     writing_as(writer)
     clock = time.perf_counter
     loop = asyncio.get_running_loop()
+    app = state.app
     async for events in stream.take_events(take, within=within):
+        stale, folded = [], []  # events not folded; (event, the state epoch it was folded in)
         try:
             if ready is not None:
                 await ready.wait()
@@ -97,6 +99,10 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
                     await let_others_in(loop)
                     sliced = clock()
                 message = event.message
+                if not fetched_in_this_assignment(app, message):
+                    stale.append(event)
+                    continue
+                folded.append((event, state.epoch))
                 try:
                     fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
                 except Exception as exc:  # a message we cannot fold must not stop the stream
@@ -104,22 +110,38 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
                     fold.dead_letters.send(topic, message.partition, message.offset, 0, message.value,
                                            f"failed: {exc!r}")
                     state.forget_cached()
-            await state.flush()
+            cut_in = await state.flush()
         except BaseException:
             never_acked(events)
             raise
+        never_acked(stale + [event for event, epoch in folded if epoch != cut_in])
         if after is not None:
             after()
 
 
+def fetched_in_this_assignment(app: Any, message: Any) -> bool:
+    """May this message be folded now: no rebalance under way, none since it was fetched?
+
+    On a rebalance the store drops the pending writes of every revoked
+    partition and Faust seeks each assigned one back to its committed offset,
+    so a message fetched before is read again. Folded out of order (after a
+    later message of its partition), its own copy would be skipped by position.
+    """
+    generation = message.generation_id
+    return app.flow_control.is_active() and (generation is None or generation == app.consumer_generation_id)
+
+
 def never_acked(events: list[Any]) -> None:
-    """A batch whose state is not durable must not be committed: its messages are to be read again.
+    """Messages whose state is not durable must not be committed: they are to be read again.
 
     Faust's take_events acks the batch it yielded when it is closed, even by a
     cancel (a worker stopping, or leaving the group, cancels its agents
     mid-batch), and the consumer then commits those offsets: results folded
-    but never flushed would be lost for good. Marked as acked already, they
-    are left out of the commit; the partition's next owner reads them again.
+    but never flushed would be lost for good. Likewise messages folded before
+    a rebalance dropped their pending writes (the flush's cut was taken in a
+    later state epoch), and messages not folded at all. Marked as acked
+    already, they are left out of the commit; Faust's seek to the committed
+    offset at the assignment, or the partition's next owner, reads them again.
     """
     for event in events:
         event.message.acked = True

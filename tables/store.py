@@ -307,6 +307,9 @@ class StateStore:
         self._effects: dict[str, list[tuple[str, bytes | None, bytes, int | None]]] = {}
         self._replies: dict[str, list[tuple[str, bytes | None, bytes, int | None]]] = {}
         self.records_flushed = 0
+        #: bumped whenever partitions are revoked (their pending writes dropped): a flush says in which
+        #: epoch it cut, so messages folded in an earlier one are known not to be in it
+        self.epoch = 0
 
     def emit(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
         """Queue an event the pending state implies; it reaches Kafka before that state does.
@@ -334,14 +337,17 @@ class StateStore:
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment()}
 
-    async def flush(self) -> None:
+    async def flush(self) -> int:
         """Make the current writer's writes so far durable in Kafka, then in RocksDB; then send its replies.
+
+        Returns the epoch its cut was taken in (see `forget`).
 
         If Kafka refuses, the worker stops at once: the pending state is neither
         durable nor safe to retry in place, and the offsets behind it are not
         committed, so a restarted worker restores the changelog and replays them.
         """
         async with self._lock:
+            epoch = self.epoch
             effects, cuts, replies = self._cut()
             try:
                 if effects:
@@ -353,6 +359,7 @@ class StateStore:
                 os._exit(EXIT_STATE_NOT_DURABLE)
             if replies:
                 await self._send_all(replies)
+            return epoch
 
     def _cut(self) -> tuple[list, list[tuple[TableStore, dict[int, dict[bytes, bytes | None]]]], list]:
         """The writer's writes so far, frozen in one step: events, every table's records, replies.
@@ -400,6 +407,8 @@ class StateStore:
             store.landed(frozen)
 
     def forget(self, partitions: set[int]) -> None:
+        """Partitions revoked: their pending writes and cached values go, and a new epoch begins."""
+        self.epoch += 1
         for store in self.tables:
             store.forget(partitions)
 
