@@ -264,6 +264,9 @@ class PerformancePoint(BaseModel):
     down_checks: int
     uptime_percentage: float | None
     avg_response_time_ms: float | None
+    p95_response_time_ms: float | None = None
+    avg_phase_ms: dict[str, float] | None = Field(
+        None, description="probes' checks: mean milliseconds of each phase (dns, connect, tls, ttfb, total)")
 
 
 class Check(BaseModel):
@@ -279,6 +282,8 @@ class Check(BaseModel):
     cause: str | None
     probe: str | None = None
     reported_status: str | None = Field(None, description="up or down, as the probe reported it")
+    timings: dict[str, float] | None = Field(
+        None, description="where the check's time went, ms: dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms")
 
 
 class StateChange(BaseModel):

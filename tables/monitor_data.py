@@ -63,10 +63,15 @@ class CheckRow:
     probe: str | None = None
     #: what the probe reported; `status` says "maintenance" instead inside a window
     reported_status: str | None = None
+    #: where a probe's check spent its time: {"dns_ms": .., "connect_ms": .., "tls_ms": .., "ttfb_ms": .., "total_ms": ..}
+    timings: dict[str, float] | None = None
 
     def to_list(self) -> list:
-        return [self.id, self.checked_at, self.region, self.status, self.response_time_ms, self.status_code, self.cause,
-                self.probe, self.reported_status or self.status]
+        row = [self.id, self.checked_at, self.region, self.status, self.response_time_ms, self.status_code, self.cause,
+               self.probe, self.reported_status or self.status]
+        if self.timings:
+            row.append(self.timings)  # only probes' results have them: the others' rows stay short
+        return row
 
 
 @dataclass(slots=True)
@@ -123,11 +128,11 @@ class MonitorRuntime:
         hour = bucket_start(row.checked_at)
         if self.bucket is None or hour == self.bucket.start:
             self.bucket = self.bucket or UptimeBucket(start=hour)
-            self.bucket.add(row.status, row.response_time_ms)
+            self.bucket.add(row.status, row.response_time_ms, row.timings)
         elif hour > self.bucket.start:
             applied.sealed_bucket = self.bucket
             self.bucket = UptimeBucket(start=hour)
-            self.bucket.add(row.status, row.response_time_ms)
+            self.bucket.add(row.status, row.response_time_ms, row.timings)
         # an older hour's result is added to its sealed bucket by the agent
         self.recent.append(row.to_list())
         if len(self.recent) >= CHUNK:

@@ -15,7 +15,7 @@ from tables.uptime import HOUR, UptimeBucket, bucket_start, series, summarise
 
 PERIODS = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400}
 CHECK_FIELDS = ("id", "checked_at", "region", "status", "response_time_ms", "status_code", "cause", "probe",
-                "reported_status")
+                "reported_status", "timings")
 
 
 def iso(ts: float | None) -> str | None:
@@ -129,6 +129,7 @@ def _check(row: list) -> dict:
     check["checked_at"] = iso(check["checked_at"])
     check.setdefault("probe", None)
     check.setdefault("reported_status", check["status"])  # stored before maintenance windows were kept
+    check.setdefault("timings", None)  # posted results, and checks stored before probes measured phases
     return check
 
 

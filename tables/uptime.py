@@ -83,8 +83,10 @@ class UptimeBucket:
     rt_max: float | None = None
     histogram: dict[int, int] = field(default_factory=dict)
     maintenance: int = 0
+    #: probes' phases: name ("dns_ms", "connect_ms", ...) -> [checks that had it, sum of ms]
+    phases: dict[str, list] = field(default_factory=dict)
 
-    def add(self, status: str, response_time_ms: float | None) -> None:
+    def add(self, status: str, response_time_ms: float | None, timings: Mapping[str, float] | None = None) -> None:
         if status == "up":
             self.up += 1
         elif status == "down":
@@ -109,6 +111,16 @@ class UptimeBucket:
         index = histogram_bin(response_time_ms)
         histogram = self.histogram
         histogram[index] = histogram.get(index, 0) + 1
+        if timings:
+            phases = self.phases
+            for name, ms in timings.items():
+                if ms is not None and math.isfinite(ms) and ms >= 0:
+                    phase = phases.get(name)
+                    if phase is None:
+                        phases[name] = [1, ms]
+                    else:
+                        phase[0] += 1
+                        phase[1] += ms
 
     def merge(self, other: UptimeBucket) -> None:
         """Adds other's counts into this bucket; this bucket keeps its start."""
@@ -125,6 +137,10 @@ class UptimeBucket:
         histogram = self.histogram
         for index, count in other.histogram.items():
             histogram[index] = histogram.get(index, 0) + count
+        for name, (count, total) in other.phases.items():
+            phase = self.phases.setdefault(name, [0, 0.0])
+            phase[0] += count
+            phase[1] += total
 
     def to_dict(self) -> dict:
         return {
@@ -138,6 +154,7 @@ class UptimeBucket:
             "rt_max": self.rt_max,
             "histogram": {str(index): count for index, count in self.histogram.items()},
             "maintenance": self.maintenance,
+            **({"phases": self.phases} if self.phases else {}),
         }
 
     @classmethod
@@ -153,6 +170,7 @@ class UptimeBucket:
             rt_max=d.get("rt_max"),
             histogram={int(index): int(count) for index, count in (d.get("histogram") or {}).items()},
             maintenance=d.get("maintenance", 0),
+            phases={name: [int(count), float(total)] for name, (count, total) in (d.get("phases") or {}).items()},
         )
 
 
@@ -216,7 +234,18 @@ def series(buckets: Iterable[UptimeBucket], interval: int) -> list[dict]:
             "avg_response_time_ms": summary.avg_response_time_ms,
             "p95_response_time_ms": summary.p95_response_time_ms,
         })
+        phases = phase_means(points[start])
+        if phases:
+            result[-1]["avg_phase_ms"] = phases  # probes' checks only
     return result
+
+
+def phase_means(bucket: UptimeBucket) -> dict[str, float] | None:
+    """Mean milliseconds of each phase probes measured ({"dns": .., "connect": .., ...}); None without any."""
+    if not bucket.phases:
+        return None
+    return {name.removesuffix("_ms"): round(total / count, 3) for name, (count, total) in sorted(bucket.phases.items())
+            if count}
 
 
 def _summary_of(bucket: UptimeBucket) -> UptimeSummary:

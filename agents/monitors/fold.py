@@ -142,6 +142,7 @@ class CheckFolder(EntityFold):
             status_code=result.status_code,
             cause=result.cause,
             probe=result.probe,
+            timings=None if result.timings is None else result.timings.model_dump(exclude_none=True) or None,
         )
         current_hour = None if runtime.bucket is None else runtime.bucket.start
         spec = config["spec"]
@@ -177,7 +178,7 @@ class CheckFolder(EntityFold):
         if sealed.pos >= pos:
             return
         sealed.pos = pos
-        sealed.bucket.add(row.status, row.response_time_ms)
+        sealed.bucket.add(row.status, row.response_time_ms, row.timings)
         self.data.put(partition, key, sealed)
 
     def record_change(self, partition: int, monitor_id: str, config: dict, transition: Transition, pos: int,

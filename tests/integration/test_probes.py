@@ -142,6 +142,10 @@ def test_a_monitor_of_every_type_goes_up_then_down_with_a_precise_cause_from_two
         checks = api.get(f"/v1/monitors/{monitors['http']}/checks").body["data"]
         return {check["region"] for check in checks} == set(regions)
     wait_for("checks from both regions", checked_from_both, 3 * INTERVAL, interval=0.5)
+    check = api.get(f"/v1/monitors/{monitors['http']}/checks").body["data"][0]
+    assert check["probe"] and 0 < check["timings"]["connect_ms"] <= check["timings"]["total_ms"], check
+    points = api.get(f"/v1/monitors/{monitors['http']}/performance?interval=1h").body["data"]
+    assert {"connect", "ttfb", "total"} <= set(points[-1]["avg_phase_ms"]), points  # an IP: no DNS phase
 
     target.stop()
     stoppable = {kind: mid for kind, mid in monitors.items() if kind != "icmp"}  # 127.0.0.1 always answers pings

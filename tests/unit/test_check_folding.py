@@ -134,10 +134,10 @@ def test_a_recent_check_shows_what_the_probe_sent(worker):
     assert total == 2
     assert checks == [
         {"id": f"{P}-{offset}-1", "checked_at": checks[0]["checked_at"], "region": "us-east", "status": "up",
-         "response_time_ms": 100.0, "status_code": 200, "cause": None, "probe": None, "reported_status": "up"},
+         "response_time_ms": 100.0, "status_code": 200, "cause": None, "probe": None, "reported_status": "up", "timings": None},
         {"id": "probe-1", "checked_at": checks[1]["checked_at"], "region": "eu-west", "status": "down",
          "response_time_ms": 100.0, "status_code": 503, "cause": "HTTP 503", "probe": "prober-7:4242",
-         "reported_status": "down"},
+         "reported_status": "down", "timings": None},
     ]
     assert checks[1]["checked_at"].endswith("Z")
 
@@ -642,3 +642,15 @@ def test_a_region_is_alive_when_its_results_arrive_whatever_they_report_on(worke
     assert worker.events() == []
     due(worker, arrived + 35)
     assert [(e["event"], e["at"]) for e in worker.events()] == [("monitor.stale", arrived + 35)]
+
+
+def test_a_probes_phase_timings_are_kept_with_the_check_and_averaged_in_performance(worker):
+    timings = {"dns_ms": 2.0, "connect_ms": 4.0, "tls_ms": 10.0, "ttfb_ms": 30.0, "total_ms": 50.0}
+    worker.fold([result(H0 + 10, "up", timings=timings, probe="p:1"),
+                 result(H0 + 20, "up", timings={**timings, "dns_ms": 4.0, "tls_ms": None}, probe="p:1"),
+                 result(H0 + 30, "up")])  # posted without timings
+    checks, _ = worker.checks()
+    second = {"dns_ms": 4.0, "connect_ms": 4.0, "ttfb_ms": 30.0, "total_ms": 50.0}  # no TLS phase: left out
+    assert [check["timings"] for check in checks] == [None, second, timings]
+    points = performance(worker.data, P, MON, H0, H0 + 3600, 3600)
+    assert points[0]["avg_phase_ms"] == {"connect": 4.0, "dns": 3.0, "tls": 10.0, "total": 50.0, "ttfb": 30.0}
