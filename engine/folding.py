@@ -42,6 +42,9 @@ class Fold(Protocol):
 
     def fold_message(self, partition: int, offset: int, value: bytes | None, timestamp: float) -> None: ...
 
+    # optional: `fold_keyed_message(partition, offset, key, value)` is called instead, for compacted topics
+    # whose tombstones (value None) only the key names
+
 
 async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *, writer: str, take: int,
                        within: float, ready: asyncio.Event | None = None,
@@ -56,6 +59,7 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
     """
     writing_as(writer)
     clock = time.perf_counter
+    keyed = getattr(fold, "fold_keyed_message", None)
     async for events in stream.take_events(take, within=within):
         try:
             if ready is not None:
@@ -67,7 +71,10 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
                     sliced = clock()
                 message = event.message
                 try:
-                    fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
+                    if keyed is not None:  # a fold of a topic whose key says what a tombstone deletes
+                        keyed(message.partition, message.offset, message.key, message.value)
+                    else:
+                        fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
                 except Exception as exc:  # a message we cannot fold must not stop the stream
                     log.exception("folding %s %d/%d failed", topic, message.partition, message.offset)
                     fold.dead_letters.send(topic, message.partition, message.offset, 0, message.value,
