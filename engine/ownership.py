@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import faust
 import orjson
@@ -51,6 +51,33 @@ async def send_ticks(app: faust.App, topic: str, partitions: Iterable[int], at: 
     sends = [await app.producer.send(topic, None, tick, partition, None, None) for partition in partitions]
     if sends:
         await asyncio.gather(*sends)
+
+
+class DueTicks:
+    """Ticks to the owned partitions of `topic` where something is due, with this worker's clock (invariant 3).
+
+    `applied` is the fold's record of the `at` of the last tick it applied per
+    partition: a tick sent and not yet applied is not sent again before
+    `retick_after` seconds.
+    """
+
+    def __init__(self, app: faust.App, topic: str, applied: dict[int, float], retick_after: float) -> None:
+        self.app, self.topic, self.applied, self.retick_after = app, topic, applied, retick_after
+        self.sent: dict[int, float] = {}  # partition -> `at` of the last tick this worker sent it
+
+    async def send(self, due: Callable[[int, float], bool]) -> None:
+        """A tick to each served partition for which `due(partition, now)` holds; returns once Kafka has them."""
+        now = time.time()
+        partitions = []
+        for partition in serving(self.app):
+            waiting = self.sent.get(partition, 0.0) > self.applied.get(partition, 0.0)
+            if waiting and now - self.sent[partition] < self.retick_after:
+                continue  # the last tick is still on its way
+            if not due(partition, now):
+                continue
+            self.sent[partition] = now
+            partitions.append(partition)
+        await send_ticks(self.app, self.topic, partitions, now)
 
 
 def announce_ownership(app: faust.App, state: StateStore, url: str) -> None:

@@ -9,8 +9,6 @@
 """
 from __future__ import annotations
 
-import time
-
 import mode
 
 from agents.certificates import commands, reads
@@ -34,23 +32,14 @@ def component(engine: Engine) -> Component:
     folder = CertificateFolder(engine, DeadLetters(engine.state))
     domains = MonitorDomains(engine, DeadLetters(engine.state))
     lookups = RdapLookups(engine)
-    app = engine.app
-    sent: dict[int, float] = {}  # partition -> `at` of the last tick this worker sent it
+    ticks = ownership.DueTicks(engine.app, topics.CERTIFICATES, folder.ticks_applied, RETICK_AFTER)
+
+    def has_threshold_due(partition: int, now: float) -> bool:
+        return bool(engine.certificates.scan(partition, *due_range(int(now * 1000)), limit=1))
 
     async def threshold_timer() -> None:
         """A tick, with this worker's clock, to each owned partition where a reminder threshold is due."""
-        now = time.time()
-        low, high = due_range(int(now * 1000))
-        due = []
-        for partition in ownership.serving(app):
-            waiting = sent.get(partition, 0.0) > folder.ticks_applied.get(partition, 0.0)
-            if waiting and now - sent[partition] < RETICK_AFTER:
-                continue  # the last tick is still on its way
-            if not engine.certificates.scan(partition, low, high, limit=1):
-                continue
-            sent[partition] = now
-            due.append(partition)
-        await ownership.send_ticks(app, topics.CERTIFICATES, due, now)
+        await ticks.send(has_threshold_due)
 
     class LookupClient(mode.Service):
         async def on_stop(self) -> None:

@@ -7,8 +7,6 @@
 """
 from __future__ import annotations
 
-import time
-
 from agents.heartbeats import commands, reads
 from agents.heartbeats.fold import SETTLE, TAKE, WITHIN, HeartbeatFolder
 from engine import ownership, topics
@@ -26,23 +24,15 @@ COMMANDS = commands.COMMANDS
 
 def component(engine: Engine) -> Component:
     folder = HeartbeatFolder(engine, DeadLetters(engine.state))
-    app = engine.app
-    sent: dict[int, float] = {}  # partition -> `at` of the last tick this worker sent it
+    ticks = ownership.DueTicks(engine.app, topics.HEARTBEATS, folder.ticks_applied, RETICK_AFTER)
+
+    def has_deadline_due(partition: int, now: float) -> bool:
+        low, high = due_range(int((now - SETTLE) * 1000))
+        return bool(folder.data.scan(partition, low, high, limit=1))
 
     async def deadline_timer() -> None:
         """A tick, with this worker's clock, to each owned partition that has a deadline due."""
-        now = time.time()
-        low, high = due_range(int((now - SETTLE) * 1000))
-        due = []
-        for partition in ownership.serving(app):
-            waiting = sent.get(partition, 0.0) > folder.ticks_applied.get(partition, 0.0)
-            if waiting and now - sent[partition] < RETICK_AFTER:
-                continue  # the last tick is still on its way
-            if not folder.data.scan(partition, low, high, limit=1):
-                continue
-            sent[partition] = now
-            due.append(partition)
-        await ownership.send_ticks(app, topics.HEARTBEATS, due, now)
+        await ticks.send(has_deadline_due)
 
     return Component(
         name="heartbeats",
