@@ -12,14 +12,11 @@ import asyncio
 import datetime
 import json
 import threading
-import time
 from collections.abc import Iterator
 
-import orjson
 import pytest
 import trustme
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.integration.cluster import Client, Cluster, wait_for
 from tests.integration.conftest import ready_client, running_cluster
@@ -109,24 +106,8 @@ def probed(tmp_path_factory: pytest.TempPathFactory, servers: Servers) -> Iterat
         yield cluster
 
 
-async def monitor_events(cluster: Cluster) -> list[dict]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=cluster.broker_url.removeprefix("kafka://"), group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition("monitor-events", p) for p in range(cluster.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        events = []
-        while batch := await consumer.getmany(timeout_ms=500):
-            events += [orjson.loads(r.value) for records in batch.values() for r in records]
-        return events
-    finally:
-        await consumer.stop()
-
-
 def events_of(cluster: Cluster, monitor_id: str, kind: str) -> list[dict]:
-    return [e for e in asyncio.run(monitor_events(cluster)) if e.get("monitor_id") == monitor_id and e["event"] == kind]
+    return [e for e in asyncio.run(cluster.records("monitor-events")) if e.get("monitor_id") == monitor_id and e["event"] == kind]
 
 
 @pytest.fixture
