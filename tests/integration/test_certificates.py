@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import signal
 import threading
 from collections.abc import Iterator
 
@@ -129,7 +130,9 @@ def test_certificates_are_seen_reminded_once_and_an_expiring_one_is_a_down_cause
         probed: Cluster, servers: Servers, receiver: Receiver) -> None:
     _, key = probed.new_org()
     api = ready_client(probed, key)
-    assert api.post("/v1/rulesets", {"rule_type": "state-change", "name": "expiry", "urgency": "high"}).status == 201
+    expiring_only = [{"type": "json-check", "key": "event", "operator": "matches", "values": ["_expiring$"]}]
+    assert api.post("/v1/rulesets", {"rule_type": "state-change", "name": "expiry", "urgency": "high",
+                                     "conditions": expiring_only}).status == 201
     channel(api, receiver.url("/expiry"), events=["monitor.certificate_expiring", "incident.created"])
     at_least_14_days = [{"type": "ssl_expiry", "operator": "greater", "values": [14]}]
     monitors = {name: create(api, name=name, url=servers.url(name), regions=[REGION], conditions=at_least_14_days)
@@ -181,10 +184,17 @@ def test_certificates_are_seen_reminded_once_and_an_expiring_one_is_a_down_cause
         "monitor.certificate_expiring", "incident.created"}, 30, 0.5)
     assert delivered
 
-    # more checks of the same certificates fire nothing again
+    assert not [i for i in api.get("/v1/incidents").body["data"] if i["name"].endswith("is down")]  # not expiring
+
+    # a worker SIGKILLed and restarted from its data: the state is there, nothing is told twice
+    worker = next(p for p in probed.processes if p.name.startswith("worker"))
+    worker.stop(signal.SIGKILL)
+    restarted = probed.start_worker("worker-restarted", port=worker.port)  # same port: same data directory
+    probed.wait_serving(restarted)
+    assert api.get(f"/v1/monitors/{monitors['in5']}/ssl").body["data"]["certificate"]["serial"] == certificate["serial"]
     checks_now = len(api.get(f"/v1/monitors/{monitors['in5']}/checks").body["data"])
     wait_for("two more checks", lambda: len(api.get(f"/v1/monitors/{monitors['in5']}/checks").body["data"]) >=
-             checks_now + 2, 4 * INTERVAL, 0.5)
+             checks_now + 2, 6 * INTERVAL, 0.5)
     assert len(expiring("in5")) == 1 and len(expiring("in20")) == 1
 
 
