@@ -2,7 +2,8 @@
 
 1. the topic: `commands` (engine/commands.py applies them), kinds
    `certificate.reminder.set` and `certificate.reminder.delete`, keyed by the
-   monitor id; the API validated the body and waits for the reply;
+   monitor id; the API validated the body and waits for the reply; and
+   `certificate.reminders.purge` from the directory fold once the monitor is deleted;
 2. the state: `certificate_reminders`, per monitor its `ssl` and `domain`
    reminders, remembering the command offset it last applied;
 3. the transitions: set (create or replace) and delete, only for a monitor of
@@ -67,4 +68,10 @@ def reminder_delete(applier: CommandApplier, partition: int, offset: int, comman
     applier.reply(command["id"], 204)
 
 
-COMMANDS = {"certificate.reminder.set": reminder_set, "certificate.reminder.delete": reminder_delete}
+def reminders_purge(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    """The monitor is gone (agents/certificates/directory.py saw its tombstone): its reminders go too. No reply."""
+    applier.engine.certificate_reminders.delete(partition, entity_key(command["entity_id"]))
+
+
+COMMANDS = {"certificate.reminder.set": reminder_set, "certificate.reminder.delete": reminder_delete,
+            "certificate.reminders.purge": reminders_purge}

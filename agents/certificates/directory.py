@@ -11,7 +11,8 @@
    old one and names the new;
 4. the events: `name` (named true/false) on `certificates`, keyed by the domain,
    to the domain's partition, whose fold keeps who names it; `purge` to the
-   monitor's own partition when it is deleted.
+   monitor's own partition when it is deleted, and `certificate.reminders.purge`
+   on `commands` for its reminders.
 
 So agents/monitors knows nothing of domains: the directory it already
 publishes says everything this needs.
@@ -57,8 +58,11 @@ class MonitorDomains:
         now = time.time()
         before = naming["domain"] if naming is not None else None
         domain = None if entry is None else rules.registrable_domain(rules.host_of(entry.get("spec") or {}))
-        if entry is None:
+        if entry is None:  # its runtime, and its reminders (the commands agent's keys: a command asks for them)
             self.tell(topics.CERTIFICATES, monitor_id, {"kind": "purge", "monitor_id": monitor_id, "at": now})
+            self.tell(topics.COMMANDS, monitor_id, {
+                "id": f"purge-reminders:{monitor_id}:{partition}-{offset}", "kind": "certificate.reminders.purge",
+                "org_id": naming["org_id"] if naming else None, "entity_id": monitor_id, "body": {}, "at": now})
         if before is not None and before != domain:
             self.tell(topics.CERTIFICATES, before, {"kind": "name", "named": False, "domain": before,
                                                     "monitor_id": monitor_id, "at": now})

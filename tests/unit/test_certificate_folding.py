@@ -10,7 +10,7 @@ from itertools import count
 
 import orjson
 
-from agents.certificates.commands import reminder_set
+from agents.certificates.commands import reminder_set, reminders_purge
 from agents.certificates.directory import MonitorDomains
 from agents.certificates.fold import CertificateFolder
 from engine import directory, topics
@@ -211,3 +211,8 @@ def test_a_monitor_deleted_stops_naming_its_domain_and_loses_its_state() -> None
     assert worker.engine.certificates.get(P, rules.monitor_key(M)) is None
     assert worker.engine.certificates.get(P, rules.naming_key(M)) is None
     assert worker.engine.certificates.scan(P, *rules.due_range(2**62)) == []
+    purge = [sent.body for sent in worker.engine.state.on(topics.COMMANDS)]
+    assert [(c["kind"], c["entity_id"], sent_to) for c, sent_to in zip(purge, [
+        sent.partition for sent in worker.engine.state.on(topics.COMMANDS)])] == [("certificate.reminders.purge", M, P)]
+    reminders_purge(worker.applier, P, 99, purge[0])
+    assert worker.engine.certificate_reminders.get(P, entity_key(M)) is None
