@@ -146,7 +146,7 @@ class CertificateFolder(EntityFold):
         before = runtime.get("certificate")
         if before is not None and runtime.get("observed_at", 0) > item.observed_at:
             runtime["pos"] = pos  # an older observation (another region, a retry) does not undo a newer one
-            self.data.put(partition, key, runtime)
+            self.data.put(partition, key, dict(runtime))
             return
         if before is not None and before.get("fingerprint_sha256") != seen.get("fingerprint_sha256"):
             change = {"at": item.observed_at, "previous": before.get("fingerprint_sha256"),
