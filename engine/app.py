@@ -60,6 +60,10 @@ class Engine:
     teams: TableStore
     #: normalised email -> the account, its codes and sessions (agents/accounts/commands.py)
     accounts: TableStore
+    #: per-monitor certificate and domain runtime, domains by name, due and lookup indexes (agents/certificates)
+    certificates: TableStore
+    #: monitor id -> its SSL and domain reminders (agents/certificates/commands.py)
+    certificate_reminders: TableStore
 
     @property
     def partitions(self) -> int:
@@ -121,4 +125,6 @@ def build_engine(settings: Settings) -> Engine:
         alert_channel_deliveries=state.table("deliveries", help="outbound deliveries, their attempts, the due index"),
         teams=state.table("teams", help="teams: plan, members, invitations, API keys"),
         accounts=state.table("accounts", help="accounts by email: password hash, codes, sessions"),
+        certificates=state.table("certificates", help="certificates and domains seen, reminders fired, indexes"),
+        certificate_reminders=state.table("certificate_reminders", help="SSL and domain reminders by monitor"),
     )

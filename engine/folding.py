@@ -71,6 +71,9 @@ class Fold(Protocol):
 
     def fold_message(self, partition: int, offset: int, value: bytes | None, timestamp: float) -> None: ...
 
+    # optional: `fold_keyed_message(partition, offset, key, value)` is called instead, for compacted topics
+    # whose tombstones (value None) only the key names
+
 
 async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *, writer: str, take: int,
                        within: float, ready: asyncio.Event | None = None,
@@ -88,6 +91,7 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
     clock = time.perf_counter
     loop = asyncio.get_running_loop()
     app = state.app
+    keyed = getattr(fold, "fold_keyed_message", None)
     async for events in stream.take_events(take, within=within):
         stale, folded = [], []  # events not folded; (event, the state epoch it was folded in)
         try:
@@ -104,7 +108,10 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
                     continue
                 folded.append((event, state.epoch))
                 try:
-                    fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
+                    if keyed is not None:  # a fold of a topic whose key says what a tombstone deletes
+                        keyed(message.partition, message.offset, message.key, message.value)
+                    else:
+                        fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
                 except Exception as exc:  # a message we cannot fold must not stop the stream
                     log.exception("folding %s %d/%d failed", topic, message.partition, message.offset)
                     fold.dead_letters.send(topic, message.partition, message.offset, 0, message.value,

@@ -107,6 +107,11 @@ class Settings:
     #: networks (comma-separated CIDR) that outbound requests to tenant-named URLs may reach although
     #: they are internal, e.g. "127.0.0.0/8,::1"; empty = only public addresses
     outbound_allow: str = ""
+    #: where domains are looked up over RDAP: GET <rdap_url>/domain/<name>; the default is rdap.org, a
+    #: redirector to each registry's RDAP server by IANA's bootstrap registry (RFC 9224)
+    rdap_url: str = "https://rdap.org"
+    #: a PEM bundle of CAs probes trust beside the system's (e.g. an internal CA); empty = the system's only
+    probe_ca_file: str = ""
     #: networks (comma-separated CIDR) of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed;
     #: empty = nobody's: the client is the peer address
     trusted_proxies: str = ""

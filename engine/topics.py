@@ -33,6 +33,8 @@ ALERT_CHANNEL_DELIVERIES = "notifications"
 ORG_CONFIG = "org-config"            # key: ruleset:<id> / alert:<channel id>; what every worker follows into memory
 #: key: monitor:<id> / heartbeat:<id> / webhook:<id>, in the entity's partition; which exist, whose, how checked
 DIRECTORY = "directory"
+#: key: monitor id (observations, reminder controls) or registrable domain (naming, RDAP answers); ticks
+CERTIFICATES = "certificates"
 PROBES = "probes"                    # key: probe id; what each probe checks and how it keeps up (probe/runner.py)
 
 
@@ -68,6 +70,7 @@ TOPICS = (
     TopicSpec(DIRECTORY, keyed=True, compacted=True),
     TopicSpec(PROBES, keyed=False, compacted=True),
     TopicSpec(MAIL, keyed=True),
+    TopicSpec(CERTIFICATES, keyed=True),
     TopicSpec(RATE_USAGE, keyed=False, retention_ms=3_600_000),  # read from its end: an hour is plenty
 )
 

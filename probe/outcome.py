@@ -52,6 +52,7 @@ class Certificate:
     not_before: float            # epoch seconds
     not_after: float
     fingerprint_sha256: str
+    serial: str | None = None    # hexadecimal; kept out of check results, sent with certificate observations
 
     def days_left(self, now: float) -> float:
         return (self.not_after - now) / 86400

@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from engine import topics
 from engine.directory import MONITOR
 from engine.settings import Settings
+from probe.certificates import CertificateReports
 from probe.outcome import Outcome, down
 from probe.schedule import Schedule, Scheduled
 
@@ -84,6 +85,7 @@ class Probe:
         self.lags: list[float] = []            # seconds late, of checks fired since the last report
         self.checked = 0
         self.dropped = 0
+        self.certificates = CertificateReports()
         self.started_at = time.time()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -180,6 +182,8 @@ class Probe:
                     outcome = down(f"timeout after {spec['timeout_seconds']} s")
             result = outcome.as_result(monitor_id, self.region, checked_at)
             result["id"], result["probe"] = uuid.uuid4().hex, self.id
+            self.certificates.saw(self.producer, monitor_id, scheduled.partition, scheduled.entry, self.region,
+                                  outcome, checked_at)
             self.pending.setdefault(scheduled.partition, []).append(result)
             self.has_pending.set()
             self.checked += 1
@@ -270,13 +274,14 @@ def run_probe(settings: Settings, region: str) -> None:
     import signal
 
     from probe import ProbeSession, run_check
+    from probe.tls import verifying_context
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with ProbeSession() as session:
+        async with ProbeSession(tls_context=verifying_context(settings.probe_ca_file)) as session:
             await Probe(settings, region, lambda spec: run_check(spec, session)).run(stop)
 
     asyncio.run(main())

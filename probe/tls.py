@@ -22,8 +22,12 @@ UNKNOWN_ISSUER = (2, 20, 21)
 HOST_MISMATCH, IP_MISMATCH = 62, 64
 
 
-def verifying_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
+def verifying_context(extra_ca_file: str = "") -> ssl.SSLContext:
+    """The system's CAs, and those of `extra_ca_file` (PINGSTREAM_PROBE_CA_FILE) when given."""
+    context = ssl.create_default_context()
+    if extra_ca_file:
+        context.load_verify_locations(cafile=extra_ca_file)
+    return context
 
 
 def insecure_context() -> ssl.SSLContext:
@@ -57,6 +61,7 @@ def parsed_certificate(der: bytes) -> Certificate:
         not_before=cert.not_valid_before_utc.timestamp(),
         not_after=cert.not_valid_after_utc.timestamp(),
         fingerprint_sha256=hashlib.sha256(der).hexdigest(),
+        serial=format(cert.serial_number, "x"),
     )
 
 

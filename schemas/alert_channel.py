@@ -11,7 +11,9 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-AlertEvent = Literal["monitor.down", "monitor.recovered", "incident.created", "incident.updated", "incident.resolved"]
+AlertEvent = Literal["monitor.down", "monitor.recovered", "incident.created", "incident.updated", "incident.resolved",
+                     "monitor.certificate_expiring", "monitor.certificate_changed", "monitor.domain_expiring",
+                     "monitor.domain_renewed"]
 ALERT_EVENTS: tuple[str, ...] = AlertEvent.__args__  # type: ignore[attr-defined]
 
 

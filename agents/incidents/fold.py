@@ -9,7 +9,9 @@ Two streams meet here:
   `monitor:<id>` / `heartbeat:<id>`. Alert channels subscribed to
   monitor.down / monitor.recovered are told here too. Nothing is stored: the
   signals carry the event's partition and offset, which the incident
-  remembers, so a redelivered event changes nothing.
+  remembers, so a redelivered event changes nothing. Certificates and domains
+  about to expire (`monitor.certificate_expiring`, `monitor.domain_expiring`)
+  are judged alike, under keys of their own; a renewal resolves them.
 * `incident-signals` (key: the incident route, tables/incidents.py): trigger
   and resolve from rule evaluation (here and in agents/webhooks/fold.py), create and
   update by hand (forwarded by the incident.* commands, agents/incidents/commands.py,
@@ -42,6 +44,11 @@ from tables.rulesets import matching, verdict
 
 # -- 1. monitor and heartbeat transitions ---------------------------------------------
 
+#: monitor.<change> events of certificates and domains (agents/certificates/fold.py) -> the incident's kind
+EXPIRY_EVENTS = {"certificate_expiring": "certificate", "certificate_changed": "certificate",
+                 "domain_expiring": "domain", "domain_renewed": "domain"}
+EXPIRY_DETAILS = ("threshold_days", "days_left", "not_after", "expires", "domain", "fingerprint_sha256", "renewed")
+
 class StateChangeJudge:
     """Turns monitor/heartbeat transitions into incident signals, and tells the alert channels subscribed."""
 
@@ -61,6 +68,8 @@ class StateChangeJudge:
         kind, org_id = event["event"], event["org_id"]
         source, _, change = str(kind).partition(".")
         entity_id = event.get(f"{source}_id")
+        if source == "monitor" and change in EXPIRY_EVENTS and entity_id:
+            return self.judge_expiry(partition, offset, event, change, entity_id)
         if source not in ("monitor", "heartbeat") or change not in ("down", "recovered") or not entity_id:
             return  # another kind of event: not ours to judge
         at = float(event.get("at") or time.time())
@@ -86,6 +95,39 @@ class StateChangeJudge:
         send_signal(self.engine, {
             **signal, "kind": "trigger", "name": f"{name} is down",
             "description": found["ruleset_description"] or event.get("cause"),
+            **{k: found[k] for k in ("urgency", "team_id", "assignees", "actions", "ruleset_ids")},
+        })
+
+    def judge_expiry(self, partition: int, offset: int, event: dict, change: str, monitor_id: str) -> None:
+        """A certificate or domain about to expire opens an incident of its own (`certificate:<monitor id>`,
+        `domain:<monitor id>`) when a state-change ruleset matches; its renewal resolves it."""
+        kind, org_id, what = event["event"], event["org_id"], EXPIRY_EVENTS[change]
+        at = float(event.get("at") or time.time())
+        event_id = str(event.get("id") or f"{partition}-{offset}")
+        announce(self.engine, org_id, kind, at, event, f"{event_id}:{kind}")
+        self.judged += 1
+        renewed = change == "domain_renewed" or (change == "certificate_changed" and event.get("renewed"))
+        if change == "certificate_changed" and not renewed:
+            return  # a new certificate that ends no later: told to the channels, nothing to resolve
+        dedup_key = f"{what}:{monitor_id}"
+        signal: dict[str, Any] = {
+            "id": event_id, "route": book.route_of(org_id, dedup_key), "org_id": org_id, "dedup_key": dedup_key,
+            "origin": f"{topics.MONITOR_EVENTS}/{partition}", "origin_pos": offset, "at": at, "source": "monitor",
+            "entity_id": monitor_id, "cause": None,
+            "event": {"event": kind, "id": event_id, **{k: event.get(k) for k in EXPIRY_DETAILS if k in event}},
+        }
+        if renewed:
+            send_signal(self.engine, {**signal, "kind": "resolve"})
+            return
+        name = event.get("name") or self.monitor_name(partition, monitor_id) or monitor_id
+        subject = "its certificate" if what == "certificate" else f"domain {event.get('domain')}"
+        cause = f"{subject} expires in {event.get('days_left')} days ({event.get('not_after') or event.get('expires')})"
+        found = verdict(matching(self.engine.org_config.rulesets_of(org_id, "state-change"), {**event, "name": name}))
+        if found is None:
+            return
+        send_signal(self.engine, {
+            **signal, "kind": "trigger", "name": f"{name}: {subject} expires in {event.get('days_left')} days",
+            "cause": cause, "description": found["ruleset_description"] or cause,
             **{k: found[k] for k in ("urgency", "team_id", "assignees", "actions", "ruleset_ids")},
         })
 

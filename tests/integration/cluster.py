@@ -173,6 +173,24 @@ class Cluster:
         env.update(extra)
         return env
 
+    async def records(self, topic: str) -> list[dict]:
+        """Every record of a keyed topic, as JSON, read from its start until it has no more."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.broker_url.removeprefix("kafka://"), group_id=None,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in range(self.partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            found = []
+            while batch := await consumer.getmany(timeout_ms=500):
+                found += [json.loads(r.value) for records in batch.values() for r in records]
+            return found
+        finally:
+            await consumer.stop()
+
     def settings(self) -> Settings:
         return Settings.from_env(self.env())
 

@@ -45,7 +45,7 @@ UNPROTECTED = {
 
 #: what a path parameter names, by the path up to and including it
 RESOURCE_AT = {
-    "/v1/monitors/{id}": "monitor", "/v1/heartbeats/{id}": "heartbeat", "/v1/webhooks/{id}": "webhook",
+    "/v1/monitors/{id}": "monitor", "/v1/resource/{id}": "monitor", "/v1/heartbeats/{id}": "heartbeat", "/v1/webhooks/{id}": "webhook",
     "/v1/rulesets/{id}": "ruleset", "/v1/incidents/{id}": "incident", "/v1/alerts/{id}": "alert",
     "/v1/keys/{id}": "key", "/v1/team/{id}": "team",
     "/v1/team/{id}/invitation/{invitation}": "invitation", "/v1/team/{id}/member/{member}": "member",
@@ -55,6 +55,10 @@ RESOURCE_AT = {
 BODIES: dict[str, object] = {
     "PATCH /v1/monitors/{id}": {"name": "renamed by a stranger"},
     "PUT /v1/heartbeats/{id}": {"name": "renamed by a stranger", "interval": 60},
+    "POST /v1/monitors/{id}/ssl/reminder": {"days_before": [7]},
+    "PUT /v1/monitors/{id}/ssl/reminder": {"days_before": [7]},
+    "POST /v1/monitors/{id}/domain/reminder": {"days_before": [7]},
+    "PUT /v1/monitors/{id}/domain/reminder": {"days_before": [7]},
     "PUT /v1/rulesets/{id}": {"rule_type": "state-change", "name": "renamed by a stranger"},
     "PUT /v1/rulesets/{id}/actions": ["trigger-statuspage-update"],
     "PATCH /v1/incidents/{id}": {"status": "resolved"},

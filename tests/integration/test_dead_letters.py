@@ -5,7 +5,7 @@ import asyncio
 import time
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from engine.partitioning import entity_key, partition_for
 from tests.integration.cluster import Client, Cluster, wait_for
@@ -27,21 +27,7 @@ async def produce(cluster: Cluster, messages: list[tuple[str, bytes | None, byte
 
 
 async def dead_letters(cluster: Cluster) -> list[dict]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=cluster.broker_url.removeprefix("kafka://"), group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition("dead-letters", p) for p in range(cluster.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        letters = []
-        while True:
-            batch = await consumer.getmany(timeout_ms=500)
-            if not batch:
-                return letters
-            letters += [orjson.loads(r.value) for records in batch.values() for r in records]
-    finally:
-        await consumer.stop()
+    return await cluster.records("dead-letters")
 
 
 def wait_for_letters(cluster: Cluster, sent: set, count: int, timeout: float = 30) -> list[dict]:
