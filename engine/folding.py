@@ -121,7 +121,12 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
         except BaseException:
             never_acked(events)
             raise
-        never_acked(stale + [event for event, epoch in folded if epoch != cut_in])
+        unsettled = [event for event, epoch in folded if epoch != cut_in]
+        if stale or unsettled:
+            log.info("%s: %d messages fetched before a rebalance left unfolded, %d folded before it left "
+                     "uncommitted (generation %s now; flow %s); they are read again", topic, len(stale),
+                     len(unsettled), app.consumer_generation_id, app.flow_control.is_active())
+            never_acked(stale + unsettled)
         if after is not None:
             after()
 
