@@ -20,7 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from api.directory import Directory
-from engine import topics
+from engine import following, topics
 from engine.partitioning import entity_key, partition_for
 from engine.settings import INTERNAL_HEADER, Settings
 
@@ -154,15 +154,7 @@ class Gateway:
         return True
 
     async def _follow(self) -> None:
-        while True:
-            try:
-                batch = await self.registry.getmany(timeout_ms=500)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reading replies and registries failed; retrying")
-                await asyncio.sleep(0.5)
-                continue
+        async for batch in following.batches(self.registry, "replies and registries"):
             for records in batch.values():
                 for record in records:
                     try:

@@ -72,7 +72,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from api.auth import principal_for
 from engine.responses import error_response
 from api.gateway import Gateway
-from engine import topics
+from engine import following, topics
 from tables.plans import plan_named
 
 log = logging.getLogger(__name__)
@@ -270,15 +270,7 @@ class RateUsage:
                 next_sweep = time.monotonic() + SWEEP_INTERVAL
 
     async def _follow(self) -> None:
-        while True:
-            try:
-                batch = await self.consumer.getmany(timeout_ms=500)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reading rate-usage failed; retrying")
-                await asyncio.sleep(0.5)
-                continue
+        async for batch in following.batches(self.consumer, "rate-usage"):
             for records in batch.values():
                 for record in records:
                     try:

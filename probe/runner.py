@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from engine import topics
+from engine import following, topics
 from engine.directory import MONITOR
 from engine.settings import Settings
 from probe.certificates import CertificateReports
@@ -124,15 +124,7 @@ class Probe:
     # -- the directory --------------------------------------------------------
 
     async def _follow(self) -> None:
-        while True:
-            try:
-                batch = await self.consumer.getmany(timeout_ms=500)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reading the directory failed; retrying")
-                await asyncio.sleep(1)
-                continue
+        async for batch in following.batches(self.consumer, "the directory", retry_after=1.0):
             now = time.time()
             for tp, records in batch.items():
                 for record in records:
