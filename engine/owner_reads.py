@@ -69,6 +69,17 @@ def not_found(noun: str, entity_id: str) -> web.Response:
     return error_response(404, "not_found", f"{noun} {entity_id} not found")
 
 
+def health_route(path: str, health: Callable[[], dict]) -> web.RouteTableDef:
+    """A feature's counts at `path` (an /internal/ route: only the deployment's own processes may read it)."""
+    routes = web.RouteTableDef()
+
+    @routes.get(path)
+    async def feature_health(request: web.Request) -> web.Response:
+        return json_response(health())
+
+    return routes
+
+
 def health_routes(org_config: Any, healths: Mapping[str, Callable[[], dict]]) -> web.RouteTableDef:
     routes = web.RouteTableDef()
 

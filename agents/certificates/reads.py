@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from engine.owner_reads import BASE, engine_of, owned_entity
+from engine.owner_reads import BASE, engine_of, health_route, owned_entity
 from engine.partitioning import entity_key
 from engine.responses import error_response, json_response
 from tables import certificates as rules
@@ -47,10 +47,4 @@ async def reminder(request: web.Request, partition: int, config: dict) -> web.Re
 
 
 def health_routes(health: Callable[[], dict]) -> web.RouteTableDef:
-    health_table = web.RouteTableDef()
-
-    @health_table.get("/internal/certificates/health")
-    async def certificates_health(request: web.Request) -> web.Response:
-        return json_response(health())
-
-    return health_table
+    return health_route("/internal/certificates/health", health)

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from engine.owner_reads import BASE, engine_of, listed_views, owned_entity
+from engine.owner_reads import BASE, engine_of, health_route, listed_views, owned_entity
 from engine.responses import json_response
 from tables import heartbeat_views
 from tables.heartbeat_data import runtime_key
@@ -43,10 +43,4 @@ async def statistics(request: web.Request, partition: int, config: dict) -> web.
 
 
 def health_routes(health: Callable[[], dict]) -> web.RouteTableDef:
-    health_table = web.RouteTableDef()
-
-    @health_table.get("/internal/heartbeats/health")
-    async def heartbeat_health(request: web.Request) -> web.Response:
-        return json_response(health())
-
-    return health_table
+    return health_route("/internal/heartbeats/health", health)
