@@ -67,6 +67,7 @@ class _Assignment(ConsumerRebalanceListener):
         if assigned:
             await self.probe.consumer.seek_to_beginning(*assigned)
         self.probe.partitions |= {tp.partition for tp in assigned}
+        self.probe.report_now.set()
         log.info("probe %s (region %s) now checks partitions %s", self.probe.id, self.probe.region,
                  sorted(self.probe.partitions))
 
@@ -81,6 +82,8 @@ class Probe:
         self.pending: dict[int, list[dict]] = {}
         self.has_pending = asyncio.Event()
         self.wake = asyncio.Event()            # the schedule changed: look at the next due time again
+        self.report_now = asyncio.Event()      # started, or partitions assigned: be listed at once
+        self.report_now.set()
         self.in_flight: set[asyncio.Task] = set()
         self.lags: list[float] = []            # seconds late, of checks fired since the last report
         self.checked = 0
@@ -244,7 +247,11 @@ class Probe:
     async def _report(self) -> None:
         last = time.monotonic()
         while True:
-            await asyncio.sleep(REPORT_EVERY)
+            try:  # every REPORT_EVERY, and at once when the probe starts or its partitions change
+                await asyncio.wait_for(self.report_now.wait(), REPORT_EVERY)
+            except asyncio.TimeoutError:
+                pass
+            self.report_now.clear()
             now = time.monotonic()
             status = self.status(now - last)
             self.checked, self.lags, last = 0, [], now
