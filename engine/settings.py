@@ -110,6 +110,9 @@ class Settings:
     #: where domains are looked up over RDAP: GET <rdap_url>/domain/<name>; the default is rdap.org, a
     #: redirector to each registry's RDAP server by IANA's bootstrap registry (RFC 9224)
     rdap_url: str = "https://rdap.org"
+    #: where a probe serves GET /metrics; port 0 = nowhere (`pingstream up` gives each probe the next port)
+    probe_host: str = "127.0.0.1"
+    probe_port: int = 9464
     #: a PEM bundle of CAs probes trust beside the system's (e.g. an internal CA); empty = the system's only
     probe_ca_file: str = ""
     #: networks (comma-separated CIDR) of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed;

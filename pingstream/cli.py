@@ -184,12 +184,14 @@ def run_up(settings: Settings) -> None:
 
         secret = asyncio.run(prepare())
         regions = [region.strip() for region in settings.probe_regions.split(",") if region.strip()]
-        roles = [("worker", ["worker"]), ("api", ["api"])]
-        roles += [(f"probe-{region}", ["probe", "--region", region]) for region in regions]
-        for name, argv in roles:
+        roles = [("worker", ["worker"], {}), ("api", ["api"], {})]
+        roles += [(f"probe-{region}", ["probe", "--region", region],  # one metrics port each
+                   {"PINGSTREAM_PROBE_PORT": str(settings.probe_port + n) if settings.probe_port else "0"})
+                  for n, region in enumerate(regions)]
+        for name, argv, own_env in roles:
             with open(logs / f"{name}.log", "ab") as out:
-                processes.append(subprocess.Popen([sys.executable, "-m", "pingstream.cli", *argv], env=env,
-                                                  stdout=out, stderr=subprocess.STDOUT))
+                processes.append(subprocess.Popen([sys.executable, "-m", "pingstream.cli", *argv],
+                                                  env={**env, **own_env}, stdout=out, stderr=subprocess.STDOUT))
         api = f"http://{settings.api_host}:{settings.api_port}"
         wait_ok(f"{api}/v1/health-check", processes, time.monotonic() + 120, "the API did not become healthy")
         wait_ok(f"{api}/v1/account", processes, time.monotonic() + 60, "the admin key did not start working",
