@@ -1,4 +1,4 @@
-"""pingstream's command line: `up`, `worker`, `api`, `probe`, `bootstrap`, `plan`.
+"""pingstream's command line: `up`, `worker`, `api`, `probe`, `bootstrap`, `plan`, `status`.
 
 Every process is configured by the same PINGSTREAM_* environment (engine/settings.py).
 This is the composition root: the worker is built from the components agents/ lists,
@@ -113,6 +113,14 @@ def run_plan(settings: Settings, org_id: str, plan: str) -> None:
     print(f"team {org_id} moves to plan {plan}")
 
 
+def run_status(settings: Settings, interval: float, as_json: bool) -> None:
+    """Workers, probes, partition owners, lag and rates, read from the broker and the workers' /metrics."""
+    from pingstream.status import gather_status, render
+
+    status = asyncio.run(gather_status(settings, interval))
+    print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode() if as_json else render(status))
+
+
 def wait_ok(url: str, processes: list[subprocess.Popen], deadline: float, what: str,
             headers: dict[str, str] | None = None) -> None:
     """Until `url` answers 200; stops early when one of `processes` exits."""
@@ -166,6 +174,7 @@ def run_up(settings: Settings) -> None:
         broker.start()
         env["PINGSTREAM_BROKER"] = broker.url
         env["PINGSTREAM_BROKER_KIND"] = "tansu"
+        (data_dir / "broker-url").write_text(broker.url + "\n")  # `pingstream status` finds it there
         for stale in data_dir.glob("worker-*"):
             shutil.rmtree(stale)  # the embedded broker starts empty; old table state would not match it
     settings = Settings.from_env(env)
@@ -248,6 +257,10 @@ def main(argv: list[str] | None = None) -> None:
     plan = commands.add_parser("plan", help="move a team to another plan")
     plan.add_argument("org_id")
     plan.add_argument("plan", choices=sorted(PLANS))
+    status = commands.add_parser("status", help="workers, probes, partition owners, lag and rates")
+    status.add_argument("--interval", type=float, default=1.0,
+                        help="seconds between the two scrapes records/s are measured over (default 1)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("PINGSTREAM_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -255,6 +268,9 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.from_env()
     except SettingsError as exc:
         raise SystemExit(f"pingstream: {exc}") from None
+    embedded = settings.data_dir / "broker-url"
+    if args.command == "status" and not settings.broker and embedded.exists():  # the broker `up` started
+        settings = Settings.from_env({**os.environ, "PINGSTREAM_BROKER": embedded.read_text().strip()})
     if args.command != "up" and not settings.broker:
         raise SystemExit("pingstream: set PINGSTREAM_BROKER=kafka://host:port (or use `pingstream up`)")
     try:
@@ -273,6 +289,8 @@ def main(argv: list[str] | None = None) -> None:
         run_bootstrap(settings, args.org_name, args.plan)
     elif args.command == "plan":
         run_plan(settings, args.org_id, args.plan)
+    elif args.command == "status":
+        run_status(settings, args.interval, args.json)
     else:
         {"up": run_up, "worker": run_worker, "api": run_api}[args.command](settings)
 

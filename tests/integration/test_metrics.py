@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.request
 
 from aiokafka import AIOKafkaProducer
@@ -10,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine import topics
 from tests.integration.cluster import Client, Cluster, Process, wait_for
 from tests.integration.test_monitors import create, post_results
+from tests.integration.test_status import pingstream_status
 
 Samples = dict[tuple[str, frozenset], float]
 
@@ -118,5 +120,11 @@ def test_a_probe_serves_its_checks_and_schedule_lag(cluster: Cluster, api: Clien
         assert value(samples, "pingstream_probe_schedule_lag_seconds_count", region=region) >= 1
         assert value(samples, "pingstream_probe_monitors", region=region) >= 1
         assert ("pingstream_probe_results_pending", frozenset({("region", region)})) in samples
+
+        def listed() -> list[dict]:  # the probe reports every 5 s on `probes`, which `pingstream status` reads
+            shown = json.loads(pingstream_status(cluster, "--json", "--interval", "0.1"))["probes"]
+            return [p for p in shown if p["region"] == region and p["id"].split(":")[1] == str(probe.popen.pid)]
+        [shown] = wait_for("pingstream status to list the probe", listed, 20, interval=1)
+        assert shown["monitors"] >= 1 and not shown["stale"] and shown["partitions"]
     finally:
         probe.stop()
