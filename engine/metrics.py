@@ -121,7 +121,11 @@ class WorkerCollector(Collector):
     def __init__(self, app: Any, state: Any, serving: Callable[[Any], list[int]]) -> None:
         self.app, self.state, self.serving = app, state, serving
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def describe(self) -> list[GaugeMetricFamily]:
+        """The families a scrape holds, without their samples."""
+        return list(self._families())
+
+    def _families(self) -> tuple[GaugeMetricFamily, ...]:
         lag = GaugeMetricFamily("pingstream_consumer_lag", "Records behind the end of an assigned partition",
                                 labels=["topic", "partition"])
         served = GaugeMetricFamily("pingstream_partitions_served", "Partitions this worker serves now")
@@ -131,6 +135,10 @@ class WorkerCollector(Collector):
                                  labels=["partition"])
         cached = GaugeMetricFamily("pingstream_table_cached_values", "Decoded values a table keeps in memory",
                                    labels=["table"])
+        return lag, served, keys, size, cached
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        lag, served, keys, size, cached = self._families()
         consumer = getattr(self.app, "_consumer", None)  # none before the worker started
         if consumer is not None:
             try:

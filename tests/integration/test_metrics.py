@@ -12,6 +12,7 @@ from engine import topics
 from tests.integration.cluster import Client, Cluster, Process, wait_for
 from tests.integration.test_monitors import create, post_results
 from tests.integration.test_status import pingstream_status
+from tests.unit.test_grafana_dashboard import dashboard, queried_metrics
 
 Samples = dict[tuple[str, frozenset], float]
 
@@ -23,6 +24,12 @@ def scrape(process: Process) -> Samples:
         text = response.read().decode()
     return {(sample.name, frozenset(sample.labels.items())): sample.value
             for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def families(process: Process) -> set[str]:
+    """The metric families the process's /metrics declares."""
+    with urllib.request.urlopen(f"{process.url}/metrics", timeout=10) as response:
+        return {family.name for family in text_string_to_metric_families(response.read().decode())}
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -120,6 +127,10 @@ def test_a_probe_serves_its_checks_and_schedule_lag(cluster: Cluster, api: Clien
         assert value(samples, "pingstream_probe_schedule_lag_seconds_count", region=region) >= 1
         assert value(samples, "pingstream_probe_monitors", region=region) >= 1
         assert ("pingstream_probe_results_pending", frozenset({("region", region)})) in samples
+
+        # every metric the Grafana dashboard queries is in a real scrape of the worker, the API or the probe
+        exported = set().union(*(families(p) for p in (process(cluster, "worker"), api_process, probe)))
+        assert queried_metrics(dashboard()) <= exported, queried_metrics(dashboard()) - exported
 
         def listed() -> list[dict]:  # the probe reports every 5 s on `probes`, which `pingstream status` reads
             shown = json.loads(pingstream_status(cluster, "--json", "--interval", "0.1"))["probes"]
