@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## up: embedded broker (unless PINGSTREAM_BROKER is set), one worker and the API, in the foreground
+## up: embedded broker (unless PINGSTREAM_BROKER is set), WORKERS workers (default 1) and the API, in the foreground
+WORKERS ?= 1
 up: $(STAMP)
-	$(BIN)/python -m pingstream.cli up
+	$(BIN)/python -m pingstream.cli up --workers $(WORKERS)
 
 ## test: the whole suite against a real broker (embedded Tansu, or KAFKA_BOOTSTRAP)
 test: $(STAMP)

@@ -154,8 +154,16 @@ def stored_secret(data_dir, name: str) -> str:
     return path.read_text().strip()
 
 
-def run_up(settings: Settings) -> None:
-    """Broker (embedded unless PINGSTREAM_BROKER is set), one worker and the API, in the foreground."""
+def worker_roles(settings: Settings, workers: int) -> list[tuple[str, list[str], dict[str, str]]]:
+    """`workers` workers, each on its own port from worker_port on (its data directory is named by it)."""
+    if workers == 1:
+        return [("worker", ["worker"], {})]
+    return [(f"worker-{n}", ["worker"], {"PINGSTREAM_WORKER_PORT": str(settings.worker_port + n)})
+            for n in range(workers)]
+
+
+def run_up(settings: Settings, workers: int = 1) -> None:
+    """Broker (embedded unless PINGSTREAM_BROKER is set), `workers` workers and the API, in the foreground."""
     from engine.broker import EmbeddedBroker
 
     data_dir = settings.data_dir.resolve()
@@ -193,7 +201,7 @@ def run_up(settings: Settings) -> None:
 
         secret = asyncio.run(prepare())
         regions = [region.strip() for region in settings.probe_regions.split(",") if region.strip()]
-        roles = [("worker", ["worker"], {}), ("api", ["api"], {})]
+        roles = worker_roles(settings, workers) + [("api", ["api"], {})]
         roles += [(f"probe-{region}", ["probe", "--region", region],  # one metrics port each
                    {"PINGSTREAM_PROBE_PORT": str(settings.probe_port + n) if settings.probe_port else "0"})
                   for n, region in enumerate(regions)]
@@ -211,6 +219,8 @@ def run_up(settings: Settings) -> None:
 pingstream is up.
   API           {api}   (OpenAPI: {api}/v1/openapi.json)
   broker        {settings.broker}{'  (embedded, in memory: data is gone when this stops)' if broker else ''}
+  workers       {', '.join(f"http://{settings.worker_host}:{settings.worker_port + n}" for n in range(workers))}
+                (`pingstream status` shows their partitions, lag and rates)
   probes        {', '.join(regions) or 'none'}  (regions; PINGSTREAM_PROBE_REGIONS=a,b for more)
   admin API key {secret}
                 (shown once; also saved to {key_file})
@@ -245,7 +255,10 @@ Ctrl-C stops everything.
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="pingstream", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start broker (embedded unless PINGSTREAM_BROKER), a worker and the API")
+    up = commands.add_parser("up", help="start broker (embedded unless PINGSTREAM_BROKER), workers and the API")
+    up.add_argument("--workers", type=int, default=1,
+                    help="workers to start, on ports from PINGSTREAM_WORKER_PORT on (at most PINGSTREAM_PARTITIONS "
+                         "share the load); default 1")
     commands.add_parser("worker", help="run one stream-processing worker")
     commands.add_parser("api", help="run the stateless HTTP API")
     probe = commands.add_parser("probe", help="run a probe: check the monitors of a region, on schedule")
@@ -291,8 +304,13 @@ def main(argv: list[str] | None = None) -> None:
         run_plan(settings, args.org_id, args.plan)
     elif args.command == "status":
         run_status(settings, args.interval, args.json)
+    elif args.command == "up":
+        if not 1 <= args.workers <= settings.partitions:
+            raise SystemExit(f"pingstream: --workers must be between 1 and PINGSTREAM_PARTITIONS "
+                             f"({settings.partitions}): more workers than partitions would stand idle")
+        run_up(settings, args.workers)
     else:
-        {"up": run_up, "worker": run_worker, "api": run_api}[args.command](settings)
+        {"worker": run_worker, "api": run_api}[args.command](settings)
 
 
 if __name__ == "__main__":
