@@ -25,7 +25,9 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
-## bench: ingest throughput, probe checks and one probe's schedule over 10,000 monitors, against baselines in the same run
+## bench: ingest throughput (and end to end with 1 and 2 workers), probe checks and one probe's schedule over
+## 10,000 monitors, against baselines in the same run
+BENCH_ARGS ?= --workers 2
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.probe_checks $(PROBE_CHECKS_ARGS)
