@@ -56,7 +56,7 @@ def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Applicat
                   teams.routes, usage.routes, probes.routes, certificates.routes):
         app.add_routes(table)
     accounts.install(app)
-    serve_metrics(app)  # GET /metrics, and every request counted by its route
+    serve_metrics(app, gateway.settings.metrics_token)  # GET /metrics, and every request counted by its route
     if manage_gateway:
         async def start(app: web.Application) -> None:
             await gateway.start()

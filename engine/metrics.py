@@ -26,6 +26,7 @@ record: it handles tens of thousands of results a second.
 """
 from __future__ import annotations
 
+import hmac
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -36,6 +37,8 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from engine.responses import error_response
 
 LATENCY = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
 SIZES = (1, 5, 10, 50, 100, 500, 1_000, 5_000, 10_000, 50_000)
@@ -98,13 +101,25 @@ async def http_metrics_middleware(request: web.Request, handler):
         HTTP_SECONDS.labels(route, method).observe(time.perf_counter() - started)
 
 
-def serve_metrics(app: web.Application) -> None:
-    """GET /metrics and the request counting, on `app`; once, however often it is called."""
+def serve_metrics(app: web.Application, token: str = "") -> None:
+    """GET /metrics and the request counting, on `app`; once, however often it is called.
+
+    `token` (PINGSTREAM_METRICS_TOKEN): when set, a scrape must present it as a Bearer token.
+    """
     if any(getattr(r, "resource", None) is not None and r.resource.canonical == "/metrics"
            for r in app.router.routes()):
         return
     app.middlewares.insert(0, http_metrics_middleware)
-    scrape = make_aiohttp_handler(REGISTRY)
+    exposition = make_aiohttp_handler(REGISTRY)
+    expected = f"Bearer {token}".encode()
+
+    async def scrape(request: web.Request) -> web.Response:
+        presented = request.headers.get("Authorization", "").encode()
+        if token and not hmac.compare_digest(presented, expected):
+            return error_response(401, "unauthorized", "GET /metrics needs the metrics token "
+                                  "(Authorization: Bearer <PINGSTREAM_METRICS_TOKEN>)")
+        return await exposition(request)
+
     scrape.unmetered = lambda request: True  # a scraper is no client: per-IP request limits do not apply
     app.router.add_get("/metrics", scrape)
 

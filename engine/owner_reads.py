@@ -102,7 +102,7 @@ def serve(engine: Any, routes: Iterable[web.RouteTableDef],
             application = public_app() if public_app is not None else web.Application()
             application["engine"] = engine
             application.middlewares.insert(0, internal_routes_need_the_token)
-            metrics.serve_metrics(application)
+            metrics.serve_metrics(application, settings.metrics_token)
             for table in routes:
                 application.add_routes(table)
             self.runner = web.AppRunner(application, access_log=None)

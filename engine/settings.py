@@ -123,6 +123,9 @@ class Settings:
     #: where domains are looked up over RDAP: GET <rdap_url>/domain/<name>; the default is rdap.org, a
     #: redirector to each registry's RDAP server by IANA's bootstrap registry (RFC 9224)
     rdap_url: str = "https://rdap.org"
+    #: when set, GET /metrics of every process needs it as a Bearer token (Prometheus: `authorization`);
+    #: empty = open (the metrics name no tenant's data)
+    metrics_token: str = ""
     #: where a probe serves GET /metrics; port 0 = nowhere (`pingstream up` gives each probe the next port)
     probe_host: str = "127.0.0.1"
     probe_port: int = 9464

@@ -276,7 +276,7 @@ async def serve_probe_metrics(settings: Settings) -> web.AppRunner | None:
     if not settings.probe_port:
         return None
     application = web.Application()
-    serve_metrics(application)
+    serve_metrics(application, settings.metrics_token)
     runner = web.AppRunner(application, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.probe_host, settings.probe_port).start()
