@@ -214,14 +214,23 @@ def end_to_end_rate(workers: int, args: argparse.Namespace) -> float:
 
             def applied() -> int:
                 return sum(worker_health(cluster, w)["results_applied"] for w in started_workers)
+            pids = {"workers": [w.popen.pid for w in started_workers], "broker": [broker._process.pid],
+                    "bench": [os.getpid()]}
+            cpu_before = {role: sum(map(cpu_seconds, ps)) for role, ps in pids.items()}
             before = applied()
             started = time.perf_counter()
             asyncio.run(produce_envelopes(broker.bootstrap, monitors, args.results, args.envelope))
             wait_for("pingstream to apply every result", lambda: applied() - before >= args.results, 600,
                      interval=0.05)
-            rate = args.results / (time.perf_counter() - started)
-            print(f"pingstream end to end, {workers} worker(s): {rate:,.0f} results/s ({args.results:,} results)",
-                  flush=True)
+            elapsed = time.perf_counter() - started
+            rate = args.results / elapsed
+            # cores each role kept busy while the results went through: what the rate is bound by
+            cores = {role: (sum(map(cpu_seconds, ps)) - cpu_before[role]) / elapsed for role, ps in pids.items()}
+            moved = sum(partitions_served(w) for w in started_workers) != PARTITIONS
+            print(f"pingstream end to end, {workers} worker(s): {rate:,.0f} results/s ({args.results:,} results; "
+                  f"cores busy: workers {cores['workers']:.2f}, broker {cores['broker']:.2f}, producer "
+                  f"{cores['bench']:.2f}; load average {os.getloadavg()[0]:.1f}"
+                  f"{'; partitions moved during the run' if moved else ''})", flush=True)
             return rate
         finally:
             cluster.stop()

@@ -124,10 +124,16 @@ def serve_metrics(app: web.Application, token: str = "") -> None:
     app.router.add_get("/metrics", scrape)
 
 
+_flush_series: dict[str, tuple[Any, Any]] = {}  # writer -> its two histograms' series, looked up once
+
+
 def flushed(writer: str, seconds: float, records: int) -> None:
     """One flush of `writer`'s state (tables/store.py calls it with the lock still held: keep it cheap)."""
-    FLUSH_SECONDS.labels(writer).observe(seconds)
-    FLUSH_RECORDS.labels(writer).observe(records)
+    series = _flush_series.get(writer)
+    if series is None:
+        series = _flush_series[writer] = (FLUSH_SECONDS.labels(writer), FLUSH_RECORDS.labels(writer))
+    series[0].observe(seconds)
+    series[1].observe(records)
 
 
 class WorkerCollector(Collector):

@@ -272,14 +272,23 @@ class Probe:
 
 
 async def serve_probe_metrics(settings: Settings) -> web.AppRunner | None:
-    """GET /metrics on probe_host:probe_port (none when the port is 0)."""
+    """GET /metrics on probe_host:probe_port (none when the port is 0).
+
+    A port in use costs the metrics, not the checks: the probe runs on without them.
+    """
     if not settings.probe_port:
         return None
     application = web.Application()
     serve_metrics(application, settings.metrics_token)
     runner = web.AppRunner(application, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, settings.probe_host, settings.probe_port).start()
+    try:
+        await web.TCPSite(runner, settings.probe_host, settings.probe_port).start()
+    except OSError as exc:
+        log.error("probe metrics cannot listen on %s:%d (%s): set PINGSTREAM_PROBE_PORT to a free port; "
+                  "checking on without /metrics", settings.probe_host, settings.probe_port, exc)
+        await runner.cleanup()
+        return None
     log.info("probe metrics on http://%s:%d/metrics", settings.probe_host, settings.probe_port)
     return runner
 
