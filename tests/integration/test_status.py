@@ -31,7 +31,7 @@ def test_status_shows_every_partition_owned_by_the_worker_with_the_rate_of_resul
     poster = threading.Thread(target=keep_posting, daemon=True)
     poster.start()
     try:
-        status = json.loads(pingstream_status(cluster, "--json", "--interval", "2"))
+        status = json.loads(pingstream_status(cluster, "--json", "--interval", "1"))
     finally:
         stop.set()
         poster.join(30)
