@@ -115,9 +115,14 @@ def run_plan(settings: Settings, org_id: str, plan: str) -> None:
 
 def run_status(settings: Settings, interval: float, as_json: bool) -> None:
     """Workers, probes, partition owners, lag and rates, read from the broker and the workers' /metrics."""
+    from aiokafka.errors import KafkaConnectionError
+
     from pingstream.status import gather_status, render
 
-    status = asyncio.run(gather_status(settings, interval))
+    try:
+        status = asyncio.run(gather_status(settings, interval))
+    except KafkaConnectionError:
+        raise SystemExit(f"pingstream: no broker answers at {settings.broker}; is the deployment up?") from None
     print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode() if as_json else render(status))
 
 
@@ -250,6 +255,7 @@ Ctrl-C stops everything.
                 process.kill()
         if broker is not None:
             broker.stop()
+            (data_dir / "broker-url").unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,8 +31,8 @@ async def latest_records(settings: Settings, topic: str) -> dict[bytes, dict]:
     """The newest value of every key of a compacted, single-partition topic; tombstoned keys are left out."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
     try:
+        await consumer.start()
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
@@ -118,8 +118,11 @@ async def gather_status(settings: Settings, interval: float = 1.0) -> dict[str, 
                 owners[partition] = (announcement["at"], announcement["url"])
     timeout = aiohttp.ClientTimeout(total=interval + 10)
     async with aiohttp.ClientSession(timeout=timeout) as http:
+        # a worker serving nothing is shown while it keeps announcing (rebalancing, or idle beyond the
+        # partition count); one stopped long ago left its last, empty announcement behind
         workers = await asyncio.gather(*(worker_status(http, a["url"], a, now, interval)
-                                         for a in announcements.values() if a["partitions"]))
+                                         for a in announcements.values()
+                                         if a["partitions"] or now - a["at"] <= STALE_AFTER))
     rates: dict[str, float] = {}
     lag: dict[str, float] = {}
     for worker in workers:
@@ -146,12 +149,13 @@ def render(status: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"{'WORKER':<32} {'PARTITIONS':<14} {'STATE':<12} RECORDS/S")
     for worker in status["workers"]:
-        state = "stale" if worker["stale"] else ("serving" if worker["reachable"] else "unreachable")
+        state = ("stale" if worker["stale"] else "unreachable" if not worker["reachable"]
+                 else "serving" if worker["partitions"] else "idle")
         rate = sum(worker["rates"].values())
         lines.append(f"{worker['url']:<32} {','.join(map(str, worker['partitions'])) or '-':<14} {state:<12} "
                      f"{rate:,.1f}")
     if not status["workers"]:
-        lines.append("(no worker serves a partition)")
+        lines.append("(no worker announced itself)")
     lines.append("")
     lines.append(f"{'PARTITION':<10} {'OWNER':<32} LAG (records behind, by topic)")
     lags: dict[str, dict[str, float]] = {}
