@@ -95,6 +95,17 @@ def test_results_posted_move_the_worker_and_api_metrics_and_ids_never_become_lab
     for timer in timers:
         assert (value(after_worker, "pingstream_timer_ticks_fired_total", timer=timer)
                 <= value(after_worker, "pingstream_timer_ticks_due_total", timer=timer))
+    # a heartbeat missing its deadline: its partition's deadline timer has work due, and its fold applies the tick
+    deadlines = f"{topics.HEARTBEATS}/tick"
+    heartbeat = api.post("/v1/heartbeats", {"name": "metrics", "interval": 1, "grace": 1})
+    assert heartbeat.status == 201, heartbeat.body
+    assert api.post(f"/v1/heartbeats/{heartbeat.body['data']['id']}/events").status == 202
+
+    def ticked() -> bool:
+        now = scrape(worker)
+        return all(value(now, name, timer=deadlines) > value(after_worker, name, timer=deadlines)
+                   for name in ("pingstream_timer_ticks_due_total", "pingstream_timer_ticks_fired_total"))
+    wait_for("the deadline timer to count a tick due and fired", ticked, 30, interval=0.5)
 
     after_api = scrape(api_process)
     posted = dict(route="/v1/checks", method="POST", status="202")
