@@ -117,7 +117,8 @@ async def gather_status(settings: Settings, interval: float = 1.0) -> dict[str, 
             if partition not in owners or announcement["at"] > owners[partition][0]:
                 owners[partition] = (announcement["at"], announcement["url"])
     timeout = aiohttp.ClientTimeout(total=interval + 10)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    headers = {"Authorization": f"Bearer {settings.metrics_token}"} if settings.metrics_token else {}
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as http:
         # a worker serving nothing is shown while it keeps announcing (rebalancing, or idle beyond the
         # partition count); one stopped long ago left its last, empty announcement behind
         workers = await asyncio.gather(*(worker_status(http, a["url"], a, now, interval)
