@@ -52,3 +52,16 @@ def test_the_api_and_kafka_are_single_services_every_pingstream_process_is_built
     for name in ("worker", "api", "probe"):
         assert services[name]["build"] == "." and services[name]["depends_on"]["kafka"]["condition"] == \
             "service_healthy"
+
+
+def test_prometheus_finds_every_replica_of_every_role_by_its_service_name(compose: dict) -> None:
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    found = {job["job_name"]: job["dns_sd_configs"][0] for job in config["scrape_configs"]}
+    ports = {"worker": 6066, "api": 8080, "probe": 9464}
+    for role, port in ports.items():
+        sd = found[f"pingstream-{role}"]
+        assert sd["names"] == [role] and role in compose["services"] and sd["port"] == port
+    assert Settings().worker_port == 6066 and Settings().api_port == 8080 and Settings().probe_port == 9464
+    assert compose["services"]["probe"]["environment"]["PINGSTREAM_PROBE_HOST"] == "0.0.0.0"
+    mounted = compose["services"]["prometheus"]["volumes"][0].split(":")[0]
+    assert (ROOT / mounted).resolve() == (ROOT / "deploy" / "prometheus" / "prometheus.yml").resolve()
