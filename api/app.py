@@ -12,6 +12,7 @@ from api.forwarding import forwarding_middleware
 from api.gateway import Gateway
 from api.rate_limits import rate_limit_middleware, unmetered
 from api.routes import Data, Routes
+from engine.metrics import serve_metrics
 from engine.responses import json_response
 from engine.settings import INTERNAL_HEADER
 from schemas.health import Health
@@ -55,6 +56,7 @@ def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Applicat
                   teams.routes, usage.routes, probes.routes, certificates.routes):
         app.add_routes(table)
     accounts.install(app)
+    serve_metrics(app, gateway.settings.metrics_token)  # GET /metrics, and every request counted by its route
     if manage_gateway:
         async def start(app: web.Application) -> None:
             await gateway.start()

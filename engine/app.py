@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import faust
 
+from engine import metrics
 from engine.org_config import OrgConfig
 from engine.settings import Settings
 from tables import heartbeat_data, monitor_data, webhook_data
@@ -101,7 +102,7 @@ def create_app(settings: Settings) -> faust.App:
 def build_engine(settings: Settings) -> Engine:
     """The runtime of one worker: its Faust app, state store and every table, whole."""
     app = create_app(settings)
-    state = StateStore(app, settings.partitions, cache_entries=settings.cache_entries)
+    state = StateStore(app, settings.partitions, cache_entries=settings.cache_entries, on_flush=metrics.flushed)
     return Engine(
         settings=settings,
         app=app,

@@ -41,6 +41,8 @@ UNPROTECTED = {
     # ingest URLs: the id (or token) is the secret
     "POST /v1/heartbeats/{id}/events", "GET /v1/heartbeats/{id}/events", "POST /v1/webhooks/{id}/events",
     "* /{id}", "* /{id}/{action}", "* /ping/{id}", "* /ping/{id}/{action}", "* /api/push/{token}",
+    # Prometheus scrapes: no tenant's data; PINGSTREAM_METRICS_TOKEN closes it (tests/integration/test_metrics.py)
+    "GET /metrics",
 }
 
 #: what a path parameter names, by the path up to and including it
