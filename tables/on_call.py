@@ -45,6 +45,11 @@ LAST = "last"
 SOURCES = ("override", "layer", "entry")   # strongest first
 CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 MAX_PREVIEW_DAYS = 92
+#: the days a schedule may name: far enough either way, and room to step a day past without overflowing
+FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(2199, 12, 31)
+#: the instants one may ask about
+EARLIEST = datetime(1970, 1, 3, tzinfo=timezone.utc).timestamp()
+LATEST = datetime(2199, 12, 1, tzinfo=timezone.utc).timestamp()
 
 
 class ScheduleInvalid(ValueError):
@@ -212,9 +217,12 @@ def _day(text: str | None, field: str) -> date | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except (TypeError, ValueError):
         raise ScheduleInvalid(f"{field}: {text!r} is not a date as YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ScheduleInvalid(f"{field}: a date between {FIRST_DAY} and {LAST_DAY}")
+    return day
 
 
 def _instant(text: str, zone: ZoneInfo, field: str) -> float:
@@ -222,6 +230,8 @@ def _instant(text: str, zone: ZoneInfo, field: str) -> float:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError):
         raise ScheduleInvalid(f"{field}: {text!r} is not an ISO 8601 date-time") from None
+    if not FIRST_DAY <= moment.date() <= LAST_DAY:
+        raise ScheduleInvalid(f"{field}: a time between {FIRST_DAY} and {LAST_DAY}")
     return (moment if moment.tzinfo else moment.replace(tzinfo=zone, fold=0)).timestamp()
 
 
@@ -327,12 +337,18 @@ def shifts_between(schedule: Schedule, start: float, end: float) -> list[Shift]:
     """
     if end <= start:
         return []
-    found = assignments(schedule, start, end)
+    found = sorted(assignments(schedule, start, end), key=lambda s: s.start)
     edges = sorted({start, end} | {t for s in found for t in (s.start, s.end) if start < t < end})
     done: list[Shift] = []
     open_shifts: dict[tuple[str, str, int], Shift] = {}
+    active: list[Shift] = []
+    upcoming = 0
     for opens, closes in zip(edges, edges[1:]):
-        current = winners([s for s in found if s.start <= opens < s.end])
+        while upcoming < len(found) and found[upcoming].start <= opens:
+            active.append(found[upcoming])
+            upcoming += 1
+        active = [s for s in active if s.end > opens]
+        current = winners(active)
         keys = {(s.user_id, s.source, s.index) for s in current}
         for key in [key for key in open_shifts if key not in keys]:
             done.append(open_shifts.pop(key))
@@ -368,3 +384,48 @@ def shift_view(shift: Shift, schedule: Schedule, spec: dict) -> dict:
 
 def utc_instant(at: float) -> str:
     return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# -- stored schedules --------------------------------------------------------------------------
+#
+# Keys of the `on_call_schedules` table, in the organisation's partition (the team's own, so members are
+# checked where they are kept), written by the commands agent only:
+#
+#     <org> 00 <schedule id>  -> {pos, id, org_id, owner_id (None: the team's; a person's id: theirs), spec,
+#                                 created_at, updated_at}
+
+MAX_SCHEDULES_PER_ORG = 100
+
+
+def schedule_view(record: dict) -> dict:
+    return {"id": record["id"], "scope": "team" if record["owner_id"] is None else "account",
+            "owner_id": record["owner_id"], **record["spec"], "created_at": utc_instant(record["created_at"]),
+            "updated_at": utc_instant(record["updated_at"])}
+
+
+def strangers(schedule: Schedule, members: Sequence[str], owner_id: str | None) -> list[str]:
+    """The people a schedule names who may not be in it: non-members of the team; in a person's own schedule,
+    anyone but them."""
+    allowed = set(members) if owner_id is None else {owner_id} & set(members)
+    return sorted(schedule.members() - allowed)
+
+
+def team_on_call(records: Sequence[dict], members: dict[str, dict], at: float) -> list[dict]:
+    """Who is on call for a team at `at`, by every schedule of the team and its members' own schedules.
+
+    `members`: the team's members by user id ({email, name, role}); a person
+    no longer a member is never on call. One row per (person, schedule), the
+    team's schedules first, then by schedule creation.
+    """
+    rows = []
+    for record in sorted(records, key=lambda r: (r["owner_id"] is not None, r["created_at"], r["id"])):
+        schedule = parse_schedule(record["spec"])
+        for shift in on_call_at(schedule, at):
+            member = members.get(shift.user_id)
+            if member is None:
+                continue
+            rows.append({**shift_view(shift, schedule, record["spec"]), "name": member.get("name"),
+                         "email": member.get("email"),
+                         "schedule": {"id": record["id"], "name": record["spec"].get("name"),
+                                      "scope": "team" if record["owner_id"] is None else "account"}})
+    return rows
