@@ -13,19 +13,16 @@
 """
 from __future__ import annotations
 
+from agents.teams.commands import live_team
 from engine.commands import CommandApplier
-from engine.partitioning import entity_key
 from tables.entity_keys import item_key, prefix
 from tables.on_call import MAX_SCHEDULES_PER_ORG, parse_schedule, schedule_view, strangers
 
 
 def team_members(applier: CommandApplier, partition: int, command: dict) -> dict | None:
     """The live team's members by user id, or None after replying 404."""
-    team = applier.engine.teams.get(partition, entity_key(command["org_id"]))
-    if team is None or team.get("deleted_at") is not None:
-        applier.error(command, 404, "not_found", f"team {command['org_id']} not found")
-        return None
-    return team["members"]
+    team = live_team(applier, partition, command)
+    return None if team is None else team["members"]
 
 
 def refused_people(applier: CommandApplier, command: dict, spec: dict, members: dict, owner_id: str | None) -> bool:
