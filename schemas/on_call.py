@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tables.on_call import ScheduleInvalid, parse_schedule
+from tables.on_call import ScheduleInvalid, parse_schedule, time_zone
 
 CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
 USER_ID = Field(min_length=1, max_length=64, description="a member of the team (GET /v1/team/{id}/members)")
@@ -77,12 +77,16 @@ class ScheduleSpec(BaseModel):
 
     @model_validator(mode="after")
     def _usable(self) -> ScheduleSpec:
-        for override in self.overrides:
-            override.id = override.id or "ovr_" + uuid.uuid4().hex[:12]
         try:
             parse_schedule(self.stored())
+            zone = time_zone(self.time_zone)
         except ScheduleInvalid as exc:
             raise ValueError(str(exc)) from None
+        for override in self.overrides:  # stored with the offset they had on the schedule's clock, and an id
+            override.id = override.id or "ovr_" + uuid.uuid4().hex[:12]
+            override.start, override.end = (
+                moment if moment.tzinfo else dt.datetime.fromtimestamp(moment.replace(tzinfo=zone).timestamp(), zone)
+                for moment in (override.start, override.end))
         return self
 
     def stored(self) -> dict:

@@ -41,6 +41,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tables.monitor_views import iso
+
 LAST = "last"
 SOURCES = ("override", "layer", "entry")   # strongest first
 CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -382,10 +384,6 @@ def shift_view(shift: Shift, schedule: Schedule, spec: dict) -> dict:
     return view
 
 
-def utc_instant(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 # -- stored schedules --------------------------------------------------------------------------
 #
 # Keys of the `on_call_schedules` table, in the organisation's partition (the team's own, so members are
@@ -399,8 +397,8 @@ MAX_SCHEDULES_PER_ORG = 100
 
 def schedule_view(record: dict) -> dict:
     return {"id": record["id"], "scope": "team" if record["owner_id"] is None else "account",
-            "owner_id": record["owner_id"], **record["spec"], "created_at": utc_instant(record["created_at"]),
-            "updated_at": utc_instant(record["updated_at"])}
+            "owner_id": record["owner_id"], **record["spec"], "created_at": iso(record["created_at"]),
+            "updated_at": iso(record["updated_at"])}
 
 
 def strangers(schedule: Schedule, members: Sequence[str], owner_id: str | None) -> list[str]:

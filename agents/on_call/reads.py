@@ -13,8 +13,8 @@ from engine.owner_reads import BASE, engine_of, not_found, owned_partition
 from engine.partitioning import entity_key
 from engine.responses import json_response
 from tables.entity_keys import item_key, prefix
-from tables.on_call import (iso_in, parse_schedule, schedule_view, shift_view, shifts_between, team_on_call,
-                            utc_instant)
+from tables.monitor_views import iso
+from tables.on_call import iso_in, parse_schedule, schedule_view, shift_view, shifts_between, team_on_call
 
 routes = web.RouteTableDef()
 
@@ -80,4 +80,4 @@ async def who_is_on_call(request: web.Request) -> web.Response:
     """?at= (epoch seconds): who is on call for the ?org= team then."""
     org_id, at = request.query["org"], float(request.query["at"])
     rows = on_call(engine_of(request), owned_partition(request), org_id, at)
-    return json_response({"data": {"team_id": org_id, "at": utc_instant(at), "on_call": rows}})
+    return json_response({"data": {"team_id": org_id, "at": iso(at), "on_call": rows}})

@@ -54,7 +54,7 @@ def test_a_team_schedule_says_who_is_on_call_and_previews_its_shifts(team: Team)
     assert (row["user_id"], row["source"], row["override"]["id"]) == (team.cy.user_id, "override", "dentist")
     assert (row["start"], row["end"]) == ("2026-03-10T10:00:00+01:00", "2026-03-10T14:00:00+01:00")
     assert row["schedule"] == {"id": schedule["id"], "name": "Primary", "scope": "team"}
-    assert row["email"] == team.cy.email and answer["at"] == "2026-03-10T11:00:00Z"
+    assert row["email"] == team.cy.email and answer["at"] == "2026-03-10T11:00:00.000Z"
 
     preview = ada.get(f"{path}/{schedule['id']}/preview?start=2026-03-09T11:00:00Z&days=2")
     assert preview.status == 200, preview.body

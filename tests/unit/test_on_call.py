@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tables.on_call import ScheduleInvalid, on_call_at, parse_schedule, shifts_between
+from tables.on_call import ScheduleInvalid, on_call_at, parse_schedule, shifts_between, strangers, team_on_call
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -279,3 +279,31 @@ def test_no_one_on_call_is_an_empty_answer_and_an_empty_range_has_no_shifts() ->
 def test_a_schedule_that_cannot_be_used_names_the_field(spec: dict, field: str) -> None:
     with pytest.raises(ScheduleInvalid, match=f"^{field}: "):
         parse_schedule(spec)
+
+
+# -- a team's schedules together ----------------------------------------------------------------------------
+
+
+def record(schedule_id: str, spec: dict, owner_id: str | None = None, created_at: float = 0.0) -> dict:
+    return {"id": schedule_id, "owner_id": owner_id, "spec": {"name": schedule_id, **spec}, "created_at": created_at}
+
+
+def test_the_team_answer_lists_every_schedule_team_ones_first_and_members_only() -> None:
+    members = {"ana": {"name": "Ana", "email": "ana@example.com"}, "bo": {"name": "Bo", "email": "bo@example.com"}}
+    records = [record("own", {"entries": [entry("bo")]}, owner_id="bo", created_at=1.0),
+               record("secondary", {"entries": [entry("gone")]}, created_at=3.0),
+               record("primary", {"layers": [layer(["ana"], handoff_time="00:00")]}, created_at=2.0)]
+    rows = team_on_call(records, members, at(UTC, 2026, 2, 1))
+    assert [(r["user_id"], r["schedule"]["id"], r["schedule"]["scope"], r["email"]) for r in rows] == [
+        ("ana", "primary", "team", "ana@example.com"), ("bo", "own", "account", "bo@example.com")]
+    assert rows[0]["layer"] == {"index": 0, "name": None} and rows[0]["hours"] == 24 * 7
+
+
+def test_a_schedule_may_name_members_only_and_a_persons_own_only_them() -> None:
+    schedule = parse_schedule({"entries": [entry("ana")], "layers": [layer(["bo", "cy"])],
+                               "overrides": [{"user_id": "dee", "start": "2026-01-01T00:00",
+                                              "end": "2026-01-02T00:00"}]})
+    assert strangers(schedule, ["ana", "bo", "cy", "dee"], None) == []
+    assert strangers(schedule, ["ana", "bo"], None) == ["cy", "dee"]
+    assert strangers(schedule, ["ana", "bo", "cy", "dee"], "ana") == ["bo", "cy", "dee"]
+    assert strangers(parse_schedule({"entries": [entry("ana")]}), ["bo"], "ana") == ["ana"]  # no longer a member
