@@ -5,6 +5,7 @@ to learn who is on call for a team at a time.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -62,13 +63,13 @@ async def get_schedule(request: web.Request) -> web.Response:
 
 @routes.get(BASE + "/schedules/{id}/preview")
 async def preview(request: web.Request) -> web.Response:
-    """?start= (epoch seconds) &days=: the shifts of [start, start + days), precedence applied."""
+    """?start= (epoch seconds) &days=: the shifts from start to the same wall-clock time `days` days later."""
     record = requested_schedule(request, owned_partition(request))
     if record is None:
         return not_found("schedule", request.match_info["id"])
     start, days = float(request.query["start"]), int(request.query["days"])
     schedule = parse_schedule(record["spec"])
-    end = start + days * 86400
+    end = (datetime.fromtimestamp(start, schedule.zone) + timedelta(days=days)).timestamp()  # wall-clock days
     shifts = shifts_between(schedule, start, end)
     return json_response({"data": {"schedule_id": record["id"], "time_zone": record["spec"]["time_zone"],
                                    "start": iso_in(start, schedule.zone), "end": iso_in(end, schedule.zone),
