@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 from aiohttp import web
 
 from api import params
 from api.auth import principal_of
 from api.errors import ApiError
-from api.owner_reads import answer, gateway_of, read_owner
+from api.owner_reads import answer, gateway_of, owner_data
 from api.params import Id, Integer, Moment
 from api.routes import Auth, Data, Page, Routes
 from engine.responses import json_response
@@ -59,11 +60,9 @@ async def command(request: web.Request, kind: str, body: dict) -> web.Response:
     return answer(*await gateway_of(request).command(kind, org_id, org_id, body))
 
 
-async def owner_answer(request: web.Request, path: str, owner: str | None, query: dict | None = None) -> dict:
-    status, body, _ = await read_owner(request, principal_of(request).org_id, path, {"owner": owner, **(query or {})})
-    if status != 200:
-        raise ApiError(status, body.get("error", "not_found"), body.get("message", "not found"))
-    return body["data"]
+async def owner_answer(request: web.Request, path: str, owner: str | None, query: dict | None = None) -> Any:
+    """The team's partition answers for the team's schedules and its members' own ones."""
+    return await owner_data(request, principal_of(request).org_id, path, {"owner": owner, **(query or {})})
 
 
 # -- the same five operations and a preview, for a team's schedules and for a person's own ---------------

@@ -12,8 +12,7 @@ from aiohttp import web
 
 from api import params
 from api.auth import principal_of
-from api.errors import ApiError
-from api.owner_reads import answer, gateway_of, read_owner
+from api.owner_reads import answer, gateway_of, owner_data
 from api.params import Id
 from api.routes import Auth, Data, Page, Routes
 from engine.responses import json_response
@@ -30,13 +29,6 @@ async def command(request: web.Request, kind: str, body: dict) -> web.Response:
     return answer(*await gateway_of(request).command(kind, org_id, org_id, body))
 
 
-async def owner_answer(request: web.Request, path: str) -> object:
-    status, body, _ = await read_owner(request, principal_of(request).org_id, path)
-    if status != 200:
-        raise ApiError(status, body.get("error", "not_found"), body.get("message", "not found"))
-    return body["data"]
-
-
 @routes.post("/v1/groups", auth=WRITES, body=GroupSpec, answers={201: Data(Group)})
 async def create_group(request: web.Request, body: GroupSpec) -> web.Response:
     """A group of the team's members, to page them together."""
@@ -46,14 +38,15 @@ async def create_group(request: web.Request, body: GroupSpec) -> web.Response:
 @routes.get("/v1/groups", auth=READS, query=params.pagination(), answers={200: Page(Group)})
 async def list_groups(request: web.Request, page: int, per_page: int) -> web.Response:
     """The team's groups, oldest first."""
-    groups = await owner_answer(request, "/groups")
+    groups = await owner_data(request, principal_of(request).org_id, "/groups")
     return json_response(params.paginated(groups[(page - 1) * per_page:page * per_page], page, per_page,
                                           len(groups)))
 
 
 @routes.get("/v1/groups/{id}", auth=READS, path_params=GROUP, answers={200: Data(Group)})
 async def get_group(request: web.Request) -> web.Response:
-    return json_response({"data": await owner_answer(request, f"/groups/{request.match_info['id']}")})
+    group = await owner_data(request, principal_of(request).org_id, f"/groups/{request.match_info['id']}")
+    return json_response({"data": group})
 
 
 @routes.put("/v1/groups/{id}", auth=WRITES, path_params=GROUP, body=GroupSpec, answers={200: Data(Group)})

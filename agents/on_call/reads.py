@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from agents.teams.reads import live_members
 from engine.owner_reads import BASE, engine_of, not_found, owned_partition
-from engine.partitioning import entity_key
 from engine.responses import json_response
 from tables.entity_keys import item_key, prefix
 from tables.monitor_views import iso
@@ -28,10 +28,8 @@ def schedules_of(engine: Any, partition: int, org_id: str) -> list[dict]:
 def on_call(engine: Any, partition: int, org_id: str, at: float) -> list[dict]:
     """Who is on call for team `org_id` at `at` (epoch seconds): one row per person and schedule
     (tables.on_call.team_on_call), members only; [] for a team that is gone."""
-    team = engine.teams.get(partition, entity_key(org_id))
-    if team is None or team.get("deleted_at") is not None:
-        return []
-    return team_on_call(schedules_of(engine, partition, org_id), team["members"], at)
+    members = live_members(engine, partition, org_id)
+    return team_on_call(schedules_of(engine, partition, org_id), members, at) if members else []
 
 
 def owner_of(request: web.Request) -> str | None:

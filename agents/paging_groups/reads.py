@@ -9,18 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
+from agents.teams.reads import live_members
 from engine.owner_reads import BASE, engine_of, not_found, owned_partition
-from engine.partitioning import entity_key
 from engine.responses import json_response
 from tables.entity_keys import item_key, prefix
 from tables.paging_groups import group_view, people
 
 routes = web.RouteTableDef()
-
-
-def members_of(engine: Any, partition: int, org_id: str) -> dict[str, dict]:
-    team = engine.teams.get(partition, entity_key(org_id))
-    return {} if team is None or team.get("deleted_at") is not None else team["members"]
 
 
 def group_members(engine: Any, partition: int, org_id: str, group_id: str) -> list[dict] | None:
@@ -29,13 +24,13 @@ def group_members(engine: Any, partition: int, org_id: str, group_id: str) -> li
     record = engine.paging_groups.get(partition, item_key(org_id, group_id))
     if record is None:
         return None
-    return people(record, members_of(engine, partition, org_id))
+    return people(record, live_members(engine, partition, org_id))
 
 
 @routes.get(BASE + "/groups")
 async def list_groups(request: web.Request) -> web.Response:
     engine, partition, org_id = engine_of(request), owned_partition(request), request.query["org"]
-    members = members_of(engine, partition, org_id)
+    members = live_members(engine, partition, org_id)
     records = sorted((record for _, record in engine.paging_groups.scan(partition, *prefix(org_id))),
                      key=lambda r: (r["created_at"], r["id"]))
     return json_response({"data": [group_view(record, members) for record in records]})
@@ -47,4 +42,4 @@ async def get_group(request: web.Request) -> web.Response:
     record = engine.paging_groups.get(partition, item_key(org_id, request.match_info["id"]))
     if record is None:
         return not_found("group", request.match_info["id"])
-    return json_response({"data": group_view(record, members_of(engine, partition, org_id))})
+    return json_response({"data": group_view(record, live_members(engine, partition, org_id))})
