@@ -65,6 +65,10 @@ class Engine:
     certificates: TableStore
     #: monitor id -> its SSL and domain reminders (agents/certificates/commands.py)
     certificate_reminders: TableStore
+    #: organisation -> its on-call schedules, the team's and its members' own (agents/on_call/commands.py)
+    on_call_schedules: TableStore
+    #: organisation -> its paging groups and their members (agents/paging_groups/commands.py)
+    paging_groups: TableStore
 
     @property
     def partitions(self) -> int:
@@ -128,4 +132,6 @@ def build_engine(settings: Settings) -> Engine:
         accounts=state.table("accounts", help="accounts by email: password hash, codes, sessions"),
         certificates=state.table("certificates", help="certificates and domains seen, reminders fired, indexes"),
         certificate_reminders=state.table("certificate_reminders", help="SSL and domain reminders by monitor"),
+        on_call_schedules=state.table("on_call_schedules", help="on-call schedules by organisation"),
+        paging_groups=state.table("paging_groups", help="paging groups by organisation"),
     )
