@@ -30,5 +30,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.probe_checks $(PROBE_CHECKS_ARGS)
 	$(BIN)/python -m bench.probe_schedule $(PROBE_SCHEDULE_ARGS)
 
+## clean: delete the virtual environment and every piece of data `make up` kept (it says what first)
 clean:
+	@echo "make clean deletes:"
+	@echo "  $(VENV)/       the virtual environment (the next make up or make test builds it again)"
+	@echo "  .pingstream/  all that make up kept: the embedded broker's data (every team, account, key,"
+	@echo "                monitor, statistic and incident), workers' table state, logs, the mail outbox,"
+	@echo "                the secrets and the admin key. Back it up first to keep it (README: Data directory)."
 	rm -rf $(VENV) .pingstream
