@@ -24,11 +24,13 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
-## bench: ingest throughput, probe checks and one probe's schedule over 10,000 monitors, against baselines in the same run
+## bench: ingest throughput, probe checks, one probe's schedule over 10,000 monitors, and durable against memory
+## broker storage, each against baselines in the same run
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.probe_checks $(PROBE_CHECKS_ARGS)
 	$(BIN)/python -m bench.probe_schedule $(PROBE_SCHEDULE_ARGS)
+	$(BIN)/python -m bench.storage $(STORAGE_ARGS)
 
 ## clean: delete the virtual environment and every piece of data `make up` kept (it says what first)
 clean:
