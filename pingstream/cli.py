@@ -148,7 +148,8 @@ def stored_secret(data_dir, name: str) -> str:
 
 def run_up(settings: Settings) -> None:
     """Broker (embedded unless PINGSTREAM_BROKER is set), one worker and the API, in the foreground."""
-    from engine.broker import EmbeddedBroker
+    from engine.broker import BrokerError, EmbeddedBroker
+    from engine.local_s3 import LocalS3Error
 
     data_dir = settings.data_dir.resolve()
     logs = data_dir / "logs"
@@ -171,7 +172,10 @@ def run_up(settings: Settings) -> None:
             for stale in data_dir.glob("worker-*"):
                 shutil.rmtree(stale)  # the broker starts empty (or without them): old table state would not match
         broker = EmbeddedBroker(log_path=logs / "broker.log", storage_dir=broker_dir if durable else None)
-        broker.start()
+        try:
+            broker.start()
+        except (BrokerError, LocalS3Error) as exc:
+            raise SystemExit(f"pingstream: the embedded broker did not start: {exc}") from None
         last_storage.write_text(settings.embedded_storage)
         env["PINGSTREAM_BROKER"] = broker.url
         env["PINGSTREAM_BROKER_KIND"] = "tansu"
