@@ -4,7 +4,8 @@ For each storage, a fresh embedded broker, one worker and the API (bench/run.py'
 set-up): monitors are created through the API, then results are produced in
 the API's envelopes (acks=all) and folded by the worker; reported are the
 producer's rate (what Kafka acknowledges), end-to-end results/s (produced to
-folded and flushed), POST /v1/checks results/s, the broker's start time and,
+folded and flushed), POST /v1/checks results/s, monitors created/s through the
+API (each a command to a worker and its reply), the broker's start time and,
 for durable storage, the bytes it keeps. Rounds alternate the two storages, so
 a machine that slows down during the run hurts both.
 """
@@ -39,7 +40,9 @@ def one_run(storage: str, workdir: Path, args: argparse.Namespace) -> dict[str, 
         broker_start = time.perf_counter() - started
         cluster, worker, api, _, key, client = start_cluster(broker, workdir, f"bench-{storage}")
         try:
+            created = time.perf_counter()
             monitors = create_monitors(client, args.monitors)
+            creates = args.monitors / (time.perf_counter() - created)
             before = worker_health(cluster, worker)["results_applied"]
             started = time.perf_counter()
             produce_seconds = asyncio.run(produce_envelopes(broker.bootstrap, monitors, args.results, args.envelope))
@@ -53,8 +56,9 @@ def one_run(storage: str, workdir: Path, args: argparse.Namespace) -> dict[str, 
         finally:
             cluster.stop()
         kept = directory_bytes(storage_dir) / 1e6 if storage_dir else 0.0
-    row = {"produce": args.results / produce_seconds, "e2e": e2e, "http": http, "start": broker_start, "mb": kept}
-    print(f"{storage}: produced {row['produce']:,.0f} results/s, end to end {e2e:,.0f} results/s, "
+    row = {"produce": args.results / produce_seconds, "e2e": e2e, "http": http, "start": broker_start, "mb": kept,
+           "creates": creates}
+    print(f"{storage}: {creates:,.0f} monitors created/s, produced {row['produce']:,.0f} results/s, end to end {e2e:,.0f} results/s, "
           f"POST /v1/checks {http:,.0f} results/s, broker ready in {broker_start:.2f} s"
           + (f", {kept:,.0f} MB on disk" if storage_dir else ""), flush=True)
     return row
@@ -83,7 +87,8 @@ def main() -> None:
     print("| measure | memory | durable (local S3) | durable / memory |\n|---|---|---|---|")
     for key, name in (("produce", "producer, envelopes of 500, acks=all (results/s)"),
                       ("e2e", "end to end, produced to folded (results/s)"),
-                      ("http", "HTTP POST /v1/checks, batches of 1,000 (results/s)")):
+                      ("http", "HTTP POST /v1/checks, batches of 1,000 (results/s)"),
+                      ("creates", "POST /v1/monitors, 32 clients: a command and its reply each (monitors/s)")):
         memory, durable = median("memory", key), median("durable", key)
         print(f"| {name} | {memory:,.0f} | {durable:,.0f} | {durable / memory:.2f} |")
     print(f"| broker ready (s) | {median('memory', 'start'):.2f} | {median('durable', 'start'):.2f} | |")

@@ -141,6 +141,11 @@ class EmbeddedBroker:
         return self._process.pid if self._process is not None else None
 
     @property
+    def storage_pid(self) -> int | None:
+        """The local S3 server's process id (None in memory or before start)."""
+        return self._s3.pid if self._s3 is not None else None
+
+    @property
     def url(self) -> str:
         """Broker URL in Faust's form."""
         return f"kafka://{HOST}:{self.port}"
@@ -191,7 +196,7 @@ class EmbeddedBroker:
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV_VARS and not k.startswith("AWS_")}
         if self._s3 is not None:
-            if not self._s3.running:
+            if not self._s3.healthy():
                 self._s3.stop()
                 self._s3.start()
             env.update(self._s3.client_env())

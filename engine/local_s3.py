@@ -163,21 +163,34 @@ class LocalS3:
             raise
         return self
 
+    def healthy(self) -> bool:
+        """Running, and every part answers (a process just SIGKILLed may not look dead yet)."""
+        return self.running and self._ready()
+
+    def _ready(self) -> bool:
+        """Every part answers, and the bucket exists (the filer lists it without credentials)."""
+        urls = [f"http://{HOST}:{self.ports['filer']}/buckets/{BUCKET}/"]
+        urls += [f"http://{HOST}:{self.ports[name]}/{path}" for name, path in
+                 (("master", "cluster/healthz"), ("volume", "healthz"), ("s3", "healthz"))]
+        for url in urls:
+            try:
+                request = urllib.request.Request(url, headers={"Accept": "application/json"})
+                with urllib.request.urlopen(request, timeout=2) as answer:
+                    if answer.status != 200:
+                        return False
+            except (urllib.error.URLError, OSError):
+                return False
+        return True
+
     def _wait_for_bucket(self) -> None:
-        # the filer lists a bucket as a directory without credentials; the S3 port would need a signature
-        url = f"http://{HOST}:{self.ports['filer']}/buckets/{BUCKET}/"
+        # the filer can list the bucket before the S3 gateway listens: Tansu would fail its first requests
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise LocalS3Error(f"weed mini exited with code {self._process.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "application/json"}),
-                                            timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if self._ready():
+                return
             time.sleep(0.1)
         raise LocalS3Error(f"weed mini did not serve bucket {BUCKET} within {START_TIMEOUT:.0f} s; "
                            f"see {self.log_path}")
