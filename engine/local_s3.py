@@ -168,10 +168,16 @@ class LocalS3:
         return self.running and self._ready()
 
     def _ready(self) -> bool:
-        """Every part answers, and the bucket exists (the filer lists it without credentials)."""
+        """Every part answers, the bucket exists, and the master knows where every volume on disk is.
+
+        Before the volume server has reported its volumes, reads of existing objects answer 500
+        ("volume 1 not found"), on which Tansu 0.6.0 panics in a task (dynostore.rs: not yet implemented).
+        """
         urls = [f"http://{HOST}:{self.ports['filer']}/buckets/{BUCKET}/"]
         urls += [f"http://{HOST}:{self.ports[name]}/{path}" for name, path in
                  (("master", "cluster/healthz"), ("volume", "healthz"), ("s3", "healthz"))]
+        volumes = {path.stem.rsplit("_", 1)[-1] for path in self.directory.glob("*.dat")}
+        urls += [f"http://{HOST}:{self.ports['master']}/dir/lookup?volumeId={volume}" for volume in sorted(volumes)]
         for url in urls:
             try:
                 request = urllib.request.Request(url, headers={"Accept": "application/json"})

@@ -3,7 +3,8 @@
 One `up` is started through the command line, as `make up` does, on a data
 directory of its own: the same monitors, statistics and admin key after a stop
 and a start; the broker SIGKILLed while results stream in, started again by
-`up` on the same port, and every accepted result counted once.
+`up` on the same port, then its storage (weed) too, and every accepted result
+counted once.
 """
 from __future__ import annotations
 
@@ -41,13 +42,14 @@ class Up:
     def banner(self) -> str:
         return self.output.read_text(errors="replace")
 
-    def broker_pid(self) -> int:
-        """The Tansu process `up` started (its child)."""
+    def child_pid(self, program: str) -> int:
+        """The process of `program` (tansu: the broker, weed: its storage) that `up` started."""
         children = Path(f"/proc/{self.popen.pid}/task/{self.popen.pid}/children").read_text().split()
         for pid in children:
-            if "tansu" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            if Path(argv0).name == program:
                 return int(pid)
-        raise AssertionError("no Tansu process among the children of `pingstream up`")
+        raise AssertionError(f"no {program} process among the children of `pingstream up`")
 
     def stop(self) -> None:
         self.popen.send_signal(signal.SIGINT)  # Ctrl-C
@@ -124,7 +126,8 @@ def test_up_after_up_shows_the_same_monitors_statistics_and_key(durable_up: dict
     wait_for("the new result to be counted", lambda: api.get(uptime).body["data"]["total_checks"] == 5, 30)
 
 
-def test_a_broker_killed_under_load_comes_back_with_every_result_counted_once(durable_up: dict) -> None:
+def test_a_broker_and_its_storage_killed_under_load_come_back_with_every_result_counted_once(
+        durable_up: dict) -> None:
     up: Up = durable_up["up"]
     api = Client(up.api, up.key)
     monitors = []
@@ -134,22 +137,23 @@ def test_a_broker_killed_under_load_comes_back_with_every_result_counted_once(du
                                             "interval_seconds": 86400})
         assert created.status == 201, created.body
         monitors.append(created.body["data"]["id"])
-    results = 12_000
+    results = 10_000
     batches = make_batches(monitors, results, 300, random.Random(7))
-    broker = up.broker_pid()
-    killed = threading.Event()
+    killed: list[str] = []
 
     def kill_when_busy() -> None:
-        time.sleep(2.0)  # posting for a while: results are in flight through the API and the worker
-        os.kill(broker, signal.SIGKILL)
-        killed.set()
+        for program, after in (("tansu", 1.5), ("weed", 2.5)):  # posting all along: results are in flight
+            time.sleep(after)
+            pid = up.child_pid(program)
+            os.kill(pid, signal.SIGKILL)
+            wait_for(f"`up` to start {program} again", lambda: up.child_pid(program) != pid, 30, 0.1)
+            killed.append(program)
 
     killer = threading.Thread(target=kill_when_busy, daemon=True)
     killer.start()
-    accepted, up_counts = asyncio.run(post_all(up.api, up.key, batches, concurrency=2, rate=results / 8))
-    killer.join(10)
-    assert killed.is_set()
-    wait_for("`up` to start the broker again", lambda: up.broker_pid() != broker, 30, 0.2)
+    accepted, up_counts = asyncio.run(post_all(up.api, up.key, batches, concurrency=2, rate=results / 7))
+    killer.join(60)
+    assert killed == ["tansu", "weed"]
     assert sum(accepted.values()) == results
 
     def counts() -> dict[str, tuple[int, int]]:
@@ -163,5 +167,5 @@ def test_a_broker_killed_under_load_comes_back_with_every_result_counted_once(du
         got = counts()
         lost = sum(max(0, want[m][0] - got[m][0]) for m in monitors)
         twice = sum(max(0, got[m][0] - want[m][0]) for m in monitors)
-        raise AssertionError(f"after a broker SIGKILL: {lost} lost, {twice} counted twice") from None
+        raise AssertionError(f"after SIGKILLs of the broker and its storage: {lost} lost, {twice} counted twice")
     assert up.popen.poll() is None
