@@ -5,7 +5,7 @@ set-up): monitors are created through the API, then results are produced in
 the API's envelopes (acks=all) and folded by the worker; reported are the
 producer's rate (what Kafka acknowledges), end-to-end results/s (produced to
 folded and flushed), POST /v1/checks results/s, monitors created/s through the
-API (each a command to a worker and its reply), the broker's start time and,
+API (each a command to a worker and its reply) and one at a time, the broker's start time and,
 for durable storage, the bytes it keeps. Rounds alternate the two storages, so
 a machine that slows down during the run hurts both.
 """
@@ -43,6 +43,12 @@ def one_run(storage: str, workdir: Path, args: argparse.Namespace) -> dict[str, 
             created = time.perf_counter()
             monitors = create_monitors(client, args.monitors)
             creates = args.monitors / (time.perf_counter() - created)
+            latencies = []
+            for n in range(args.latency_samples):  # one at a time: a command's round trip, nothing queued
+                began = time.perf_counter()
+                answer = client.post("/v1/monitors", {"name": f"latency {n}", "url": "https://example.com"})
+                latencies.append((time.perf_counter() - began) * 1000)
+                assert answer.status == 201, answer.body
             before = worker_health(cluster, worker)["results_applied"]
             started = time.perf_counter()
             produce_seconds = asyncio.run(produce_envelopes(broker.bootstrap, monitors, args.results, args.envelope))
@@ -57,8 +63,8 @@ def one_run(storage: str, workdir: Path, args: argparse.Namespace) -> dict[str, 
             cluster.stop()
         kept = directory_bytes(storage_dir) / 1e6 if storage_dir else 0.0
     row = {"produce": args.results / produce_seconds, "e2e": e2e, "http": http, "start": broker_start, "mb": kept,
-           "creates": creates}
-    print(f"{storage}: {creates:,.0f} monitors created/s, produced {row['produce']:,.0f} results/s, end to end {e2e:,.0f} results/s, "
+           "creates": creates, "latency": statistics.median(latencies)}
+    print(f"{storage}: {creates:,.0f} monitors created/s, one alone in {row['latency']:.0f} ms (median), produced {row['produce']:,.0f} results/s, end to end {e2e:,.0f} results/s, "
           f"POST /v1/checks {http:,.0f} results/s, broker ready in {broker_start:.2f} s"
           + (f", {kept:,.0f} MB on disk" if storage_dir else ""), flush=True)
     return row
@@ -70,6 +76,7 @@ def main() -> None:
     parser.add_argument("--monitors", type=int, default=1_000)
     parser.add_argument("--envelope", type=int, default=500, help="results per envelope")
     parser.add_argument("--http-seconds", type=float, default=6.0)
+    parser.add_argument("--latency-samples", type=int, default=40, help="monitors created one at a time")
     parser.add_argument("--rounds", type=int, default=1, help="memory then durable, this many times")
     args = parser.parse_args()
     runs: dict[str, list[dict[str, float]]] = {storage: [] for storage in STORAGES}
@@ -91,6 +98,8 @@ def main() -> None:
                       ("creates", "POST /v1/monitors, 32 clients: a command and its reply each (monitors/s)")):
         memory, durable = median("memory", key), median("durable", key)
         print(f"| {name} | {memory:,.0f} | {durable:,.0f} | {durable / memory:.2f} |")
+    print(f"| POST /v1/monitors one at a time, median (ms) | {median('memory', 'latency'):.0f} | "
+          f"{median('durable', 'latency'):.0f} | {median('durable', 'latency') / median('memory', 'latency'):.1f} |")
     print(f"| broker ready (s) | {median('memory', 'start'):.2f} | {median('durable', 'start'):.2f} | |")
     print(f"| broker data on disk after the run (MB) | - | {median('durable', 'mb'):,.0f} | |")
 

@@ -207,8 +207,9 @@ def run_up(settings: Settings) -> None:
                                                   stdout=out, stderr=subprocess.STDOUT))
         api = f"http://{settings.api_host}:{settings.api_port}"
         wait_ok(f"{api}/v1/health-check", processes, time.monotonic() + 120, "the API did not become healthy")
-        wait_ok(f"{api}/v1/account", processes, time.monotonic() + 60, "the admin key did not start working",
-                {"Authorization": f"Bearer {secret}"})
+        if not resumed:  # a resumed key was working, unless someone revoked it since: no reason to wait on it
+            wait_ok(f"{api}/v1/account", processes, time.monotonic() + 60, "the admin key did not start working",
+                    {"Authorization": f"Bearer {secret}"})
         if broker is None:
             kept = ""
         elif broker.durable:
@@ -221,7 +222,7 @@ pingstream is up.
   broker        {settings.broker}{kept}
   probes        {', '.join(regions) or 'none'}  (regions; PINGSTREAM_PROBE_REGIONS=a,b for more)
   admin API key {secret}
-                ({'made on first start; ' if resumed else 'shown once; also '}saved to {key_file})
+                ({'made on the first start, unless revoked since; ' if resumed else 'shown once; also '}saved to {key_file})
   try           curl -H "Authorization: Bearer $(cat {key_file})" {api}/v1/monitors
   mail          {f"via {settings.smtp_host}" if settings.smtp_host else f"{data_dir / 'outbox'}/  (sign-up codes, invitations: no PINGSTREAM_SMTP_HOST set)"}
   logs          {logs}/
