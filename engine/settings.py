@@ -58,8 +58,11 @@ class Settings:
     broker_kind: str = ""
     #: Kafka consumer group (and changelog topic prefix) of this deployment
     app_id: str = "pingstream"
-    #: where workers keep RocksDB state and `make up` keeps logs
+    #: where workers keep RocksDB state and `make up` keeps logs (and the embedded broker's data)
     data_dir: Path = Path(".pingstream")
+    #: the embedded broker's storage: "durable" (DATA_DIR/broker, kept across restarts) or "memory"
+    #: (gone when it stops); ignored when PINGSTREAM_BROKER names a broker
+    embedded_storage: str = "durable"
     #: partitions of every keyed topic: the most workers that can share the load
     partitions: int = 4
     #: where the public API listens
@@ -156,6 +159,8 @@ class Settings:
             raise SettingsError(
                 f"PINGSTREAM_BROKER={settings.broker!r} must look like kafka://host:9092"
             )
+        if settings.embedded_storage not in ("durable", "memory"):
+            raise SettingsError("PINGSTREAM_EMBEDDED_STORAGE must be durable or memory")
         if settings.smtp_security not in ("starttls", "tls", "none"):
             raise SettingsError("PINGSTREAM_SMTP_SECURITY must be starttls, tls or none")
         for name, value in (("PINGSTREAM_OUTBOUND_ALLOW", settings.outbound_allow),

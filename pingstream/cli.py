@@ -169,7 +169,8 @@ def worker_roles(settings: Settings, workers: int) -> list[tuple[str, list[str],
 
 def run_up(settings: Settings, workers: int = 1) -> None:
     """Broker (embedded unless PINGSTREAM_BROKER is set), `workers` workers and the API, in the foreground."""
-    from engine.broker import EmbeddedBroker
+    from engine.broker import BrokerError, EmbeddedBroker
+    from engine.local_s3 import LocalS3Error
 
     data_dir = settings.data_dir.resolve()
     logs = data_dir / "logs"
@@ -182,14 +183,24 @@ def run_up(settings: Settings, workers: int = 1) -> None:
     if not env.get("PINGSTREAM_SECRETS_KEY"):
         env["PINGSTREAM_SECRETS_KEY"] = stored_secret(data_dir, "secrets-key")
     broker = None
+    resumed = False  # the embedded broker comes back with the data of the last `up`
+    key_file = data_dir / "admin-key"
     if not settings.broker:
-        broker = EmbeddedBroker(log_path=logs / "broker.log")
-        broker.start()
+        durable = settings.embedded_storage == "durable"
+        broker_dir, last_storage = data_dir / "broker", data_dir / "embedded-storage"
+        resumed = durable and broker_dir.is_dir() and last_storage.exists() and last_storage.read_text() == "durable"
+        if not resumed:
+            for stale in data_dir.glob("worker-*"):
+                shutil.rmtree(stale)  # the broker starts empty (or without them): old table state would not match
+        broker = EmbeddedBroker(log_path=logs / "broker.log", storage_dir=broker_dir if durable else None)
+        try:
+            broker.start()
+        except (BrokerError, LocalS3Error) as exc:
+            raise SystemExit(f"pingstream: the embedded broker did not start: {exc}") from None
+        last_storage.write_text(settings.embedded_storage)
         env["PINGSTREAM_BROKER"] = broker.url
         env["PINGSTREAM_BROKER_KIND"] = "tansu"
         (data_dir / "broker-url").write_text(broker.url + "\n")  # `pingstream status` finds it there
-        for stale in data_dir.glob("worker-*"):
-            shutil.rmtree(stale)  # the embedded broker starts empty; old table state would not match it
     settings = Settings.from_env(env)
     try:
         settings.require_secrets()
@@ -202,7 +213,11 @@ def run_up(settings: Settings, workers: int = 1) -> None:
 
         async def prepare() -> str:
             await ensure_topics(settings)
-            return (await bootstrap(settings))[1]
+            if resumed and key_file.exists():
+                return key_file.read_text().strip()  # its team and key are in the broker's data already
+            secret = (await bootstrap(settings))[1]
+            write_private(key_file, secret + "\n")
+            return secret
 
         secret = asyncio.run(prepare())
         regions = [region.strip() for region in settings.probe_regions.split(",") if region.strip()]
@@ -216,19 +231,24 @@ def run_up(settings: Settings, workers: int = 1) -> None:
                                                   env={**env, **own_env}, stdout=out, stderr=subprocess.STDOUT))
         api = f"http://{settings.api_host}:{settings.api_port}"
         wait_ok(f"{api}/v1/health-check", processes, time.monotonic() + 120, "the API did not become healthy")
-        wait_ok(f"{api}/v1/account", processes, time.monotonic() + 60, "the admin key did not start working",
-                {"Authorization": f"Bearer {secret}"})
-        key_file = data_dir / "admin-key"
-        write_private(key_file, secret + "\n")
+        if not resumed:  # a resumed key was working, unless someone revoked it since: no reason to wait on it
+            wait_ok(f"{api}/v1/account", processes, time.monotonic() + 60, "the admin key did not start working",
+                    {"Authorization": f"Bearer {secret}"})
+        if broker is None:
+            kept = ""
+        elif broker.durable:
+            kept = f"  (embedded, data in {data_dir / 'broker'}/, kept across restarts{'; resumed' if resumed else ''})"
+        else:
+            kept = "  (embedded, in memory: data is gone when this stops)"
         print(f"""
 pingstream is up.
   API           {api}   (OpenAPI: {api}/v1/openapi.json)
-  broker        {settings.broker}{'  (embedded, in memory: data is gone when this stops)' if broker else ''}
+  broker        {settings.broker}{kept}
   workers       {', '.join(f"http://{settings.worker_host}:{settings.worker_port + n}" for n in range(workers))}
                 (`pingstream status` shows their partitions, lag and rates)
   probes        {', '.join(regions) or 'none'}  (regions; PINGSTREAM_PROBE_REGIONS=a,b for more)
   admin API key {secret}
-                (shown once; also saved to {key_file})
+                ({'made on the first start, unless revoked since; ' if resumed else 'shown once; also '}saved to {key_file})
   try           curl -H "Authorization: Bearer $(cat {key_file})" {api}/v1/monitors
   mail          {f"via {settings.smtp_host}" if settings.smtp_host else f"{data_dir / 'outbox'}/  (sign-up codes, invitations: no PINGSTREAM_SMTP_HOST set)"}
   logs          {logs}/
@@ -243,6 +263,12 @@ Ctrl-C stops everything.
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         while not stop and all(process.poll() is None for process in processes):
+            if broker is not None and not broker.running:
+                if not broker.durable:
+                    raise SystemExit("pingstream: the embedded broker exited, and its data with it; see "
+                                     f"{logs / 'broker.log'}")
+                log.warning("the embedded broker exited; starting it again on %s with its data", broker.url)
+                broker.restart()
             time.sleep(0.5)
     finally:
         for process in processes:

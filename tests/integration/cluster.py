@@ -207,9 +207,9 @@ class Cluster:
         port = port or free_port()
         return self._spawn("worker", name, port, PINGSTREAM_WORKER_PORT=str(port))
 
-    def start_api(self, name: str = "api", **env: str) -> Process:
-        """An API process; `env`: PINGSTREAM_* settings of its own (e.g. PINGSTREAM_IP_RATE_LIMIT="5")."""
-        port = free_port()
+    def start_api(self, name: str = "api", port: int | None = None, **env: str) -> Process:
+        """An API process (on `port`, e.g. a dead one's); `env`: PINGSTREAM_* settings of its own."""
+        port = port or free_port()
         return self._spawn("api", name, port, PINGSTREAM_API_PORT=str(port), **env)
 
     def start_probe(self, region: str = "default", name: str | None = None) -> Process:

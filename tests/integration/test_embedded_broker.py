@@ -129,6 +129,44 @@ async def test_tansu_under_reports_end_offsets_and_true_end_offsets_corrects_it(
     assert type(next(iter(by_faust_tp))) is TP
 
 
+async def test_a_durable_broker_keeps_records_and_committed_offsets_through_sigkill(tmp_path: Path) -> None:
+    topic = unique("durable")
+    written = TopicPartition(topic, 0)
+    broker = EmbeddedBroker(log_path=tmp_path / "logs" / "tansu.log", storage_dir=tmp_path / "broker")
+    with broker:
+        await create_topics(broker.bootstrap, topic, partitions=1)
+        await send_three_batches_of_ten(broker.bootstrap, topic)
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="durable-group",
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign([written])
+            await consumer.commit({written: 25})
+        finally:
+            await consumer.stop()
+        for pid in (broker.pid, broker.storage_pid):  # the broker and its storage, both at once
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.get_running_loop().run_in_executor(None, broker.restart)
+
+        reported = await reported_end_offsets(broker.bootstrap, [written])
+        assert reported[written] <= 30  # the ListOffsets defect is there on this storage too
+        assert await true_end_offsets(broker.bootstrap, [written], reported) == {written: 30}
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="durable-group",
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign([written])
+            assert await consumer.committed(written) == 25
+            consumer.seek(written, 0)
+            values = []
+            while len(values) < 30:
+                batch = await asyncio.wait_for(consumer.getmany(written, timeout_ms=1000), 10)
+                values += [record.value for record in batch.get(written, [])]
+        finally:
+            await consumer.stop()
+        assert values == [f"{b}-{n}".encode() for b in range(3) for n in range(10)]
+
+
 async def test_install_corrects_highwaters_only_for_its_app(broker: EmbeddedBroker) -> None:
     topic = unique("scoped")
     await create_topics(broker.bootstrap, topic, partitions=1)

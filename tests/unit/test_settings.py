@@ -72,6 +72,13 @@ def test_the_broker_must_be_a_kafka_url(broker):
         Settings.from_env({"PINGSTREAM_BROKER": broker})
 
 
+def test_the_embedded_broker_is_durable_unless_asked_for_memory():
+    assert Settings.from_env({}).embedded_storage == "durable"
+    assert Settings.from_env({"PINGSTREAM_EMBEDDED_STORAGE": "memory"}).embedded_storage == "memory"
+    with pytest.raises(SettingsError, match="durable or memory"):
+        Settings.from_env({"PINGSTREAM_EMBEDDED_STORAGE": "disk"})
+
+
 @pytest.mark.parametrize("partitions", ["0", "-3"])
 def test_there_is_at_least_one_partition(partitions):
     with pytest.raises(SettingsError, match="PINGSTREAM_PARTITIONS must be at least 1"):
