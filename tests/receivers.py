@@ -4,7 +4,8 @@ One server answers three kinds of caller: an SMS provider speaking Twilio's REST
 shape (POST /2010-04-01/Accounts/<sid>/Messages.json and Calls.json, basic auth,
 form-encoded To/From/Body or Twiml; 201 with a `sid`), webhook receivers, and
 apprise's json:// and ntfy:// targets. Any path answers 200 unless a status
-script is set for it (`script`: path -> statuses, the last one repeating).
+script is set for it (`script`: path -> statuses, the last one repeating), after a pause if one is set
+(`slow`: path -> seconds).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class HttpReceiver:
     def __init__(self) -> None:
         self.requests: list[Seen] = []
         self.script: dict[str, list[int]] = {}
+        self.slow: dict[str, float] = {}  # path -> seconds each answer waits (a request is recorded on arrival)
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
@@ -59,6 +61,8 @@ class HttpReceiver:
             self.requests.append(seen)
             statuses = self.script.get(request.path)
             status = (statuses.pop(0) if len(statuses) > 1 else statuses[0]) if statuses else None
+        if request.path in self.slow:
+            await asyncio.sleep(self.slow[request.path])
         if request.path.endswith(("/Messages.json", "/Calls.json")):
             if status is not None and status >= 400:
                 return web.json_response({"code": 21211, "message": "The 'To' number is not valid.",

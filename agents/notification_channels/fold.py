@@ -193,13 +193,15 @@ class NotificationFold:
     def launch(self) -> None:
         """Start the attempts the last fold made due (its state is durable by now)."""
         launching, self.to_launch = self.to_launch, []
-        owned_now = ownership.assigned(self.engine.app)
+        owned_now, now = ownership.assigned(self.engine.app), time.time()
         for partition, key in launching:
             if key in self.in_flight or partition not in owned_now:
                 continue
             delivery = self.data.get(partition, key)
             if delivery is None or delivery["status"] != "pending":
                 continue
+            if delivery["next_attempt_at"] > now + 0.05:
+                continue  # a tick folded before the last attempt's outcome saw it due: the backoff still runs
             attempt = len(delivery["attempts"]) + 1
             self.in_flight[key] = attempt
             if layout.in_doubt(delivery):  # claimed by a worker that did not live to record the outcome

@@ -51,13 +51,13 @@ def one_request(receiver: HttpReceiver, path: str, what: str, count: int = 1) ->
     return receiver.seen(path)
 
 
-async def send_to(cluster: Cluster, owner: str, message: dict, times: int = 1) -> None:
+async def send_to(cluster: Cluster, owner: str, *messages: dict) -> None:
     """What a future page does (agents/notification_channels/notify.py): a `send` on the owner's partition."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_of(cluster), acks="all")
     await producer.start()
     try:
-        body = orjson.dumps({"kind": "send", "owner": owner, "at": time.time(), **message})
-        for _ in range(times):
+        for message in messages:
+            body = orjson.dumps({"kind": "send", "owner": owner, "at": time.time(), **message})
             await producer.send_and_wait("notification-deliveries", body, key=entity_key(owner),
                                          partition=partition_for(owner, cluster.partitions))
     finally:
@@ -111,9 +111,9 @@ def test_every_type_is_verified_through_itself_then_told_in_priority_order_once(
 
     # a message for the team, emitted three times under one id, reaches each channel once
     message_id = f"page-{tag}"
-    asyncio.run(send_to(cluster, f"team:{team_id}", {"id": message_id, "subject": "Checkout is down",
-                                                     "text": "monitor checkout: connection refused",
-                                                     "link": "https://example.com/ack"}, times=3))
+    page = {"id": message_id, "subject": "Checkout is down", "text": "monitor checkout: connection refused",
+            "link": "https://example.com/ack"}
+    asyncio.run(send_to(cluster, f"team:{team_id}", page, page, page))
     mail = smtp_server.wait_for_mail(address)
     assert "Checkout is down" in mail and "https://example.com/ack" in mail
     hooked = one_request(http_receiver, hook, "the webhook's message", 2)
