@@ -12,17 +12,23 @@ from __future__ import annotations
 import mode
 
 from agents.notification_channels import commands, reads
-from agents.notification_channels.fold import TICK_EVERY, NotificationFold
-from engine import topics
+from agents.notification_channels.fold import NotificationFold
+from engine import ownership, topics
 from engine.app import Engine
-from engine.component import Component, Stream, Ticks
+from engine.component import Component, Stream, Timer
 from engine.dead_letters import DeadLetters
 
 COMMANDS = commands.COMMANDS
+LOOK_EVERY = 0.5     # how often the timer looks for retries due (seconds)
+RETICK_AFTER = 1.0   # a tick not applied by then is sent again (seconds)
 
 
 def component(engine: Engine) -> Component:
     fold = NotificationFold(engine, DeadLetters(engine.state))
+
+    # a partition gets a tick only when a retry is due there: an idle topic stays quiet
+    retry_timer = ownership.due_ticks(engine.app, topics.NOTIFICATION_DELIVERIES, fold.has_due, fold.ticks_applied,
+                                      RETICK_AFTER)
 
     class Senders(mode.Service):
         async def on_stop(self) -> None:
@@ -33,7 +39,7 @@ def component(engine: Engine) -> Component:
         streams=(Stream(topics.NOTIFICATION_DELIVERIES, "notification-deliveries", fold, after=fold.launch),),
         commands=COMMANDS,
         reads=(reads.routes,),
-        ticks=(Ticks(topics.NOTIFICATION_DELIVERIES, TICK_EVERY),),  # retries due are launched
+        timers=(Timer(LOOK_EVERY, retry_timer),),
         services=(Senders,),
         health={"notification_channels": fold.health},
     )

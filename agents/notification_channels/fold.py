@@ -5,7 +5,7 @@
    schemas/notification_channel.py NotificationRequest; emitted by agents, never
    by a request handler), `code` and `test` (for one channel: emitted by the
    channel commands), `claimed` (an attempt is about to be made), `attempted`
-   (its outcome), `tick` (a timer's, each second: retries are due), `purge`
+   (its outcome), `tick` (a timer's, when a partition has retries due), `purge`
    (a channel was deleted);
 2. the state: `notification_deliveries` (tables/notification_channels.py: each
    delivery with its attempts, a dedup key per (message id, channel), a due
@@ -46,7 +46,6 @@ from tables import notification_channels as layout
 
 log = logging.getLogger(__name__)
 
-TICK_EVERY = 1.0
 DUE_PER_TICK = 200       # deliveries launched per partition per tick at most
 CONCURRENCY = 32         # sends in flight per worker
 
@@ -63,6 +62,7 @@ class NotificationFold:
         self.transports = Transports(engine.settings)
         self.to_launch: list[tuple[int, bytes]] = []
         self.in_flight: dict[bytes, int] = {}   # delivery key -> attempt number under way in this process
+        self.ticks_applied: dict[int, float] = {}  # partition -> `at` of the last tick folded
         self.slots = asyncio.Semaphore(CONCURRENCY)
         self.counts = {"messages": 0, "queued": 0, "attempts": 0, "delivered": 0, "failed": 0, "unknown": 0,
                        "duplicates": 0}
@@ -90,6 +90,7 @@ class NotificationFold:
         elif kind == "attempted":
             self.fold_attempted(partition, offset, message)
         elif kind == "tick":
+            self.ticks_applied[partition] = float(message["at"])
             due = self.data.scan(partition, *layout.due_until(float(message["at"])), limit=DUE_PER_TICK)
             self.to_launch.extend((partition, layout.delivery_of_due(key)) for key, _ in due)
         elif kind == "purge":
@@ -97,6 +98,11 @@ class NotificationFold:
         else:
             self.dead_letters.send(topics.NOTIFICATION_DELIVERIES, partition, offset, 0, value,
                                    f"unknown kind {kind!r}")
+
+    def has_due(self, partition: int, now: float) -> bool:
+        """Is an attempt due in the partition that is not under way here? (The timer asks; it writes nothing.)"""
+        due = self.data.scan(partition, *layout.due_until(now), limit=DUE_PER_TICK)
+        return any(layout.delivery_of_due(key) not in self.in_flight for key, _ in due)
 
     def channel(self, partition: int, owner: str, channel_id: str) -> dict | None:
         record = self.channels.get(partition, entity_key(owner))

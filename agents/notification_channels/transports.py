@@ -65,8 +65,12 @@ class Transports:
                 "data": {"subject": subject, "text": text}}
         try:
             await self.mailer.send(mail)
-        except MailError as exc:
-            return failed(exc.reason, final=exc.permanent)
+        except MailError as exc:  # the tenant sees a class; the operator's log has the server's words
+            log.warning("notification mail %s: %s", mail["id"], exc.reason)
+            if isinstance(exc.__cause__, asyncio.TimeoutError):  # the server may have taken it before going quiet
+                return unknown("the mail server did not answer in time")
+            return failed("the mail server refused the message" if exc.permanent
+                          else "the mail server could not take the message", final=exc.permanent)
         return sent()
 
     async def send_webhook(self, channel: dict, delivery: dict, subject: str, text: str, code: str | None) -> dict:

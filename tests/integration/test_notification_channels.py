@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from engine.partitioning import entity_key, partition_for
 from tests.integration.accounts import person
 from tests.integration.cluster import Client, Cluster, wait_for
+from tests.integration.test_alert_channels import every_record
 from tests.integration.test_alert_channels import verify as signed_by
 from tests.integration.test_crash_exactness import bootstrap_of
 from tests.mailbox import Mailbox
@@ -139,6 +140,14 @@ def test_every_type_is_verified_through_itself_then_told_in_priority_order_once(
     assert sent.status == 202, sent.body
     wait_for("the test sms", lambda: len(http_receiver.sent_to(sms_phone)) == 3, 30)
     assert "test" in http_receiver.sent_to(sms_phone)[2].form["Body"]
+
+    # the apprise URL and the signing secret are sealed everywhere: topics, changelogs, the workers' files
+    secrets = (apprise_json.removeprefix("json://").encode(), ntfy_topic.encode(), webhook["secret"].encode())
+    records = asyncio.run(every_record(cluster))
+    assert not [s for s in secrets for record in records if s in record]
+    for path in cluster.root.rglob("*"):
+        if path.is_file():
+            assert not [s for s in secrets if s in path.read_bytes()], path
 
 
 def test_a_failing_receiver_is_retried_with_backoff_and_logged(
