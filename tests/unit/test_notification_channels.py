@@ -110,3 +110,17 @@ def test_a_deleted_channel_leaves_no_delivery_behind() -> None:
     send(fold, 1, "page-1")
     fold.fold_message(0, 2, orjson.dumps({"kind": "purge", "owner": OWNER, "channel_id": "a"}))
     assert fold.data.all_keys(0) == []
+
+
+def test_notify_is_one_send_on_the_owner_s_partition_that_the_fold_accepts() -> None:
+    from agents.notification_channels.notify import notify, person
+    from engine.partitioning import partition_for
+
+    engine = SimpleNamespace(state=RecordingState(), partitions=4)
+    notify(engine, person("usr_1"), "page:pg_1:usr_1:0:0", "Checkout is down", "connection refused", 1000.0,
+           link="https://example.com/ack/x")
+    (sent,) = engine.state.on("notification-deliveries")
+    assert sent.key == entity_key("user:usr_1") and sent.partition == partition_for("user:usr_1", 4)
+    assert sent.body["kind"] == "send" and sent.body["owner"] == "user:usr_1" and sent.body["link"].endswith("/x")
+    with pytest.raises(ValidationError):
+        notify(engine, "someone", "m", "s", "t", 1.0)  # not an owner
