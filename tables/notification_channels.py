@@ -24,8 +24,9 @@ agents/notification_channels/fold.py only):
 
 The dedup key is written in the same flush as the delivery, before any
 attempt: a message id reaches a channel's log once (among its last
-KEEP_DELIVERIES). An attempt is claimed on the topic before it is made; one
-found claimed without an outcome (its worker died or lost the partition
+KEEP_DELIVERIES). An attempt is claimed on the topic, and made only if its
+claim is the first of that attempt number the fold sees; one found claimed
+without an outcome (its worker died or lost the partition
 mid-send), or one that timed out, is never made again: it ends `unknown`.
 """
 from __future__ import annotations

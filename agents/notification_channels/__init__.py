@@ -12,7 +12,7 @@ from __future__ import annotations
 import mode
 
 from agents.notification_channels import commands, reads
-from agents.notification_channels.fold import NotificationFold
+from agents.notification_channels.fold import WITHIN, NotificationFold
 from engine import ownership, topics
 from engine.app import Engine
 from engine.component import Component, Stream, Timer
@@ -36,7 +36,8 @@ def component(engine: Engine) -> Component:
 
     return Component(
         name="notification_channels",
-        streams=(Stream(topics.NOTIFICATION_DELIVERIES, "notification-deliveries", fold, after=fold.launch),),
+        streams=(Stream(topics.NOTIFICATION_DELIVERIES, "notification-deliveries", fold, within=WITHIN,
+                        after=fold.launch),),
         commands=COMMANDS,
         reads=(reads.routes,),
         timers=(Timer(LOOK_EVERY, retry_timer),),

@@ -14,14 +14,17 @@
    certainly failed MAX_ATTEMPTS times or for good (failed), or may have been
    received without our knowing (unknown: a timeout, or a claim without outcome);
 4. the effects: the sends (agents/notification_channels/transports.py), made
-   outside the fold once the state that scheduled them is durable, each after
-   its claim is in Kafka, by at most CONCURRENCY tasks.
+   outside the fold once the state that scheduled them is durable, each only
+   after its claim came back through the fold as the first claim of that
+   attempt (a compare-and-set through the log), by at most CONCURRENCY tasks.
 
 The guarantee: one delivery per (message id, channel) — the dedup key is in the
 same flush as the delivery, so a redelivered or re-emitted `send` adds nothing;
 and at most one send per attempt number, none repeated whose outcome is unknown
 — an attempt found claimed without an outcome after a SIGKILL or a rebalance is
-recorded `unknown`, not made again. A failure that certainly did not reach the
+recorded `unknown`, not made again; and a second claim of one attempt (a new
+owner acting on a tick it refolded before the old owner's claim) loses, so its
+sender sends nothing. A failure that certainly did not reach the
 receiver (refused connection, an error status) is retried with backoff.
 """
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from typing import Any
 
 import orjson
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 
 DUE_PER_TICK = 200       # deliveries launched per partition per tick at most
 CONCURRENCY = 32         # sends in flight per worker
+CLAIM_TIMEOUT = 30.0     # seconds an attempt waits for its claim to come back through the fold
+WITHIN = 0.02            # a batch waits at most this long to fill: a claim comes back quickly (seconds)
 
 
 class NotificationFold:
@@ -63,6 +69,8 @@ class NotificationFold:
         self.to_launch: list[tuple[int, bytes]] = []
         self.in_flight: dict[bytes, int] = {}   # delivery key -> attempt number under way in this process
         self.ticks_applied: dict[int, float] = {}  # partition -> `at` of the last tick folded
+        self.claims: dict[str, asyncio.Future] = {}  # claim token -> did it win? (this process's attempts)
+        self.settled_claims: list[tuple[str, bool]] = []  # answered once the fold's state is durable
         self.slots = asyncio.Semaphore(CONCURRENCY)
         self.counts = {"messages": 0, "queued": 0, "attempts": 0, "delivered": 0, "failed": 0, "unknown": 0,
                        "duplicates": 0}
@@ -147,10 +155,14 @@ class NotificationFold:
         self.to_launch.append((partition, key))
 
     def fold_claimed(self, partition: int, message: dict) -> None:
+        """The first claim of an attempt wins; any later one (a refold, another owner) loses."""
         key = bytes.fromhex(message["delivery_key"])
         delivery = self.data.get(partition, key)
-        if delivery is not None and delivery["status"] == "pending" and delivery["claimed"] < message["attempt"]:
+        won = delivery is not None and delivery["status"] == "pending" and delivery["claimed"] < message["attempt"]
+        if won:
             self.data.put(partition, key, {**delivery, "claimed": message["attempt"]})
+        if message.get("token") in self.claims:
+            self.settled_claims.append((message["token"], won))
 
     def fold_attempted(self, partition: int, offset: int, message: dict) -> None:
         key = bytes.fromhex(message["delivery_key"])
@@ -198,6 +210,11 @@ class NotificationFold:
 
     def launch(self) -> None:
         """Start the attempts the last fold made due (its state is durable by now)."""
+        settled, self.settled_claims = self.settled_claims, []
+        for token, won in settled:
+            claim = self.claims.pop(token, None)
+            if claim is not None and not claim.done():
+                claim.set_result(won)
         launching, self.to_launch = self.to_launch, []
         owned_now, now = ownership.assigned(self.engine.app), time.time()
         for partition, key in launching:
@@ -222,21 +239,34 @@ class NotificationFold:
 
     async def attempt(self, partition: int, key: bytes, delivery: dict, number: int) -> None:
         async with self.slots:
-            try:  # the claim is in Kafka before anything is sent: whoever owns the partition next sees it
-                await self.produce(partition, delivery["owner"], {"kind": "claimed", "delivery_key": key.hex(),
-                                                                  "attempt": number, "at": time.time()})
-            except Exception:
-                log.exception("claiming attempt %d of %s failed; it will be made later", number, delivery["id"])
+            if not await self.claim(partition, key, delivery, number):
                 self.in_flight.pop(key, None)
-                return
-            if not ownership.serves(self.engine.app, partition):
-                self.in_flight.pop(key, None)  # the partition moved meanwhile: its new owner decides
                 return
             started, at = time.monotonic(), time.time()
             channel = self.channel(partition, delivery["owner"], delivery["channel_id"])
             outcome = await self.send(channel, delivery)
             self.counts["attempts"] += 1
             await self.record(partition, key, delivery, number, at, time.monotonic() - started, outcome)
+
+    async def claim(self, partition: int, key: bytes, delivery: dict, number: int) -> bool:
+        """Claim attempt `number` on the topic and wait for the fold to say whether it was the first claim.
+
+        The claim is in Kafka before anything is sent, so whoever owns the
+        partition next sees it; an attempt not won sends nothing.
+        """
+        token = uuid.uuid4().hex
+        self.claims[token] = claim = asyncio.get_running_loop().create_future()
+        try:
+            await self.produce(partition, delivery["owner"], {"kind": "claimed", "delivery_key": key.hex(),
+                                                              "attempt": number, "token": token, "at": time.time()})
+            return await asyncio.wait_for(claim, CLAIM_TIMEOUT) and ownership.serves(self.engine.app, partition)
+        except asyncio.TimeoutError:
+            return False  # not folded here (the partition moved?): its owner finds the claim without outcome
+        except Exception:
+            log.exception("claiming attempt %d of %s failed; it will be made later", number, delivery["id"])
+            return False
+        finally:
+            self.claims.pop(token, None)
 
     async def send(self, channel: dict | None, delivery: dict) -> dict:
         if channel is None:

@@ -95,7 +95,11 @@ def test_an_attempt_claimed_without_an_outcome_is_in_doubt_and_a_late_outcome_co
     fold = fold_with({"owner": OWNER, "channels": {"a": channel("a", 1)}})
     send(fold, 1, "page-1")
     (_, key), = fold.to_launch
-    fold.fold_message(0, 2, orjson.dumps({"kind": "claimed", "delivery_key": key.hex(), "attempt": 1, "at": 1.0}))
+    fold.claims = {"first": None, "second": None}  # tokens of attempts waiting for their claims
+    for token in ("first", "second"):  # a new owner's claim of the same attempt, behind the old owner's
+        fold.fold_message(0, 2, orjson.dumps({"kind": "claimed", "delivery_key": key.hex(), "attempt": 1,
+                                              "token": token, "at": 1.0}))
+    assert fold.settled_claims == [("first", True), ("second", False)]  # only the first may send
     assert layout.in_doubt(fold.data.get(0, key))
     attempted = orjson.dumps({"kind": "attempted", "delivery_key": key.hex(), "attempt": 1, "at": 1.0,
                               "outcome": "sent", "status_code": 200, "error": None})
