@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## up: embedded broker (unless PINGSTREAM_BROKER is set), one worker and the API, in the foreground
+## up: embedded broker (unless PINGSTREAM_BROKER is set), WORKERS workers (default 1) and the API, in the foreground
+WORKERS ?= 1
 up: $(STAMP)
-	$(BIN)/python -m pingstream.cli up
+	$(BIN)/python -m pingstream.cli up --workers $(WORKERS)
 
 ## test: the whole suite against a real broker (embedded Tansu, or KAFKA_BOOTSTRAP)
 test: $(STAMP)
@@ -24,7 +25,9 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
-## bench: ingest throughput, probe checks and one probe's schedule over 10,000 monitors, against baselines in the same run
+## bench: ingest throughput (and end to end with 1 and 2 workers), probe checks and one probe's schedule over
+## 10,000 monitors, against baselines in the same run
+BENCH_ARGS ?= --workers 2
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.probe_checks $(PROBE_CHECKS_ARGS)
