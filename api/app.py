@@ -5,7 +5,7 @@ from aiohttp import web
 
 from api import (
     accounts, alert_channels, certificates, checks, heartbeats, incidents, monitors, openapi, ping_urls, probes,
-    rate_limits, rulesets, teams, usage, webhooks,
+    public_pages, rate_limits, rulesets, status_pages, teams, usage, webhooks,
 )
 from api.errors import error_middleware
 from api.forwarding import forwarding_middleware
@@ -52,7 +52,8 @@ def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Applicat
     app["gateway"] = gateway
     for table in (monitors.routes, checks.routes, openapi.routes, health_routes, heartbeats.routes,
                   ping_urls.routes, webhooks.routes, rulesets.routes, incidents.routes, alert_channels.routes,
-                  teams.routes, usage.routes, probes.routes, certificates.routes):
+                  teams.routes, usage.routes, probes.routes, certificates.routes, status_pages.routes,
+                  public_pages.routes):
         app.add_routes(table)
     accounts.install(app)
     if manage_gateway:

@@ -64,6 +64,8 @@ class Engine:
     certificates: TableStore
     #: monitor id -> its SSL and domain reminders (agents/certificates/commands.py)
     certificate_reminders: TableStore
+    #: status pages' configuration and name claims (commands); bindings and live models (agents/status_pages)
+    status_pages: TableStore
 
     @property
     def partitions(self) -> int:
@@ -127,4 +129,5 @@ def build_engine(settings: Settings) -> Engine:
         accounts=state.table("accounts", help="accounts by email: password hash, codes, sessions"),
         certificates=state.table("certificates", help="certificates and domains seen, reminders fired, indexes"),
         certificate_reminders=state.table("certificate_reminders", help="SSL and domain reminders by monitor"),
+        status_pages=state.table("status_pages", help="status pages, name claims, bindings, live models"),
     )

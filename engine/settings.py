@@ -110,6 +110,10 @@ class Settings:
     #: where domains are looked up over RDAP: GET <rdap_url>/domain/<name>; the default is rdap.org, a
     #: redirector to each registry's RDAP server by IANA's bootstrap registry (RFC 9224)
     rdap_url: str = "https://rdap.org"
+    #: the host name status pages' custom domains point their CNAME at (GET /v1/status-pages/domains/{domain})
+    status_page_cname: str = "pages.pingstream.local"
+    #: the nameserver (host or host:port) that DNS lookups of the API ask; empty = the system's resolvers
+    dns_nameserver: str = ""
     #: a PEM bundle of CAs probes trust beside the system's (e.g. an internal CA); empty = the system's only
     probe_ca_file: str = ""
     #: networks (comma-separated CIDR) of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed;

@@ -1,0 +1,194 @@
+"""Public status pages: HTML rendered on the server, Statuspage-compatible JSON, an Atom feed of incidents.
+
+Served at /s/{subdomain}/... and, for a page with a `domain`, at /... of a
+request whose Host is that domain. Everything comes from the page's live view
+that this process follows (api/status_page_views.py): one lookup in memory,
+rendered once per version of the page. Private pages let in the addresses of
+their `ip_addresses` and visitors holding the page's cookie, which the right
+password gets them (HMAC of the page and its password hash: a new password
+ends every visitor's cookie).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+from feedgen.feed import FeedGenerator
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from api.passwords import verify_password
+from api.rate_limits import client_address, unmetered
+from api.status_page_views import StatusPageViews
+from tables import status_pages as rules
+
+routes = web.RouteTableDef()
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                        autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
+TEMPLATES.globals["iso"] = rules.iso
+WORDS = {"operational": "Operational", "degraded_performance": "Degraded performance",
+         "partial_outage": "Partial outage", "major_outage": "Major outage", "under_maintenance": "Under maintenance"}
+DOCUMENTS = {"summary.json": "summary", "status.json": "status", "components.json": "components",
+             "incidents.json": "incidents", "incidents/unresolved.json": "unresolved",
+             "scheduled-maintenances.json": "scheduled-maintenances"}
+PAST_DAYS = 7
+HTML, JSON, ATOM = "text/html", "application/json", "application/atom+xml"
+NOT_FOUND = (b"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Not found</title></head>"
+             b"<body><h1>Not found</h1><p>There is no status page here.</p></body></html>")
+
+
+def views_of(request: web.Request) -> StatusPageViews:
+    return request.app["gateway"].status_pages
+
+
+def not_found() -> web.Response:
+    return web.Response(status=404, body=NOT_FOUND, content_type=HTML, charset="utf-8")
+
+
+def page_of(request: web.Request) -> tuple[dict | None, str]:
+    """The page the request names (by subdomain, else by Host) and the base URL its links use."""
+    subdomain = request.match_info.get("subdomain")
+    if subdomain is not None:
+        return views_of(request).by_name(subdomain), f"/s/{subdomain}"
+    return views_of(request).by_host(request.host), ""
+
+
+def cookie_name(page: dict) -> str:
+    return f"ps_{page['id']}"
+
+
+def cookie_value(request: web.Request, page: dict) -> str:
+    secret = request.app["gateway"].settings.jwt_secret or request.app["gateway"].settings.internal_token
+    key = hashlib.sha256(b"status-page-cookie:" + secret.encode()).digest()
+    return hmac.new(key, f"{page['id']}:{page['password_hash']}".encode(), hashlib.sha256).hexdigest()
+
+
+def let_in(request: web.Request, page: dict) -> bool:
+    if page["type"] != "private":
+        return True
+    if page.get("ip_addresses"):
+        try:
+            address = ipaddress.ip_address(client_address(request))
+            if any(address in ipaddress.ip_network(net, strict=False) for net in page["ip_addresses"]):
+                return True
+        except ValueError:
+            pass
+    presented = request.cookies.get(cookie_name(page))
+    return bool(page.get("password_hash") and presented
+                and hmac.compare_digest(presented, cookie_value(request, page)))
+
+
+def refused(page: dict, base: str, wrong: bool = False) -> web.Response:
+    body = TEMPLATES.get_template("status_password.html").render(
+        name=page["page_name"], password=bool(page.get("password_hash")), base=base, wrong=wrong)
+    return web.Response(status=401 if page.get("password_hash") else 403, text=body, content_type=HTML)
+
+
+def guarded(what: str):
+    """The view gets (request, page, base) for a page that exists and lets the caller in."""
+    def wrap(view):
+        @unmetered  # served from memory to anyone; a page is public by nature
+        async def handler(request: web.Request) -> web.StreamResponse:
+            page, base = page_of(request)
+            if page is None:
+                return not_found()
+            if base == "" and page.get("redirect_to_https") and request.scheme == "http":
+                raise web.HTTPMovedPermanently(f"https://{request.host}{request.path_qs}")
+            if what != "login" and not let_in(request, page):
+                return refused(page, base)
+            return await view(request, page, base)
+        handler.__name__ = view.__name__
+        return handler
+    return wrap
+
+
+# -- the page ----------------------------------------------------------------------------------
+
+
+def render_page(page: dict, base: str) -> bytes:
+    names = {component["id"]: component["name"] for component in page["components"]}
+    active = [incident for incident in page["incidents"] if incident["status"] != "resolved"]
+    days = list(reversed(rules.days_ending(page["updated_at"], PAST_DAYS)))
+    resolved: dict[str, list[dict]] = {day: [] for day in days}
+    for incident in page["incidents"]:
+        day = rules.day_of(incident["created_at"])
+        if incident["status"] == "resolved" and day in resolved:
+            resolved[day].append(incident)
+    return TEMPLATES.get_template("status_page.html").render(
+        page=page, base=base, active=active, past=list(resolved.items()), words=WORDS, names=names).encode()
+
+
+@routes.get("/s/{subdomain}")
+@routes.get("/s/{subdomain}/")
+@routes.get("/")
+@guarded("page")
+async def status_page(request: web.Request, page: dict, base: str) -> web.Response:
+    body = views_of(request).render(page, ("html", base), lambda: render_page(page, base))
+    return web.Response(body=body, content_type=HTML, charset="utf-8",
+                        headers={"Cache-Control": "no-cache" if page["type"] == "public" else "private, no-cache"})
+
+
+@routes.post("/s/{subdomain}/login")
+@routes.post("/login")
+@guarded("login")
+async def status_page_login(request: web.Request, page: dict, base: str) -> web.Response:
+    """A private page's password form: the right password gets the cookie and goes back to the page."""
+    form = await request.post()
+    password = form.get("password")
+    if not page.get("password_hash") or not isinstance(password, str) or \
+            not await verify_password(page["password_hash"], password):
+        return refused(page, base, wrong=True)
+    response = web.HTTPSeeOther(base or "/")
+    response.set_cookie(cookie_name(page), cookie_value(request, page), httponly=True, samesite="Lax",
+                        path=base or "/", secure=request.scheme == "https", max_age=30 * 86400)
+    raise response
+
+
+# -- Statuspage-compatible JSON and the feed ----------------------------------------------------
+
+
+def document_route(path: str):
+    return routes.get(path + "/api/v2/{document:summary\\.json|status\\.json|components\\.json|incidents\\.json|"
+                             "incidents/unresolved\\.json|scheduled-maintenances\\.json}")
+
+
+@document_route("/s/{subdomain}")
+@document_route("")
+@guarded("json")
+async def statuspage_json(request: web.Request, page: dict, base: str) -> web.Response:
+    kind = DOCUMENTS[request.match_info["document"]]
+    url = f"{request.scheme}://{request.host}{base or '/'}"
+    body = views_of(request).render(page, (kind, url),
+                                    lambda: orjson.dumps(rules.statuspage_document(page, url, kind)))
+    return web.Response(body=body, content_type=JSON, headers={"Access-Control-Allow-Origin": "*"})
+
+
+def render_feed(page: dict, url: str) -> bytes:
+    feed = FeedGenerator()
+    feed.id(url)
+    feed.title(f"{page['page_name']} status: incidents")
+    feed.link(href=url, rel="alternate")
+    feed.updated(datetime.fromtimestamp(page["updated_at"], tz=timezone.utc))
+    for incident in sorted(page["incidents"], key=lambda i: i["created_at"]):
+        entry = feed.add_entry()
+        entry.id(f"{url}#incident-{incident['id']}")
+        entry.title(incident["name"])
+        entry.link(href=f"{url}#incident-{incident['id']}")
+        entry.published(datetime.fromtimestamp(incident["created_at"], tz=timezone.utc))
+        entry.updated(datetime.fromtimestamp(incident["updated_at"], tz=timezone.utc))
+        entry.content("\n".join(f"{rules.iso(u['at'])} {u['status']}: {u['body']}"
+                                for u in reversed(incident["updates"])), type="text")
+    return feed.atom_str(pretty=True)
+
+
+@routes.get("/s/{subdomain}/history.atom")
+@routes.get("/history.atom")
+@guarded("feed")
+async def status_page_feed(request: web.Request, page: dict, base: str) -> web.Response:
+    url = f"{request.scheme}://{request.host}{base or '/'}"
+    body = views_of(request).render(page, ("atom", url), lambda: render_feed(page, url))
+    return web.Response(body=body, content_type=ATOM, charset="utf-8")

@@ -1,0 +1,321 @@
+"""Status pages: the table's key layout, how a component's status follows its source, and the page's views.
+
+Keys of the `status_pages` table:
+
+    "<page id>" (JSON, as entity_key)  the page's configuration (commands)
+    00 'c' <name>                      a claim: which page holds a subdomain ("sub:x") or a domain ("dom:x"),
+                                       in the name's partition (commands)
+    00 'b' <source>                    which page components show a source ("monitor:<id>", "heartbeat:<id>",
+                                       "component:<id>"), in the source's partition (the fold)
+    00 'm' <page id>                   the page's live model, in the page's partition (the fold)
+
+A component's status is the worst of what its source says (a monitor or
+heartbeat down: major outage; in a maintenance window: under maintenance), what
+the open incidents naming it say (by impact), and, for a manual component, what
+was set by hand. The page's overall status is the worst of its components and
+its open incidents, in Atlassian Statuspage's words (`indicator`, `description`),
+whose public JSON (summary.json, ...) `statuspage_*` below lay out field by field.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+CLAIM, BINDING, MODEL = b"\x00c", b"\x00b", b"\x00m"
+DAYS = 90                 # days of uptime shown per component
+KEEP_INCIDENTS = 50       # resolved incidents a page keeps (past incidents, incidents.json)
+
+#: component statuses, least to most severe
+SEVERITY = ("operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage")
+IMPACT_STATUS = {"none": "operational", "minor": "degraded_performance", "major": "partial_outage",
+                 "critical": "major_outage"}
+#: the worst component status -> Statuspage's page status
+INDICATOR = {
+    "operational": ("none", "All Systems Operational"),
+    "under_maintenance": ("maintenance", "Service Under Maintenance"),
+    "degraded_performance": ("minor", "Minor Service Outage"),
+    "partial_outage": ("major", "Partial System Outage"),
+    "major_outage": ("critical", "Major System Outage"),
+}
+INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved")
+
+
+def claim_key(name: str) -> bytes:
+    return CLAIM + name.encode()
+
+
+def binding_key(source: str) -> bytes:
+    return BINDING + source.encode()
+
+
+def model_key(page_id: str) -> bytes:
+    return MODEL + page_id.encode()
+
+
+def subdomain_claim(subdomain: str) -> str:
+    return f"sub:{subdomain}"
+
+
+def domain_claim(domain: str) -> str:
+    return f"dom:{domain}"
+
+
+def sources_of(spec: dict) -> dict[str, list[str]]:
+    """source -> the ids of the page's components that show it (every component shows "component:<id>")."""
+    sources: dict[str, list[str]] = {}
+    for component in spec.get("components", []):
+        if component.get("monitor_id"):
+            sources.setdefault(f"monitor:{component['monitor_id']}", []).append(component["id"])
+        if component.get("heartbeat_id"):
+            sources.setdefault(f"heartbeat:{component['heartbeat_id']}", []).append(component["id"])
+        sources.setdefault(f"component:{component['id']}", []).append(component["id"])
+    return sources
+
+
+def source_status(status: str | None, in_maintenance: bool = False) -> str:
+    """What a monitor's or heartbeat's status says of a component."""
+    if in_maintenance:
+        return "under_maintenance"
+    return "major_outage" if status == "down" else "operational"
+
+
+def worst(statuses: list[str]) -> str:
+    return max(statuses, key=SEVERITY.index, default="operational")
+
+
+def component_status(component: dict, source: dict | None, incidents: list[dict]) -> str:
+    """A component's status now: its source, or its manual status, and the open incidents naming it."""
+    if component.get("monitor_id") or component.get("heartbeat_id"):
+        statuses = [source_status((source or {}).get("status"), bool((source or {}).get("maintenance")))]
+    else:
+        statuses = [component.get("status", "operational")]
+    for incident in incidents:
+        if incident["status"] != "resolved" and component["id"] in incident["component_ids"]:
+            statuses.append(IMPACT_STATUS.get(incident.get("impact") or "none", "operational"))
+            if incident.get("source") in ("monitor", "heartbeat") and statuses[0] == "operational":
+                statuses.append("partial_outage")  # opened by the source going down: not operational until resolved
+    return worst(statuses)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def day_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def days_ending(now: float, count: int = DAYS) -> list[str]:
+    today = datetime.fromtimestamp(now, tz=timezone.utc).date()
+    return [(today - timedelta(days=back)).isoformat() for back in range(count - 1, -1, -1)]
+
+
+def daily_uptime(series: list[dict]) -> dict[str, list[int]]:
+    """uptime.series(..., 86400) points -> {day: [up checks, total checks]}."""
+    return {point["start"][:10]: [point["up_checks"], point["total_checks"]] for point in series}
+
+
+def day_colour(uptime: float | None, incidents: int) -> str:
+    if uptime is None:
+        return "none"
+    if uptime >= 99.9 and not incidents:
+        return "up"
+    return "down" if uptime < 95.0 else "degraded"
+
+
+def uptime_bars(days: dict[str, list[int]], incidents: list[dict], component_id: str, now: float) -> list[dict]:
+    """DAYS bars, oldest first: the day, its uptime (None: no data), the incidents on it naming the component."""
+    opened: dict[str, list[str]] = {}
+    for incident in incidents:
+        if component_id in incident["component_ids"]:
+            opened.setdefault(day_of(incident["created_at"]), []).append(incident["name"])
+    bars = []
+    for day in days_ending(now):
+        up, total = days.get(day, (0, 0))
+        uptime = round(100.0 * up / total, 2) if total else None
+        names = opened.get(day, [])
+        bars.append({"date": day, "uptime_percentage": uptime, "incidents": names,
+                     "colour": day_colour(uptime, len(names))})
+    return bars
+
+
+def overall_uptime(days: dict[str, list[int]]) -> float | None:
+    up = sum(value[0] for value in days.values())
+    total = sum(value[1] for value in days.values())
+    return round(100.0 * up / total, 3) if total else None
+
+
+def group_id(page_id: str, name: str) -> str:
+    return "grp_" + hashlib.sha256(f"{page_id}:{name}".encode()).hexdigest()[:16]
+
+
+# -- the live model: the page's partition keeps it, the view is what it publishes ---------------
+
+
+def new_model(page_id: str) -> dict:
+    return {"id": page_id, "config": None, "sources": {}, "incidents": {}, "version": 0}
+
+
+def apply_incident(model: dict, incident: dict, at: float) -> bool:
+    """An incident naming the page's components (a view from incident-events): its status and updates.
+
+    Idempotent: an event older than what the model holds changes nothing.
+    """
+    held = model["incidents"].get(incident["id"])
+    updated_at = incident["updated_at"]
+    if held is not None and held["updated_at"] > updated_at:
+        return False
+    updates = list(held["updates"]) if held else []
+    if not updates or updates[-1]["status"] != incident["status"] or incident.get("message"):
+        body = incident.get("message") or (incident.get("description") if not updates else None) \
+            or default_update(incident["status"])
+        updates.append({"id": f"{incident['id']}:{len(updates)}", "status": incident["status"], "body": body,
+                        "at": at})
+    model["incidents"][incident["id"]] = {
+        "id": incident["id"], "name": incident["name"], "status": incident["status"],
+        "impact": incident.get("impact") or "none", "source": incident.get("source"),
+        "component_ids": sorted(incident["component_ids"]), "created_at": incident["created_at"],
+        "updated_at": updated_at, "resolved_at": incident.get("resolved_at"), "updates": updates,
+    }
+    resolved = sorted((i for i in model["incidents"].values() if i["status"] == "resolved"),
+                      key=lambda i: i["updated_at"])
+    for old in resolved[:-KEEP_INCIDENTS]:
+        del model["incidents"][old["id"]]
+    return True
+
+
+def default_update(status: str) -> str:
+    return {"investigating": "We are investigating this issue.",
+            "identified": "The issue has been identified and a fix is being worked on.",
+            "monitoring": "A fix has been put in place and we are monitoring the results.",
+            "resolved": "This incident has been resolved."}.get(status, status)
+
+
+def page_view(model: dict, now: float) -> dict | None:
+    """The page as published on `status-page-views` and served: settings, components, incidents, status."""
+    config = model["config"]
+    if config is None:
+        return None
+    spec = config["spec"]
+    incidents = sorted(model["incidents"].values(), key=lambda i: i["created_at"], reverse=True)
+    components = []
+    for position, component in enumerate(spec.get("components", []), 1):
+        source = model["sources"].get(component["id"])
+        days = (source or {}).get("days") or {}
+        components.append({
+            "id": component["id"], "name": component["name"], "description": component.get("description"),
+            "group": component.get("group"),
+            "group_id": group_id(model["id"], component["group"]) if component.get("group") else None,
+            "monitor_id": component.get("monitor_id"), "heartbeat_id": component.get("heartbeat_id"),
+            "status": component_status(component, source, incidents), "position": position,
+            "uptime_percentage": overall_uptime(days), "bars": uptime_bars(days, incidents, component["id"], now),
+        })
+    statuses = [component["status"] for component in components]
+    statuses += [IMPACT_STATUS.get(i["impact"], "operational") for i in incidents if i["status"] != "resolved"]
+    indicator, description = INDICATOR[worst(statuses)]
+    public = {name: value for name, value in spec.items() if name not in ("components", "password")}
+    return {
+        **public, "id": model["id"], "org_id": config["org_id"], "password_hash": config.get("password_hash"),
+        "page_name": spec.get("page_name") or spec["name"], "components": components,
+        "groups": groups_of(model["id"], components), "incidents": incidents,
+        "status": {"indicator": indicator, "description": description},
+        "created_at": config["created_at"], "updated_at": max([config["updated_at"]] + [
+            i["updated_at"] for i in incidents] + [s.get("at", 0) for s in model["sources"].values()]),
+        "version": model["version"],
+    }
+
+
+def groups_of(page_id: str, components: list[dict]) -> list[dict]:
+    """Components by group, groups in the order of their first component; ungrouped ones alone."""
+    groups: list[dict] = []
+    by_name: dict[str, dict] = {}
+    for component in components:
+        name = component["group"]
+        if name is None:
+            groups.append({"id": None, "name": None, "components": [component]})
+        elif name in by_name:
+            by_name[name]["components"].append(component)
+        else:
+            by_name[name] = {"id": group_id(page_id, name), "name": name, "components": [component]}
+            groups.append(by_name[name])
+    for group in groups:
+        group["status"] = worst([component["status"] for component in group["components"]])
+    return groups
+
+
+# -- Atlassian Statuspage's public JSON (v2) -------------------------------------------------------
+
+
+def statuspage_page(view: dict, url: str) -> dict:
+    return {"id": view["id"], "name": view["page_name"], "url": url, "time_zone": "Etc/UTC",
+            "updated_at": iso(view["updated_at"])}
+
+
+def statuspage_components(view: dict) -> list[dict]:
+    created = iso(view["created_at"])
+    updated = iso(view["updated_at"])
+    rows = []
+    for group in view["groups"]:
+        if group["id"] is not None:
+            rows.append({"id": group["id"], "name": group["name"], "status": group["status"],
+                         "created_at": created, "updated_at": updated,
+                         "position": group["components"][0]["position"], "description": None, "showcase": False,
+                         "start_date": None, "group_id": None, "page_id": view["id"], "group": True,
+                         "only_show_if_degraded": False,
+                         "components": [component["id"] for component in group["components"]]})
+        for component in group["components"]:
+            rows.append({"id": component["id"], "name": component["name"], "status": component["status"],
+                         "created_at": created, "updated_at": updated, "position": component["position"],
+                         "description": component["description"], "showcase": True,
+                         "start_date": created[:10] if created else None, "group_id": component["group_id"],
+                         "page_id": view["id"], "group": False, "only_show_if_degraded": False})
+    return rows
+
+
+def statuspage_incident(view: dict, incident: dict, url: str) -> dict:
+    names = {component["id"]: component for component in view["components"]}
+    affected = [names[cid] for cid in incident["component_ids"] if cid in names]
+    monitoring = next((u["at"] for u in incident["updates"] if u["status"] == "monitoring"), None)
+    return {
+        "id": incident["id"], "name": incident["name"], "status": incident["status"],
+        "created_at": iso(incident["created_at"]), "updated_at": iso(incident["updated_at"]),
+        "monitoring_at": iso(monitoring), "resolved_at": iso(incident["resolved_at"]),
+        "impact": incident["impact"], "shortlink": f"{url}#incident-{incident['id']}",
+        "started_at": iso(incident["created_at"]), "page_id": view["id"],
+        "incident_updates": [{
+            "id": update["id"], "status": update["status"], "body": update["body"], "incident_id": incident["id"],
+            "created_at": iso(update["at"]), "updated_at": iso(update["at"]), "display_at": iso(update["at"]),
+            "affected_components": [{"code": c["id"], "name": c["name"], "old_status": c["status"],
+                                     "new_status": c["status"]} for c in affected],
+            "deliver_notifications": True, "custom_tweet": None, "tweet_id": None,
+        } for update in reversed(incident["updates"])],
+        "components": [{"id": c["id"], "name": c["name"], "status": c["status"], "created_at": iso(view["created_at"]),
+                        "updated_at": iso(view["updated_at"]), "position": c["position"],
+                        "description": c["description"], "showcase": True, "start_date": None,
+                        "group_id": c["group_id"], "page_id": view["id"], "group": False,
+                        "only_show_if_degraded": False} for c in affected],
+    }
+
+
+def statuspage_document(view: dict, url: str, kind: str) -> dict:
+    """summary, status, components, incidents, unresolved, scheduled-maintenances: the v2 documents."""
+    page = statuspage_page(view, url)
+    incidents = view["incidents"]
+    unresolved = [statuspage_incident(view, i, url) for i in incidents if i["status"] != "resolved"]
+    if kind == "summary":
+        return {"page": page, "components": statuspage_components(view), "incidents": unresolved,
+                "scheduled_maintenances": [], "status": view["status"]}
+    if kind == "status":
+        return {"page": page, "status": view["status"]}
+    if kind == "components":
+        return {"page": page, "components": statuspage_components(view)}
+    if kind == "incidents":
+        return {"page": page, "incidents": [statuspage_incident(view, i, url) for i in incidents]}
+    if kind == "unresolved":
+        return {"page": page, "incidents": unresolved}
+    if kind == "scheduled-maintenances":
+        return {"page": page, "scheduled_maintenances": []}
+    raise ValueError(kind)

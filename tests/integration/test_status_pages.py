@@ -1,0 +1,261 @@
+"""Status pages through the public API and the public page of a real cluster: live statuses, JSON, privacy."""
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ElementTree
+
+import orjson
+import pytest
+from dnslib import CNAME, QTYPE, RR
+from dnslib.server import BaseResolver, DNSServer
+
+from tests.integration.cluster import Client, Cluster, wait_for
+from tests.integration.conftest import ready_client
+from tests.integration.test_incidents import new_ruleset
+from tests.integration.test_monitors import create, post_results
+
+# Atlassian Statuspage's public API v2 (https://<page>.statuspage.io/api/v2/): the fields of each object
+PAGE_FIELDS = {"id", "name", "url", "time_zone", "updated_at"}
+STATUS_FIELDS = {"indicator", "description"}
+COMPONENT_FIELDS = {"id", "name", "status", "created_at", "updated_at", "position", "description", "showcase",
+                    "start_date", "group_id", "page_id", "group", "only_show_if_degraded"}
+INCIDENT_FIELDS = {"id", "name", "status", "created_at", "updated_at", "monitoring_at", "resolved_at", "impact",
+                   "shortlink", "started_at", "page_id", "incident_updates", "components"}
+UPDATE_FIELDS = {"id", "status", "body", "incident_id", "created_at", "updated_at", "display_at",
+                 "affected_components", "deliver_notifications", "custom_tweet", "tweet_id"}
+AFFECTED_FIELDS = {"code", "name", "old_status", "new_status"}
+INDICATORS = {"none", "minor", "major", "critical", "maintenance"}
+COMPONENT_STATUSES = {"operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"}
+
+
+class Page:
+    """What a browser or a Statuspage client gets: status, headers, body."""
+
+    def __init__(self, status: int, headers: dict, body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def json(self) -> dict:
+        return orjson.loads(self.body)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def fetch(base: str, path: str, *, headers: dict | None = None, form: dict | None = None) -> Page:
+    data = None if form is None else urllib.parse.urlencode(form).encode()
+    request = urllib.request.Request(base + path, data=data, headers=headers or {})
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=30) as response:
+            return Page(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return Page(error.code, dict(error.headers), error.read())
+
+
+def new_page(api: Client, subdomain: str, **fields) -> dict:
+    response = api.post("/v1/status-pages", {"name": "Acme", "subdomain": subdomain, **fields})
+    assert response.status == 201, response.body
+    return response.body["data"]
+
+
+def unique(name: str) -> str:
+    return f"{name}-{time.time_ns() % 10**12}"
+
+
+def summary(api: Client, subdomain: str) -> dict | None:
+    page = fetch(api.base, f"/s/{subdomain}/api/v2/summary.json")
+    return page.json() if page.status == 200 else None
+
+
+def test_pages_components_and_names_through_the_api(cluster: Cluster, api: Client) -> None:
+    monitor = create(api, regions=[])
+    subdomain = unique("acme")
+    page = new_page(api, subdomain, description="Everything Acme runs", dark_theme=True, components=[
+        {"name": "API", "group": "Core", "monitor_id": monitor["id"]},
+        {"name": "<script>alert(1)</script>", "group": "Core", "status": "degraded_performance"},
+        {"id": "cmp_docs", "name": "Docs"}])
+    assert page["id"].startswith("sp_") and page["url"].endswith(f"/s/{subdomain}")
+    assert [c["name"] for c in page["components"]][2] == "Docs" and page["components"][2]["id"] == "cmp_docs"
+    assert all(c["id"] for c in page["components"]) and page["has_password"] is False
+    # a subdomain or domain is one page's, whoever asks
+    taken = api.post("/v1/status-pages", {"name": "Other", "subdomain": subdomain})
+    assert taken.status == 409 and "subdomain" in taken.body["message"]
+    with_domain = new_page(api, unique("dom"), domain=f"{unique('status')}.acme.test")
+    assert api.post("/v1/status-pages", {"name": "Copy", "subdomain": unique("copy"),
+                                         "domain": with_domain["domain"]}).status == 409
+    assert api.post("/v1/status-pages", {"name": "x", "subdomain": "Not A Name"}).status == 422
+    assert api.post("/v1/status-pages", {"name": "x", "subdomain": unique("p"), "type": "private"}).status == 422
+    assert api.post("/v1/status-pages", {"name": "x", "subdomain": unique("m"), "components": [
+        {"name": "ghost", "monitor_id": "mon_nothere"}]}).status == 422
+    fetched = wait_for("the live statuses", lambda: (got := api.get(f"/v1/status-pages/{page['id']}").body["data"])
+                       ["status"] and got, 10)
+    assert [c["status"] for c in fetched["components"]] == ["operational", "degraded_performance", "operational"]
+    assert fetched["status"]["indicator"] == "minor"
+    listed = api.get("/v1/status-pages?per_page=100").body
+    assert {page["id"], with_domain["id"]} <= {p["id"] for p in listed["data"]}
+    components = api.get(f"/v1/status-pages/{page['id']}/components").body["data"]
+    assert [c["monitor_id"] for c in components] == [monitor["id"], None, None]
+    statistics = api.get(f"/v1/status-pages/{page['id']}/components/cmp_docs/statistics")
+    assert statistics.status == 200 and statistics.body["data"]["status"] == "operational"
+    assert api.get(f"/v1/status-pages/{page['id']}/components/cmp_none/statistics").status == 404
+
+    # the page, server-rendered: names escaped, groups, 90 bars per component
+    html = wait_for("the page to be served", lambda: (p := fetch(api.base, f"/s/{subdomain}")).status == 200 and p,
+                    10).text
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'class="dark"' in html and "Core" in html and html.count('class="bar ') == 90 * 3
+    # a change of subdomain frees the old one for another page
+    moved = api.request("PUT", f"/v1/status-pages/{page['id']}", {"subdomain": subdomain + "-new", "name": "Acme Inc"})
+    assert moved.status == 200 and moved.body["data"]["name"] == "Acme Inc", moved.body
+    assert len(moved.body["data"]["components"]) == 3
+    reused = new_page(api, subdomain)
+    wait_for("the new subdomain to serve the page",
+             lambda: "Acme Inc" in fetch(api.base, f"/s/{subdomain}-new").text, 10)
+    # unknown pages: a plain 404 page, not JSON
+    missing = fetch(api.base, f"/s/{unique('nobody')}")
+    assert missing.status == 404 and missing.headers["Content-Type"].startswith("text/html")
+    assert "no status page" in missing.text
+    for gone in (reused, with_domain):
+        assert api.delete(f"/v1/status-pages/{gone['id']}").status == 204
+    assert api.get(f"/v1/status-pages/{reused['id']}").status == 404
+    wait_for("the deleted page to be gone", lambda: fetch(api.base, f"/s/{subdomain}").status == 404, 10)
+    # another team sees none of it
+    other = ready_client(cluster, cluster.new_org()[1])
+    assert other.get(f"/v1/status-pages/{page['id']}").status == 404
+    assert other.request("PUT", f"/v1/status-pages/{page['id']}", {"name": "mine"}).status == 404
+    assert other.delete(f"/v1/status-pages/{page['id']}").status == 404
+    assert page["id"] not in {p["id"] for p in other.get("/v1/status-pages").body["data"]}
+    assert other.post("/v1/status-pages", {"name": "Theirs", "subdomain": subdomain + "-new"}).status == 409
+
+
+def test_a_monitor_down_shows_on_its_page_within_two_seconds_with_its_incident(api: Client) -> None:
+    new_ruleset(api, {"rule_type": "state-change", "name": "Monitors down", "urgency": "high",
+                      "conditions": [{"key": "event", "operator": "equal", "values": ["monitor.down"]}]})
+    monitor = create(api, regions=[], name="Checkout")
+    subdomain = unique("live")
+    page = new_page(api, subdomain, components=[{"name": "Checkout", "monitor_id": monitor["id"]},
+                                                {"name": "Search"}])
+    checkout = page["components"][0]["id"]
+    now = time.time()
+    post_results(api, [{"monitor_id": monitor["id"], "status": "up", "checked_at": now - 30}])
+    wait_for("the page", lambda: summary(api, subdomain), 10)
+    post_results(api, [{"monitor_id": monitor["id"], "status": "down", "cause": "HTTP 503", "checked_at": now - 1}])
+    went_down = time.monotonic()
+    down = wait_for("the outage on the page", lambda: (s := summary(api, subdomain))
+                    and s["components"][0]["status"] == "major_outage" and s, 5, interval=0.05)
+    assert time.monotonic() - went_down < 2.0
+    assert down["status"] == {"indicator": "critical", "description": "Major System Outage"}
+    opened = wait_for("its incident on the page", lambda: (s := summary(api, subdomain))["incidents"] and s, 10)
+    incident = opened["incidents"][0]
+    assert incident["status"] == "investigating" and [c["id"] for c in incident["components"]] == [checkout]
+    html = fetch(api.base, f"/s/{subdomain}").text
+    assert 'data-indicator="critical"' in html and "Active incidents" in html and "investigating" in html
+
+    # Statuspage's format, field by field
+    for name, document in (("summary", opened), ("status", None), ("components", None), ("incidents", None),
+                           ("incidents/unresolved", None), ("scheduled-maintenances", None)):
+        document = document or fetch(api.base, f"/s/{subdomain}/api/v2/{name}.json").json()
+        assert set(document["page"]) == PAGE_FIELDS
+        for component in document.get("components", []):
+            assert set(component) - {"components"} == COMPONENT_FIELDS and component["status"] in COMPONENT_STATUSES
+        for shown in document.get("incidents", []):
+            assert set(shown) == INCIDENT_FIELDS
+            for update in shown["incident_updates"]:
+                assert set(update) == UPDATE_FIELDS
+                assert all(set(a) == AFFECTED_FIELDS for a in update["affected_components"])
+        if "status" in document:
+            assert set(document["status"]) == STATUS_FIELDS and document["status"]["indicator"] in INDICATORS
+        assert document.get("scheduled_maintenances", []) == []
+    assert fetch(api.base, f"/s/{subdomain}/api/v2/summary.json").headers["Access-Control-Allow-Origin"] == "*"
+
+    post_results(api, [{"monitor_id": monitor["id"], "status": "up", "checked_at": time.time()}])
+    resolved = wait_for("the recovery and the resolution on the page",
+                        lambda: (s := summary(api, subdomain)) and not s["incidents"]
+                        and s["status"]["indicator"] == "none" and s, 10)
+    assert resolved["components"][0]["status"] == "operational"
+    history = fetch(api.base, f"/s/{subdomain}/api/v2/incidents.json").json()["incidents"]
+    assert history[0]["status"] == "resolved" and history[0]["resolved_at"]
+    assert [u["status"] for u in history[0]["incident_updates"]] == ["resolved", "investigating"]
+    feed = ElementTree.fromstring(fetch(api.base, f"/s/{subdomain}/history.atom").body)
+    atom = "{http://www.w3.org/2005/Atom}"
+    assert [entry.find(f"{atom}title").text for entry in feed.iter(f"{atom}entry")] == [history[0]["name"]]
+    statistics = api.get(f"/v1/status-pages/{page['id']}/components/{checkout}/statistics").body["data"]
+    assert statistics["uptime_percentage"] is not None and statistics["days"][-1]["uptime_percentage"] < 100
+
+
+def test_private_pages_ask_for_the_password_or_let_in_their_addresses(api: Client) -> None:
+    subdomain = unique("private")
+    new_page(api, subdomain, type="private", password="correct horse", components=[{"name": "Core"}])
+    refused = wait_for("the private page", lambda: (p := fetch(api.base, f"/s/{subdomain}")).status != 404 and p, 10)
+    assert refused.status == 401 and 'type="password"' in refused.text and "Core" not in refused.text
+    assert fetch(api.base, f"/s/{subdomain}/api/v2/summary.json").status == 401
+    wrong = fetch(api.base, f"/s/{subdomain}/login", form={"password": "wrong horse"})
+    assert wrong.status == 401 and "not right" in wrong.text
+    right = fetch(api.base, f"/s/{subdomain}/login", form={"password": "correct horse"})
+    assert right.status == 303 and right.headers["Location"] == f"/s/{subdomain}"
+    cookie = right.headers["Set-Cookie"].split(";")[0]
+    assert "HttpOnly" in right.headers["Set-Cookie"]
+    shown = fetch(api.base, f"/s/{subdomain}", headers={"Cookie": cookie})
+    assert shown.status == 200 and "Core" in shown.text
+    assert fetch(api.base, f"/s/{subdomain}", headers={"Cookie": cookie[:-4] + "0000"}).status == 401
+    # by address: ours is let in, others are refused without a form
+    ours, theirs = unique("ours"), unique("theirs")
+    new_page(api, ours, type="private", ip_addresses=["127.0.0.0/8"])
+    new_page(api, theirs, type="private", ip_addresses=["192.0.2.0/24"])
+    assert wait_for("our address let in", lambda: fetch(api.base, f"/s/{ours}").status == 200, 10)
+    other = wait_for("their page", lambda: (p := fetch(api.base, f"/s/{theirs}")).status != 404 and p, 10)
+    assert other.status == 403 and "password" not in other.text.lower().replace("private", "")
+
+
+class Zone(BaseResolver):
+    def __init__(self, records: dict[str, str]) -> None:
+        self.records = records
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        name = str(request.q.qname).rstrip(".")
+        if QTYPE[request.q.qtype] == "CNAME" and name in self.records:
+            reply.add_answer(RR(request.q.qname, QTYPE.CNAME, rdata=CNAME(self.records[name]), ttl=60))
+        return reply
+
+
+@pytest.fixture
+def nameserver() -> str:
+    server = DNSServer(Zone({"status.acme.test": "pages.pingstream.local.", "wrong.acme.test": "elsewhere.test."}),
+                       port=0, address="127.0.0.1")
+    server.start_thread()
+    yield f"127.0.0.1:{server.server.server_address[1]}"
+    server.stop()
+
+
+def test_a_custom_domain_is_checked_in_dns_and_serves_its_page_by_host(cluster: Cluster, api: Client,
+                                                                        nameserver: str) -> None:
+    second = cluster.start_api("api-dns", PINGSTREAM_DNS_NAMESERVER=nameserver)
+    try:
+        cluster.wait_serving(second)
+        page = new_page(api, unique("hosted"), domain="status.acme.test", components=[{"name": "Web"}])
+        via = Client(second.url, api.key)
+        # the second API process follows the views too: the page by its Host, and its JSON
+        by_host = wait_for("the page by Host", lambda: (p := fetch(second.url, "/", headers={
+            "Host": "status.acme.test"})).status == 200 and p, 10)
+        assert "Web" in by_host.text
+        checked = via.get("/v1/status-pages/domains/status.acme.test").body["data"]
+        assert checked == {"domain": "status.acme.test", "expected_target": "pages.pingstream.local",
+                           "cname": ["pages.pingstream.local"], "configured": True, "page_id": page["id"]}
+        wrong = via.get("/v1/status-pages/domains/wrong.acme.test").body["data"]
+        assert wrong["configured"] is False and wrong["cname"] == ["elsewhere.test"] and wrong["page_id"] is None
+        assert via.get("/v1/status-pages/domains/none.acme.test").body["data"]["cname"] == []
+        assert fetch(second.url, "/api/v2/status.json", headers={"Host": "status.acme.test"}).json()["page"][
+            "id"] == page["id"]
+        assert fetch(second.url, "/", headers={"Host": "unknown.acme.test"}).status == 404
+        assert api.delete(f"/v1/status-pages/{page['id']}").status == 204
+    finally:
+        second.stop()
