@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test unit bench clean
+.PHONY: up test unit bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,17 @@ $(STAMP): pyproject.toml
 up: $(STAMP)
 	$(BIN)/python -m pingstream.cli up
 
+## chromium: the headless browser the status page test drives, Debian's package, installed when missing
+## (as root with apt-get; otherwise that one test is skipped and says why)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium fonts-dejavu-core >/dev/null; \
+	  else echo "chromium is not installed and cannot be installed here: the browser test will be skipped"; fi; }
+
 ## test: the whole suite against a real broker (embedded Tansu, or KAFKA_BOOTSTRAP)
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -p no:cacheprovider -rfE $(PYTEST_ARGS)
 
 ## unit: only the fast pure-logic tests
