@@ -33,11 +33,13 @@ test: $(STAMP) chromium
 unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
-## bench: ingest throughput, probe checks and one probe's schedule over 10,000 monitors, against baselines in the same run
+## bench: ingest throughput, probe checks, one probe's schedule over 10,000 monitors and a status page of 100
+## components, against baselines in the same run
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.probe_checks $(PROBE_CHECKS_ARGS)
 	$(BIN)/python -m bench.probe_schedule $(PROBE_SCHEDULE_ARGS)
+	$(BIN)/python -m bench.status_pages $(STATUS_PAGES_ARGS)
 
 clean:
 	rm -rf $(VENV) .pingstream

@@ -12,6 +12,9 @@ from collections.abc import Callable
 import orjson
 
 
+MAX_RENDERED = 10_000   # renderings kept at most (HTML, JSON documents, feeds of every page)
+
+
 class StatusPageViews:
     def __init__(self) -> None:
         self.pages: dict[str, dict] = {}           # page id -> its view (tables/status_pages.py page_view)
@@ -50,6 +53,8 @@ class StatusPageViews:
         key = (view["id"], view["version"], *what)
         made = self.rendered.get(key)
         if made is None:
+            if len(self.rendered) > MAX_RENDERED:  # yesterday's bars, other hosts' links: made again if asked
+                self.rendered.clear()
             made = self.rendered[key] = make()
         return made
 

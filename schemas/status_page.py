@@ -26,7 +26,7 @@ class ComponentSpec(BaseModel):
 
     id: str | None = Field(None, pattern=COMPONENT_ID.pattern, description="kept across updates; made if absent")
     name: str = Field(min_length=1, max_length=255)
-    description: str | None = Field(None, max_length=2000)
+    description: str | None = Field(None, max_length=500)
     group: str | None = Field(None, min_length=1, max_length=255, description="the group it is shown in")
     monitor_id: str | None = Field(None, max_length=64)
     heartbeat_id: str | None = Field(None, max_length=64)

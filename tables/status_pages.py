@@ -24,7 +24,9 @@ from typing import Any
 
 CLAIM, BINDING, MODEL = b"\x00c", b"\x00b", b"\x00m"
 DAYS = 90                 # days of uptime shown per component
-KEEP_INCIDENTS = 50       # resolved incidents a page keeps (past incidents, incidents.json)
+KEEP_INCIDENTS = 25       # resolved incidents a page keeps (past incidents, incidents.json)
+KEEP_UPDATES = 10         # updates an incident shows, the newest (a view stays well under a Kafka message)
+UPDATE_BODY = 1000        # characters of an update's message shown
 
 #: component statuses, least to most severe
 SEVERITY = ("operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage")
@@ -113,9 +115,20 @@ def days_ending(now: float, count: int = DAYS) -> list[str]:
     return [(today - timedelta(days=back)).isoformat() for back in range(count - 1, -1, -1)]
 
 
-def daily_uptime(series: list[dict]) -> dict[str, list[int]]:
-    """uptime.series(..., 86400) points -> {day: [up checks, total checks]}."""
-    return {point["start"][:10]: [point["up_checks"], point["total_checks"]] for point in series}
+def daily_uptime(series: list[dict], now: float) -> dict:
+    """uptime.series(..., 86400) points -> the compact form a page keeps: DAYS values ending today.
+
+    {"end": today, "values": [uptime % or None (no data), oldest first], "up": checks up, "total": checks}
+    """
+    by_day = {point["start"][:10]: point for point in series}
+    days = days_ending(now)
+    values = []
+    for day in days:
+        point = by_day.get(day)
+        values.append(round(100.0 * point["up_checks"] / point["total_checks"], 2)
+                      if point and point["total_checks"] else None)
+    return {"end": days[-1], "values": values, "up": sum(by_day[d]["up_checks"] for d in days if d in by_day),
+            "total": sum(by_day[d]["total_checks"] for d in days if d in by_day)}
 
 
 def day_colour(uptime: float | None, incidents: int) -> str:
@@ -126,26 +139,29 @@ def day_colour(uptime: float | None, incidents: int) -> str:
     return "down" if uptime < 95.0 else "degraded"
 
 
-def uptime_bars(days: dict[str, list[int]], incidents: list[dict], component_id: str, now: float) -> list[dict]:
-    """DAYS bars, oldest first: the day, its uptime (None: no data), the incidents on it naming the component."""
+def uptime_bars(daily: dict | None, incidents: list[dict], component_id: str, now: float) -> list[dict]:
+    """DAYS bars ending today, oldest first: the day, its uptime (None: no data), the incidents naming the
+    component opened that day. `daily` (daily_uptime) may end before today: the days since have no data."""
     opened: dict[str, list[str]] = {}
     for incident in incidents:
         if component_id in incident["component_ids"]:
             opened.setdefault(day_of(incident["created_at"]), []).append(incident["name"])
+    known: dict[str, float | None] = {}
+    if daily:
+        known = dict(zip(days_ending(datetime.fromisoformat(daily["end"]).replace(tzinfo=timezone.utc).timestamp(),
+                                     len(daily["values"])), daily["values"]))
     bars = []
     for day in days_ending(now):
-        up, total = days.get(day, (0, 0))
-        uptime = round(100.0 * up / total, 2) if total else None
-        names = opened.get(day, [])
+        uptime, names = known.get(day), opened.get(day, [])
         bars.append({"date": day, "uptime_percentage": uptime, "incidents": names,
                      "colour": day_colour(uptime, len(names))})
     return bars
 
 
-def overall_uptime(days: dict[str, list[int]]) -> float | None:
-    up = sum(value[0] for value in days.values())
-    total = sum(value[1] for value in days.values())
-    return round(100.0 * up / total, 3) if total else None
+def overall_uptime(daily: dict | None) -> float | None:
+    if not daily or not daily["total"]:
+        return None
+    return round(100.0 * daily["up"] / daily["total"], 3)
 
 
 def group_id(page_id: str, name: str) -> str:
@@ -172,8 +188,10 @@ def apply_incident(model: dict, incident: dict, at: float) -> bool:
     if not updates or updates[-1]["status"] != incident["status"] or incident.get("message"):
         body = incident.get("message") or (incident.get("description") if not updates else None) \
             or default_update(incident["status"])
-        updates.append({"id": f"{incident['id']}:{len(updates)}", "status": incident["status"], "body": body,
+        number = int(updates[-1]["id"].rsplit(":", 1)[1]) + 1 if updates else 0
+        updates.append({"id": f"{incident['id']}:{number}", "status": incident["status"], "body": body[:UPDATE_BODY],
                         "at": at})
+        updates = updates[-KEEP_UPDATES:]
     model["incidents"][incident["id"]] = {
         "id": incident["id"], "name": incident["name"], "status": incident["status"],
         "impact": incident.get("impact") or "none", "source": incident.get("source"),
@@ -204,14 +222,14 @@ def page_view(model: dict, now: float) -> dict | None:
     components = []
     for position, component in enumerate(spec.get("components", []), 1):
         source = model["sources"].get(component["id"])
-        days = (source or {}).get("days") or {}
+        daily = (source or {}).get("daily")
         components.append({
             "id": component["id"], "name": component["name"], "description": component.get("description"),
             "group": component.get("group"),
             "group_id": group_id(model["id"], component["group"]) if component.get("group") else None,
             "monitor_id": component.get("monitor_id"), "heartbeat_id": component.get("heartbeat_id"),
             "status": component_status(component, source, incidents), "position": position,
-            "uptime_percentage": overall_uptime(days), "bars": uptime_bars(days, incidents, component["id"], now),
+            "uptime_percentage": overall_uptime(daily), "daily": daily,
         })
     statuses = [component["status"] for component in components]
     statuses += [IMPACT_STATUS.get(i["impact"], "operational") for i in incidents if i["status"] != "resolved"]

@@ -118,7 +118,7 @@ class PageFolder:
             held = model["sources"].get(component_id)
             if held is None or held["at"] <= message["at"]:
                 model["sources"][component_id] = {"status": message["status"], "maintenance": message["maintenance"],
-                                                  "days": message["days"], "at": message["at"]}
+                                                  "daily": message["daily"], "at": message["at"]}
                 changed = True
         if changed:
             self.publish(partition, model)
@@ -172,7 +172,7 @@ class PageFolder:
         what a page compares transitions by), 0 if it has none yet.
         """
         engine = self.engine
-        maintenance, days = False, {}
+        maintenance, daily = False, None
         data = engine.monitor_data if kind == "monitor" else engine.heartbeat_data
         runtime = data.get(partition, runtime_key(entity_id))
         if runtime is not None:
@@ -181,9 +181,9 @@ class PageFolder:
         if kind == "monitor":
             maintenance = runtime is not None and runtime.maintenance is not None
             now = time.time()
-            days = rules.daily_uptime(series(buckets_between(engine.monitor_data, partition, entity_id,
-                                                             now - rules.DAYS * 86400, now + 3600), 86400))
-        return {"kind": "source", "status": status, "maintenance": maintenance, "days": days, "at": at or 0.0}
+            daily = rules.daily_uptime(series(buckets_between(engine.monitor_data, partition, entity_id,
+                                                              now - rules.DAYS * 86400, now + 3600), 86400), now)
+        return {"kind": "source", "status": status, "maintenance": maintenance, "daily": daily, "at": at or 0.0}
 
     def tell(self, source: str, message: dict) -> None:
         entity = entity_of(source)

@@ -61,7 +61,9 @@ async def component_statistics(request: web.Request, partition: int, config: dic
                       for i in view["incidents"] if i["status"] != "resolved" and component_id in i["component_ids"]]
     return json_response({"data": {"component_id": component_id, "status": component["status"],
                                    "uptime_percentage": component["uptime_percentage"],
-                                   "days": [bar for bar in component["bars"] if bar["uptime_percentage"] is not None],
+                                   "days": [bar for bar in rules.uptime_bars(component["daily"], view["incidents"],
+                                                                             component_id, time.time())
+                                            if bar["uptime_percentage"] is not None],
                                    "open_incidents": open_incidents}})
 
 

@@ -1,6 +1,7 @@
 """Status pages through the public API and the public page of a real cluster: live statuses, JSON, privacy."""
 from __future__ import annotations
 
+import gzip
 import time
 import urllib.error
 import urllib.parse
@@ -112,6 +113,8 @@ def test_pages_components_and_names_through_the_api(cluster: Cluster, api: Clien
                     10).text
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'class="dark"' in html and "Core" in html and html.count('class="bar ') == 90 * 3
+    zipped = fetch(api.base, f"/s/{subdomain}", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and gzip.decompress(zipped.body).decode() == html
     # a change of subdomain frees the old one for another page
     moved = api.request("PUT", f"/v1/status-pages/{page['id']}", {"subdomain": subdomain + "-new", "name": "Acme Inc"})
     assert moved.status == 200 and moved.body["data"]["name"] == "Acme Inc", moved.body

@@ -52,13 +52,20 @@ def test_the_page_status_is_the_worst_in_statuspage_words() -> None:
 
 def test_ninety_daily_bars_with_uptime_and_the_incidents_of_the_day() -> None:
     today, yesterday = rules.day_of(NOW), rules.day_of(NOW - 86400)
-    days = {today: [999, 1000], yesterday: [50, 100]}
-    bars = rules.uptime_bars(days, [incident("i1", "resolved", "minor", ["c1"], NOW - 86400)], "c1", NOW)
+    points = [{"start": f"{yesterday}T00:00:00Z", "up_checks": 50, "total_checks": 100},
+              {"start": f"{today}T00:00:00Z", "up_checks": 999, "total_checks": 1000}]
+    daily = rules.daily_uptime(points, NOW)
+    assert daily["end"] == today and len(daily["values"]) == 90 and daily["values"][-2:] == [50.0, 99.9]
+    assert rules.overall_uptime(daily) == round(100 * 1049 / 1100, 3)
+    bars = rules.uptime_bars(daily, [incident("i1", "resolved", "minor", ["c1"], NOW - 86400)], "c1", NOW)
     assert len(bars) == 90 and bars[-1]["date"] == today and bars[-2]["date"] == yesterday
     assert bars[-1] == {"date": today, "uptime_percentage": 99.9, "incidents": [], "colour": "up"}
     assert bars[-2]["colour"] == "down" and bars[-2]["incidents"] == ["i1 broke"]
     assert bars[0]["uptime_percentage"] is None and bars[0]["colour"] == "none"
-    assert rules.overall_uptime(days) == round(100 * 1049 / 1100, 3)
+    # a day later, with nothing new: the bars move on, today has no data yet
+    later = rules.uptime_bars(daily, [], "c1", NOW + 86400)
+    assert later[-1]["uptime_percentage"] is None and later[-2]["uptime_percentage"] == 99.9
+    assert rules.uptime_bars(None, [], "c1", NOW)[-1]["colour"] == "none"
 
 
 def test_incident_updates_follow_status_changes_once_and_old_events_change_nothing() -> None:
