@@ -182,8 +182,9 @@ def apply_incident(model: dict, incident: dict, at: float) -> bool:
     """
     held = model["incidents"].get(incident["id"])
     updated_at = incident["updated_at"]
-    if held is not None and held["updated_at"] > updated_at:
-        return False
+    if held is not None and (held["updated_at"] > updated_at
+                             or (held["updated_at"] == updated_at and held["status"] == incident["status"])):
+        return False  # older, or this change again (redelivered, or heard through another component)
     updates = list(held["updates"]) if held else []
     if not updates or updates[-1]["status"] != incident["status"] or incident.get("message"):
         body = incident.get("message") or (incident.get("description") if not updates else None) \
@@ -244,6 +245,15 @@ def page_view(model: dict, now: float) -> dict | None:
             i["updated_at"] for i in incidents] + [s.get("at", 0) for s in model["sources"].values()]),
         "version": model["version"],
     }
+
+
+def drop_oldest_resolved(view: dict) -> bool:
+    """Leave out the view's oldest resolved incident; False when there is none left to drop."""
+    resolved = [incident for incident in view["incidents"] if incident["status"] == "resolved"]
+    if not resolved:
+        return False
+    view["incidents"].remove(min(resolved, key=lambda incident: incident["updated_at"]))
+    return True
 
 
 def groups_of(page_id: str, components: list[dict]) -> list[dict]:

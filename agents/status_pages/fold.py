@@ -36,10 +36,12 @@ from engine.folding import decoded
 from engine.partitioning import entity_key, partition_for
 from tables import status_pages as rules
 from tables.entity_keys import runtime_key
+from tables.incidents import on_status_pages
 from tables.monitor_views import buckets_between
 from tables.uptime import series
 
 TAKE = 200
+MAX_VIEW = 900_000   # bytes a published view may take (Kafka's default message limit is 1 MB)
 WITHIN = 0.02   # a state change waits at most this long in a batch before it reaches the page (seconds)
 
 
@@ -137,7 +139,10 @@ class PageFolder:
         model["version"] += 1
         self.data.put(partition, rules.model_key(model["id"]), model)
         view = rules.page_view(model, time.time())
-        self.state.emit(topics.STATUS_PAGE_VIEWS, entity_key(model["id"]), orjson.dumps(view), partition)
+        encoded = orjson.dumps(view)
+        while len(encoded) > MAX_VIEW and rules.drop_oldest_resolved(view):
+            encoded = orjson.dumps(view)  # past incidents go first: a view must fit in one Kafka message
+        self.state.emit(topics.STATUS_PAGE_VIEWS, entity_key(model["id"]), encoded, partition)
         self.published += 1
 
     # -- in a source's partition ----------------------------------------------
@@ -232,7 +237,9 @@ class IncidentWatch:
                         "incident")
         if event is None:
             return
-        incident = page_incident(event["incident"])
+        if not on_status_pages(event["incident"]):
+            return  # opened by a rule without trigger-statuspage-update
+        incident = page_incident(event["incident"], event.get("message"))
         sources = [f"component:{cid}" for cid in incident["component_ids"]]
         if incident.get("monitor_id"):
             sources.append(f"monitor:{incident['monitor_id']}")
@@ -243,7 +250,7 @@ class IncidentWatch:
                                       "at": float(event["at"])})
 
 
-def page_incident(view: dict) -> dict:
+def page_incident(view: dict, message: str | None) -> dict:
     """What a page keeps of an incident view (times as seconds, so they compare and sort)."""
     def seconds(text: str | None) -> float | None:
         return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
@@ -252,6 +259,6 @@ def page_incident(view: dict) -> dict:
             "status": view["status"], "impact": view.get("impact"), "source": view.get("source"),
             "monitor_id": view.get("monitor_id"), "heartbeat_id": view.get("heartbeat_id"),
             "component_ids": list(view.get("component_ids") or []),
-            "message": view.get("message"),
+            "message": message,
             "created_at": seconds(view["created_at"]), "updated_at": seconds(view["updated_at"]),
             "resolved_at": seconds(view.get("resolved_at"))}

@@ -68,6 +68,7 @@ def browse(url: str, out: Path, name: str | None = None) -> Dom:
 def test_the_page_in_a_browser_shows_the_outage_its_bars_and_the_incident_timeline(api: Client,
                                                                                   tmp_path: Path) -> None:
     new_ruleset(api, {"rule_type": "state-change", "name": "Monitors down", "urgency": "high",
+                      "actions": ["trigger-alerts", "trigger-statuspage-update"],
                       "conditions": [{"key": "event", "operator": "equal", "values": ["monitor.down"]}]})
     monitor = create(api, regions=[], name="Payments")
     subdomain = unique("browser")

@@ -141,6 +141,7 @@ def test_pages_components_and_names_through_the_api(cluster: Cluster, api: Clien
 
 def test_a_monitor_down_shows_on_its_page_within_two_seconds_with_its_incident(api: Client) -> None:
     new_ruleset(api, {"rule_type": "state-change", "name": "Monitors down", "urgency": "high",
+                      "actions": ["trigger-alerts", "trigger-statuspage-update"],
                       "conditions": [{"key": "event", "operator": "equal", "values": ["monitor.down"]}]})
     monitor = create(api, regions=[], name="Checkout")
     subdomain = unique("live")
@@ -192,6 +193,34 @@ def test_a_monitor_down_shows_on_its_page_within_two_seconds_with_its_incident(a
     assert [entry.find(f"{atom}title").text for entry in feed.iter(f"{atom}entry")] == [history[0]["name"]]
     statistics = api.get(f"/v1/status-pages/{page['id']}/components/{checkout}/statistics").body["data"]
     assert statistics["uptime_percentage"] is not None and statistics["days"][-1]["uptime_percentage"] < 100
+
+
+def test_incidents_by_hand_post_their_updates_on_the_pages_of_their_components(api: Client) -> None:
+    subdomain = unique("updates")
+    page = new_page(api, subdomain, components=[{"name": "Checkout"}, {"name": "Search"}])
+    checkout = page["components"][0]["id"]
+    opened = api.post("/v1/incidents", {"name": "Checkout slow", "description": "p95 above 2 s", "impact": "major",
+                                        "component_ids": [checkout], "actions": []}).body["data"]
+    shown = wait_for("the incident on the page", lambda: (s := summary(api, subdomain)) and s["incidents"] and s, 10)
+    assert [c["status"] for c in shown["components"]] == ["partial_outage", "operational"]
+    assert shown["status"]["indicator"] == "major"
+    for status, message in (("identified", "a bad deploy"), ("monitoring", "rolled back"), ("resolved", None)):
+        changed = api.patch(f"/v1/incidents/{opened['id']}", {"status": status, **({"message": message} if message
+                                                                                     else {})})
+        assert changed.status == 200, changed.body
+    done = wait_for("the resolution on the page", lambda: (s := summary(api, subdomain)) and not s["incidents"] and s,
+                    10)
+    assert [c["status"] for c in done["components"]] == ["operational", "operational"]
+    [posted] = fetch(api.base, f"/s/{subdomain}/api/v2/incidents.json").json()["incidents"]
+    assert [(u["status"], u["body"]) for u in posted["incident_updates"]] == [
+        ("resolved", "This incident has been resolved."), ("monitoring", "rolled back"),
+        ("identified", "a bad deploy"), ("investigating", "p95 above 2 s")]
+    assert posted["monitoring_at"] and posted["resolved_at"] and posted["impact"] == "major"
+    html = fetch(api.base, f"/s/{subdomain}").text
+    assert html.index("rolled back") < html.index("a bad deploy") < html.index("p95 above 2 s")  # newest first
+    assert 'id="past-incidents"' in html and "Checkout slow" in html.split('id="past-incidents"')[1]
+    actions = api.get(f"/v1/incidents/{opened['id']}/actions").body["data"]
+    assert actions == []
 
 
 def test_private_pages_ask_for_the_password_or_let_in_their_addresses(api: Client) -> None:

@@ -104,3 +104,21 @@ def test_statuspage_documents_have_their_published_shape() -> None:
         {"code": "c1", "name": "API", "old_status": "major_outage", "new_status": "major_outage"}]
     assert set(rules.statuspage_document(view, url, "status")) == {"page", "status"}
     assert rules.statuspage_document(view, url, "scheduled-maintenances")["scheduled_maintenances"] == []
+
+
+def test_incidents_opened_by_rules_are_posted_only_with_the_statuspage_action() -> None:
+    from tables.incidents import on_status_pages
+
+    assert on_status_pages({"source": "manual", "actions": []})
+    assert not on_status_pages({"source": "monitor", "actions": ["trigger-alerts"]})
+    assert on_status_pages({"source": "webhook", "actions": ["trigger-statuspage-update"]})
+
+
+def test_a_view_too_big_drops_its_oldest_resolved_incidents_first() -> None:
+    page = model([{"id": "c1", "name": "API"}])
+    for n, status in enumerate(("resolved", "investigating", "resolved")):
+        rules.apply_incident(page, incident(f"i{n}", status, "minor", ["c1"], NOW + n), NOW + n)
+    view = rules.page_view(page, NOW)
+    assert rules.drop_oldest_resolved(view) and [i["id"] for i in view["incidents"]] == ["i2", "i1"]
+    assert rules.drop_oldest_resolved(view) and [i["id"] for i in view["incidents"]] == ["i1"]
+    assert not rules.drop_oldest_resolved(view)
