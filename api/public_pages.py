@@ -127,9 +127,9 @@ def served(request: web.Request, page: dict, what: tuple, make, content_type: st
     return web.Response(body=body, headers={"Content-Type": content_type, **headers})
 
 
-def render_page(page: dict, base: str) -> bytes:
+def render_page(page: dict, base: str, now: float) -> bytes:
     names = {component["id"]: component["name"] for component in page["components"]}
-    now = time.time()
+    maintenances = [{**m, "status": rules.maintenance_status(m, now)} for m in page.get("maintenances", ())]
     bars = {component["id"]: rules.uptime_bars(component["daily"], page["incidents"], component["id"], now)
             for component in page["components"]}
     active = [incident for incident in page["incidents"] if incident["status"] != "resolved"]
@@ -141,7 +141,7 @@ def render_page(page: dict, base: str) -> bytes:
             resolved[day].append(incident)
     return TEMPLATES.get_template("status_page.html").render(
         page=page, base=base, active=active, past=list(resolved.items()), words=WORDS, names=names,
-        bars=bars).encode()
+        bars=bars, maintenances=[m for m in maintenances if m["status"] != "completed"]).encode()
 
 
 @routes.get("/s/{subdomain}")
@@ -149,8 +149,9 @@ def render_page(page: dict, base: str) -> bytes:
 @routes.get("/")
 @guarded("page")
 async def status_page(request: web.Request, page: dict, base: str) -> web.Response:
-    today = rules.day_of(time.time())  # the bars end today
-    return served(request, page, ("html", base, today), lambda: render_page(page, base), HTML_UTF8,
+    now = time.time()  # the bars end today; a maintenance may have started or ended since the page changed
+    return served(request, page, ("html", base, rules.day_of(now), rules.maintenance_phase(page, now)),
+                  lambda: render_page(rules.at_time(page, now), base, now), HTML_UTF8,
                   **{"Cache-Control": "no-cache" if page["type"] == "public" else "private, no-cache"})
 
 
@@ -184,7 +185,9 @@ def document_route(path: str):
 async def statuspage_json(request: web.Request, page: dict, base: str) -> web.Response:
     kind = DOCUMENTS[request.match_info["document"]]
     url = f"{request.scheme}://{request.host}{base or '/'}"
-    return served(request, page, (kind, url), lambda: orjson.dumps(rules.statuspage_document(page, url, kind)),
+    now = time.time()
+    return served(request, page, (kind, url, rules.maintenance_phase(page, now)),
+                  lambda: orjson.dumps(rules.statuspage_document(page, url, kind, now)),
                   JSON, **{"Access-Control-Allow-Origin": "*"})
 
 

@@ -8,6 +8,7 @@ only as their hash.
 """
 from __future__ import annotations
 
+import re
 import uuid
 
 import dns.asyncresolver
@@ -26,8 +27,8 @@ from api.routes import Auth, Data, Page, Routes
 from api.params import Id
 from engine.responses import json_response
 from schemas.status_page import (
-    COMPONENT_ID, DOMAIN, PAGE_ID, Component, ComponentStatistics, DomainCheck, StatusPage, StatusPagePatch,
-    StatusPageSpec,
+    COMPONENT_ID, DOMAIN, PAGE_ID, Component, ComponentStatistics, DomainCheck, Maintenance, MaintenanceSpec,
+    StatusPage, StatusPagePatch, StatusPageSpec,
 )
 from schemas.validation import InvalidInput, field_errors
 from tables import status_pages as rules
@@ -201,6 +202,31 @@ async def component_statistics(request: web.Request) -> web.Response:
     """A component's status, uptime over 90 days (and per day), and the open incidents naming it."""
     page_id = PAGE.id_of(request)
     return await PAGE.read(request, f"/components/{request.match_info['component_id']}/statistics")
+
+
+MAINTENANCE_ID = re.compile(r"^mnt_[a-f0-9]{16}$")
+
+
+@routes.post("/v1/status-pages/{id}/maintenances", auth=WRITES, path_params=PAGE_PATH, body=MaintenanceSpec,
+             answers={201: Data(Maintenance)})
+async def announce_maintenance(request: web.Request, body: MaintenanceSpec) -> web.Response:
+    """Announce scheduled maintenance ahead: shown on the page, its components under maintenance while it runs."""
+    page_id = PAGE.id_of(request)
+    maintenance = body.stored("mnt_" + uuid.uuid4().hex[:16])
+    status, reply = await gateway_of(request).command("status_page.maintenance.set", principal_of(request).org_id,
+                                                      page_id, {"maintenance": maintenance})
+    return answer(status, reply)
+
+
+@routes.delete("/v1/status-pages/{id}/maintenances/{maintenance_id}", auth=WRITES,
+               path_params={**PAGE_PATH, "maintenance_id": Id("maintenance", MAINTENANCE_ID)}, answers={204: None})
+async def cancel_maintenance(request: web.Request) -> web.Response:
+    """Take a scheduled maintenance off the page."""
+    page_id = PAGE.id_of(request)
+    status, reply = await gateway_of(request).command(
+        "status_page.maintenance.delete", principal_of(request).org_id, page_id,
+        {"id": request.match_info["maintenance_id"]})
+    return answer(status, reply)
 
 
 @routes.get("/v1/status-pages/domains/{domain}", auth=READS,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -163,3 +164,38 @@ class DomainCheck(BaseModel):
     cname: list[str]
     configured: bool
     page_id: str | None
+
+
+class MaintenanceSpec(BaseModel):
+    """Scheduled maintenance announced on a page ahead: its components show under_maintenance while it runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    message: str | None = Field(None, max_length=2000)
+    starts_at: datetime = Field(description="ISO 8601; UTC unless it says")
+    ends_at: datetime
+    component_ids: list[str] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceSpec:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at: must be after starts_at")
+        return self
+
+    def stored(self, maintenance_id: str) -> dict:
+        def seconds(moment: datetime) -> float:
+            return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+        return {"id": maintenance_id, "name": self.name, "message": self.message,
+                "starts_at": seconds(self.starts_at), "ends_at": seconds(self.ends_at),
+                "component_ids": self.component_ids}
+
+
+class Maintenance(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    name: str
+    status: Literal["scheduled", "in_progress", "completed"]
+    starts_at: str
+    ends_at: str
+    component_ids: list[str]

@@ -19,6 +19,7 @@ whose public JSON (summary.json, ...) `statuspage_*` below lay out field by fiel
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -241,10 +242,50 @@ def page_view(model: dict, now: float) -> dict | None:
         "page_name": spec.get("page_name") or spec["name"], "components": components,
         "groups": groups_of(model["id"], components), "incidents": incidents,
         "status": {"indicator": indicator, "description": description},
+        "maintenances": sorted((m for m in config.get("maintenances", []) if m["ends_at"] > now - SHOW_ENDED_FOR),
+                               key=lambda m: m["starts_at"]),
         "created_at": config["created_at"], "updated_at": max([config["updated_at"]] + [
             i["updated_at"] for i in incidents] + [s.get("at", 0) for s in model["sources"].values()]),
         "version": model["version"],
     }
+
+
+# -- scheduled maintenance: announced ahead, shown while it runs --------------------------------------------
+
+SHOW_ENDED_FOR = 7 * 86400   # seconds a completed maintenance stays on the page
+
+
+def maintenance_status(maintenance: dict, now: float) -> str:
+    if now < maintenance["starts_at"]:
+        return "scheduled"
+    return "in_progress" if now < maintenance["ends_at"] else "completed"
+
+
+def maintenance_view(maintenance: dict, now: float) -> dict:
+    return {"id": maintenance["id"], "name": maintenance["name"], "message": maintenance.get("message"),
+            "status": maintenance_status(maintenance, now), "starts_at": iso(maintenance["starts_at"]),
+            "ends_at": iso(maintenance["ends_at"]), "component_ids": maintenance["component_ids"]}
+
+
+def maintenance_phase(view: dict, now: float) -> tuple[str, ...]:
+    """Where each of the page's maintenances stands now: a rendering made in one phase holds for all of it."""
+    return tuple(maintenance_status(m, now) for m in view.get("maintenances", ()))
+
+
+def at_time(view: dict, now: float) -> dict:
+    """The view as it stands at `now`: components of a maintenance in progress are under maintenance (unless
+    worse), and so is the page if nothing is worse."""
+    running = [m for m in view.get("maintenances", ()) if maintenance_status(m, now) == "in_progress"]
+    if not running:
+        return view
+    under = {cid for m in running for cid in m["component_ids"]}
+    components = [{**c, "status": worst([c["status"], "under_maintenance"])} if c["id"] in under else c
+                  for c in view["components"]]
+    statuses = [c["status"] for c in components]
+    statuses += [IMPACT_STATUS.get(i["impact"], "operational") for i in view["incidents"] if i["status"] != "resolved"]
+    indicator, description = INDICATOR[worst(statuses + ["under_maintenance"])]
+    return {**view, "components": components, "groups": groups_of(view["id"], components),
+            "status": {"indicator": indicator, "description": description}}
 
 
 def drop_oldest_resolved(view: dict) -> bool:
@@ -328,14 +369,43 @@ def statuspage_incident(view: dict, incident: dict, url: str) -> dict:
     }
 
 
-def statuspage_document(view: dict, url: str, kind: str) -> dict:
+def statuspage_maintenance(view: dict, maintenance: dict, url: str, now: float) -> dict:
+    names = {component["id"]: component for component in view["components"]}
+    affected = [names[cid] for cid in maintenance["component_ids"] if cid in names]
+    status = maintenance_status(maintenance, now)
+    created = iso(maintenance["starts_at"])
+    return {
+        "id": maintenance["id"], "name": maintenance["name"], "status": status, "created_at": created,
+        "updated_at": created, "monitoring_at": None,
+        "resolved_at": iso(maintenance["ends_at"]) if status == "completed" else None, "impact": "maintenance",
+        "shortlink": f"{url}#maintenance-{maintenance['id']}", "started_at": created, "page_id": view["id"],
+        "scheduled_for": iso(maintenance["starts_at"]), "scheduled_until": iso(maintenance["ends_at"]),
+        "incident_updates": [{
+            "id": f"{maintenance['id']}:0", "status": "scheduled", "body": maintenance.get("message") or "",
+            "incident_id": maintenance["id"], "created_at": created, "updated_at": created, "display_at": created,
+            "affected_components": [{"code": c["id"], "name": c["name"], "old_status": "operational",
+                                     "new_status": "under_maintenance"} for c in affected],
+            "deliver_notifications": True, "custom_tweet": None, "tweet_id": None}],
+        "components": [{"id": c["id"], "name": c["name"], "status": c["status"], "created_at": iso(view["created_at"]),
+                        "updated_at": iso(view["updated_at"]), "position": c["position"],
+                        "description": c["description"], "showcase": True, "start_date": None,
+                        "group_id": c["group_id"], "page_id": view["id"], "group": False,
+                        "only_show_if_degraded": False} for c in affected],
+    }
+
+
+def statuspage_document(view: dict, url: str, kind: str, now: float | None = None) -> dict:
     """summary, status, components, incidents, unresolved, scheduled-maintenances: the v2 documents."""
+    now = time.time() if now is None else now
+    view = at_time(view, now)
     page = statuspage_page(view, url)
     incidents = view["incidents"]
+    maintenances = [statuspage_maintenance(view, m, url, now) for m in view.get("maintenances", ())]
+    upcoming = [m for m in maintenances if m["status"] != "completed"]
     unresolved = [statuspage_incident(view, i, url) for i in incidents if i["status"] != "resolved"]
     if kind == "summary":
         return {"page": page, "components": statuspage_components(view), "incidents": unresolved,
-                "scheduled_maintenances": [], "status": view["status"]}
+                "scheduled_maintenances": upcoming, "status": view["status"]}
     if kind == "status":
         return {"page": page, "status": view["status"]}
     if kind == "components":
@@ -345,5 +415,5 @@ def statuspage_document(view: dict, url: str, kind: str) -> dict:
     if kind == "unresolved":
         return {"page": page, "incidents": unresolved}
     if kind == "scheduled-maintenances":
-        return {"page": page, "scheduled_maintenances": []}
+        return {"page": page, "scheduled_maintenances": maintenances}
     raise ValueError(kind)

@@ -16,6 +16,8 @@
 """
 from __future__ import annotations
 
+import time
+
 import orjson
 
 from engine import topics
@@ -31,6 +33,7 @@ def page_view(config: dict) -> dict:
     spec = config["spec"]
     return {**{name: value for name, value in spec.items() if name != "password"}, "id": config["id"],
             "has_password": config.get("password_hash") is not None,
+            "maintenances": [rules.maintenance_view(m, time.time()) for m in config.get("maintenances", [])],
             "created_at": rules.iso(config["created_at"]), "updated_at": rules.iso(config["updated_at"])}
 
 
@@ -81,6 +84,44 @@ def page_delete(applier: CommandApplier, partition: int, offset: int, command: d
     applier.forward_to_index(command, "index.remove", config, 204, None, COLLECTION)
 
 
+MAX_MAINTENANCES = 50   # kept per page; the oldest ended ones go first
+
+
+def maintenance_set(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    """Body {"maintenance": {...}}: announce (or replace, by id) a scheduled maintenance on the page."""
+    config = applier.owned(applier.engine.status_pages, partition, command, "status page")
+    if config is None:
+        return
+    maintenance = command["body"]["maintenance"]
+    known = {component["id"] for component in config["spec"].get("components", [])}
+    unknown = sorted(set(maintenance["component_ids"]) - known)
+    if unknown:
+        return applier.error(command, 422, "validation_error",
+                             f"component_ids: the page has no component {', '.join(unknown)}")
+    if config["pos"] < offset:
+        kept = [m for m in config.get("maintenances", []) if m["id"] != maintenance["id"]] + [maintenance]
+        kept.sort(key=lambda m: m["ends_at"])
+        config = {**config, "maintenances": kept[-MAX_MAINTENANCES:], "pos": offset, "updated_at": command["at"]}
+        applier.engine.status_pages.put(partition, entity_key(config["id"]), config)
+        tell_fold(applier, partition, config["id"], config, offset, command["at"])
+    applier.reply(command["id"], 201, rules.maintenance_view(maintenance, command["at"]))
+
+
+def maintenance_delete(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    config = applier.owned(applier.engine.status_pages, partition, command, "status page")
+    if config is None:
+        return
+    maintenance_id = command["body"]["id"]
+    if config["pos"] < offset:
+        kept = [m for m in config.get("maintenances", []) if m["id"] != maintenance_id]
+        if len(kept) == len(config.get("maintenances", [])):
+            return applier.error(command, 404, "not_found", f"maintenance {maintenance_id} not found")
+        config = {**config, "maintenances": kept, "pos": offset, "updated_at": command["at"]}
+        applier.engine.status_pages.put(partition, entity_key(config["id"]), config)
+        tell_fold(applier, partition, config["id"], config, offset, command["at"])
+    applier.reply(command["id"], 204)
+
+
 def name_claim(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
     """Body {"page_id", "release": bool}: a subdomain or domain is one page's; another's claim answers 409."""
     name, body = command["entity_id"], command["body"]
@@ -99,4 +140,5 @@ def name_claim(applier: CommandApplier, partition: int, offset: int, command: di
 
 
 COMMANDS = {"status_page.create": page_create, "status_page.update": page_update, "status_page.delete": page_delete,
-            "status_page.claim": name_claim}
+            "status_page.claim": name_claim, "status_page.maintenance.set": maintenance_set,
+            "status_page.maintenance.delete": maintenance_delete}

@@ -106,6 +106,7 @@ class PageFolder:
             return
         model["config"] = {name: config[name] for name in ("org_id", "spec", "password_hash", "created_at",
                                                             "updated_at")}
+        model["config"]["maintenances"] = config.get("maintenances", [])
         model["config_pos"] = message["pos"]
         components = {component["id"] for component in config["spec"].get("components", [])}
         model["sources"] = {cid: held for cid, held in model["sources"].items() if cid in components}

@@ -17,7 +17,9 @@ owned_page = owned_entity("status page", lambda engine: engine.status_pages)
 
 def live_view(request: web.Request, partition: int, page_id: str) -> dict | None:
     model = engine_of(request).status_pages.get(partition, rules.model_key(page_id))
-    return None if model is None else rules.page_view(model, time.time())
+    now = time.time()
+    view = None if model is None else rules.page_view(model, now)
+    return None if view is None else rules.at_time(view, now)
 
 
 def with_components(request: web.Request, partition: int, config: dict) -> dict:

@@ -223,6 +223,45 @@ def test_incidents_by_hand_post_their_updates_on_the_pages_of_their_components(a
     assert actions == []
 
 
+def test_maintenance_is_announced_ahead_and_puts_its_components_under_maintenance_while_it_runs(api: Client) -> None:
+    subdomain = unique("maintenance")
+    page = new_page(api, subdomain, components=[{"name": "Database"}, {"name": "Web"}])
+    database = page["components"][0]["id"]
+    hour = 3600
+    def moment(offset: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset))
+    ahead = api.post(f"/v1/status-pages/{page['id']}/maintenances", {
+        "name": "Database upgrade", "message": "Reads stay up; writes pause <5 minutes.",
+        "starts_at": moment(24 * hour), "ends_at": moment(25 * hour), "component_ids": [database]})
+    assert ahead.status == 201 and ahead.body["data"]["status"] == "scheduled", ahead.body
+    assert api.post(f"/v1/status-pages/{page['id']}/maintenances", {
+        "name": "x", "starts_at": moment(0), "ends_at": moment(60), "component_ids": ["cmp_nothere"]}).status == 422
+    assert api.post(f"/v1/status-pages/{page['id']}/maintenances", {
+        "name": "x", "starts_at": moment(60), "ends_at": moment(0)}).status == 422
+    announced = wait_for("the announcement", lambda: (s := summary(api, subdomain)) and s["scheduled_maintenances"]
+                         and s, 10)
+    [shown] = announced["scheduled_maintenances"]
+    assert set(shown) == INCIDENT_FIELDS | {"scheduled_for", "scheduled_until"}
+    assert shown["status"] == "scheduled" and shown["impact"] == "maintenance"
+    assert shown["incident_updates"][0]["body"] == "Reads stay up; writes pause <5 minutes."
+    assert announced["status"]["indicator"] == "none"
+    html = fetch(api.base, f"/s/{subdomain}").text
+    assert 'data-status="scheduled"' in html and "writes pause &lt;5 minutes" in html
+
+    running = api.post(f"/v1/status-pages/{page['id']}/maintenances", {
+        "name": "Failover drill", "starts_at": moment(-60), "ends_at": moment(hour), "component_ids": [database]})
+    assert running.status == 201 and running.body["data"]["status"] == "in_progress"
+    under = wait_for("the maintenance in progress", lambda: (s := summary(api, subdomain))
+                     and s["components"][0]["status"] == "under_maintenance" and s, 10)
+    assert under["status"] == {"indicator": "maintenance", "description": "Service Under Maintenance"}
+    assert under["components"][1]["status"] == "operational"
+    assert [m["status"] for m in fetch(api.base, f"/s/{subdomain}/api/v2/scheduled-maintenances.json").json()[
+        "scheduled_maintenances"]] == ["in_progress", "scheduled"]
+    assert api.delete(f"/v1/status-pages/{page['id']}/maintenances/{running.body['data']['id']}").status == 204
+    wait_for("the drill taken off", lambda: summary(api, subdomain)["components"][0]["status"] == "operational", 10)
+    assert api.delete(f"/v1/status-pages/{page['id']}/maintenances/{running.body['data']['id']}").status == 404
+
+
 def test_private_pages_ask_for_the_password_or_let_in_their_addresses(api: Client) -> None:
     subdomain = unique("private")
     new_page(api, subdomain, type="private", password="correct horse", components=[{"name": "Core"}])

@@ -122,3 +122,19 @@ def test_a_view_too_big_drops_its_oldest_resolved_incidents_first() -> None:
     assert rules.drop_oldest_resolved(view) and [i["id"] for i in view["incidents"]] == ["i2", "i1"]
     assert rules.drop_oldest_resolved(view) and [i["id"] for i in view["incidents"]] == ["i1"]
     assert not rules.drop_oldest_resolved(view)
+
+
+def test_maintenance_in_progress_puts_its_components_under_maintenance_unless_worse() -> None:
+    page = model([{"id": "c1", "name": "DB"}, {"id": "c2", "name": "Web", "status": "major_outage"},
+                  {"id": "c3", "name": "API"}])
+    page["config"]["maintenances"] = [{"id": "m1", "name": "Upgrade", "message": None, "starts_at": NOW + 100,
+                                       "ends_at": NOW + 200, "component_ids": ["c1", "c2"]}]
+    view = rules.page_view(page, NOW)
+    assert rules.maintenance_phase(view, NOW) == ("scheduled",) and rules.at_time(view, NOW) is view
+    during = rules.at_time(view, NOW + 150)
+    assert [c["status"] for c in during["components"]] == ["under_maintenance", "major_outage", "operational"]
+    assert during["status"]["indicator"] == "critical"
+    assert rules.maintenance_phase(view, NOW + 250) == ("completed",)
+    document = rules.statuspage_document(view, "https://s.test/", "scheduled-maintenances", NOW + 150)
+    assert [(m["status"], m["scheduled_for"]) for m in document["scheduled_maintenances"]] == [
+        ("in_progress", rules.iso(NOW + 100))]
