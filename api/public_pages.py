@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import hmac
 import ipaddress
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from api.passwords import verify_password
 from api.rate_limits import client_address, unmetered
 from api.status_page_views import StatusPageViews
+from api.status_pages import subscribe
+from schemas.status_page import EMAIL
 from tables import status_pages as rules
 
 routes = web.RouteTableDef()
@@ -38,6 +41,7 @@ DOCUMENTS = {"summary.json": "summary", "status.json": "status", "components.jso
              "incidents.json": "incidents", "incidents/unresolved.json": "unresolved",
              "scheduled-maintenances.json": "scheduled-maintenances"}
 PAST_DAYS = 7
+SUBSCRIBER_ID = re.compile(r"^sub_[a-f0-9]{16}$")
 HTML, JSON, ATOM = "text/html", "application/json", "application/atom+xml"
 HTML_UTF8 = HTML + "; charset=utf-8"
 NOT_FOUND = (b"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Not found</title></head>"
@@ -101,7 +105,7 @@ def guarded(what: str):
                 return not_found()
             if base == "" and page.get("redirect_to_https") and request.scheme == "http":
                 raise web.HTTPMovedPermanently(f"https://{request.host}{request.path_qs}")
-            if what != "login" and not let_in(request, page):
+            if what not in ("login", "verify", "unsubscribe") and not let_in(request, page):
                 return refused(page, base)
             return await view(request, page, base)
         handler.__name__ = view.__name__
@@ -215,3 +219,69 @@ def render_feed(page: dict, url: str) -> bytes:
 async def status_page_feed(request: web.Request, page: dict, base: str) -> web.Response:
     url = f"{request.scheme}://{request.host}{base or '/'}"
     return served(request, page, ("atom", url), lambda: render_feed(page, url), ATOM + "; charset=utf-8")
+
+
+# -- subscribers --------------------------------------------------------------------------------
+
+
+def said(page: dict, base: str, status: int, title: str, text: str) -> web.Response:
+    body = TEMPLATES.get_template("status_message.html").render(name=page["page_name"], base=base, title=title,
+                                                                text=text)
+    return web.Response(status=status, text=body, content_type=HTML)
+
+
+@routes.post("/s/{subdomain}/subscribe")
+@routes.post("/subscribe")
+@guarded("subscribe")
+async def status_page_subscribe(request: web.Request, page: dict, base: str) -> web.Response:
+    """The page's subscribe form: the address gets a link to confirm; nothing is sent before."""
+    form = await request.post()
+    email = form.get("email")
+    if not page.get("subscription_enabled"):
+        return said(page, base, 403, "No subscriptions", "This status page takes no subscriptions.")
+    if not isinstance(email, str) or len(email) > 320 or not EMAIL.match(email.strip()):
+        return said(page, base, 422, "Not an address", "Give one email address to subscribe with.")
+    status, _ = await subscribe(request, page, email, f"{request.scheme}://{request.host}{base}")
+    if status >= 400:
+        return said(page, base, status, "Not subscribed", "The subscription could not be made; try again later.")
+    return said(page, base, 202, "Check your mail",
+                f"We sent a link to {email.strip()}: open it to confirm your subscription.")
+
+
+def subscription_route(action: str):
+    def wrap(view):
+        for path in (f"/s/{{subdomain}}/subscriptions/{{subscription}}/{action}", f"/subscriptions/{{subscription}}/{action}"):
+            routes.get(path)(view)
+            if action == "unsubscribe":
+                routes.post(path)(view)  # one click from the mail client (RFC 8058)
+        return view
+    return wrap
+
+
+async def subscription_command(request: web.Request, page: dict, kind: str) -> int:
+    token = request.query.get("token", "")
+    subscriber_id = request.match_info["subscription"]
+    if not token or not SUBSCRIBER_ID.match(subscriber_id):
+        return 404
+    status, _ = await request.app["gateway"].command(kind, page["org_id"], page["id"],
+                                                     {"subscriber_id": subscriber_id, "token": token})
+    return status
+
+
+@subscription_route("verify")
+@guarded("verify")
+async def status_page_verify(request: web.Request, page: dict, base: str) -> web.Response:
+    """The link in the confirmation mail: the subscription starts."""
+    if await subscription_command(request, page, "status_page.subscription.confirm") >= 400:
+        return said(page, base, 404, "Link not valid", "This link is not (or no longer) valid.")
+    return said(page, base, 200, "Subscribed", "You will get a mail for each incident update and maintenance.")
+
+
+@subscription_route("unsubscribe")
+@guarded("unsubscribe")
+async def status_page_unsubscribe(request: web.Request, page: dict, base: str) -> web.Response:
+    """The link in every update mail: the subscription ends at once."""
+    status = await subscription_command(request, page, "status_page.subscription.delete")
+    if status >= 400 and status != 404:
+        return said(page, base, status, "Not unsubscribed", "Try the link again in a moment.")
+    return said(page, base, 200, "Unsubscribed", "You will get no more mail from this status page.")

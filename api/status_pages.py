@@ -9,6 +9,7 @@ only as their hash.
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 
 import dns.asyncresolver
@@ -28,7 +29,7 @@ from api.params import Id
 from engine.responses import json_response
 from schemas.status_page import (
     COMPONENT_ID, DOMAIN, PAGE_ID, Component, ComponentStatistics, DomainCheck, Maintenance, MaintenanceSpec,
-    StatusPage, StatusPagePatch, StatusPageSpec,
+    StatusPage, StatusPagePatch, StatusPageSpec, Subscription, SubscriptionCreate,
 )
 from schemas.validation import InvalidInput, field_errors
 from tables import status_pages as rules
@@ -205,6 +206,45 @@ async def component_statistics(request: web.Request) -> web.Response:
 
 
 MAINTENANCE_ID = re.compile(r"^mnt_[a-f0-9]{16}$")
+SUBSCRIPTION_ID = re.compile(r"^sub_[a-f0-9]{16}$")
+
+
+async def subscribe(request: web.Request, page: dict, email: str, page_url: str) -> tuple[int, dict]:
+    """A pending subscriber of `page`, mailed a link to confirm (as its organisation, whoever asks)."""
+    return await gateway_of(request).command("status_page.subscribe", page["org_id"], page["id"], {
+        "subscriber_id": "sub_" + uuid.uuid4().hex[:16], "email": email.strip(), "token": secrets.token_urlsafe(24),
+        "page_url": page_url})
+
+
+@routes.post("/v1/status-pages/{id}/subscriptions", auth=WRITES, path_params=PAGE_PATH, body=SubscriptionCreate,
+             answers={202: Data(Subscription)}, errors=(403,))
+async def create_subscription(request: web.Request, body: SubscriptionCreate) -> web.Response:
+    """Subscribe an address to the page's incidents and maintenance: it gets a link to confirm first."""
+    page_id = PAGE.id_of(request)
+    page = gateway_of(request).status_pages.pages.get(page_id)
+    if page is None or page["org_id"] != principal_of(request).org_id:
+        raise ApiError(404, "not_found", f"status page {page_id} not found")
+    status, reply = await subscribe(request, page, body.email, page_url(request, page["subdomain"]))
+    return answer(status, reply)
+
+
+@routes.get("/v1/status-pages/{id}/subscriptions", auth=READS, path_params=PAGE_PATH,
+            answers={200: Data(list[Subscription])})
+async def list_subscriptions(request: web.Request) -> web.Response:
+    """The page's subscribers, confirmed or not (the first 1,000)."""
+    return await PAGE.read(request, "/subscriptions")
+
+
+@routes.delete("/v1/status-pages/{id}/subscriptions/{subscription_id}", auth=WRITES,
+               path_params={**PAGE_PATH, "subscription_id": Id("subscription", SUBSCRIPTION_ID)},
+               answers={204: None})
+async def delete_subscription(request: web.Request) -> web.Response:
+    """Remove a subscriber: no more mail to it."""
+    page_id = PAGE.id_of(request)
+    status, reply = await gateway_of(request).command(
+        "status_page.subscription.delete", principal_of(request).org_id, page_id,
+        {"subscriber_id": request.match_info["subscription_id"]})
+    return answer(status, reply)
 
 
 @routes.post("/v1/status-pages/{id}/maintenances", auth=WRITES, path_params=PAGE_PATH, body=MaintenanceSpec,

@@ -34,6 +34,25 @@ class InvitationData(BaseModel):
     reminder: bool = False
 
 
+class SubscriptionData(BaseModel):
+    """A status page subscription to confirm: the page and the link that confirms it."""
+
+    page_name: str = Field(max_length=255)
+    confirm_url: str = Field(max_length=2048, pattern=r"^https?://\S+$")
+
+
+class StatusUpdateData(BaseModel):
+    """One update of a status page (an incident's status change or message, a maintenance announced)."""
+
+    page_name: str = Field(max_length=255)
+    title: str = Field(max_length=255)
+    status: str = Field(max_length=50)
+    body: str = Field(max_length=5000)
+    components: list[str] = Field(default_factory=list, max_length=200)
+    page_url: str = Field(max_length=2048, pattern=r"^https?://\S+$")
+    unsubscribe_url: str = Field(max_length=2048, pattern=r"^https?://\S+$")
+
+
 class _Mail(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +80,17 @@ class AccountExistsMail(_Mail):
     data: AccountExistsData
 
 
-Mail = Annotated[Union[ConfirmationMail, RecoveryMail, InvitationMail, AccountExistsMail],
-                 Field(discriminator="template")]
-MAIL: TypeAdapter[ConfirmationMail | RecoveryMail | InvitationMail | AccountExistsMail] = TypeAdapter(Mail)
+class SubscriptionMail(_Mail):
+    template: Literal["status_subscription"]
+    data: SubscriptionData
+
+
+class StatusUpdateMail(_Mail):
+    template: Literal["status_update"]
+    data: StatusUpdateData
+
+
+Mail = Annotated[Union[ConfirmationMail, RecoveryMail, InvitationMail, AccountExistsMail, SubscriptionMail,
+                       StatusUpdateMail], Field(discriminator="template")]
+MAIL: TypeAdapter[ConfirmationMail | RecoveryMail | InvitationMail | AccountExistsMail | SubscriptionMail
+                  | StatusUpdateMail] = TypeAdapter(Mail)

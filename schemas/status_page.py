@@ -19,6 +19,7 @@ SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 COMPONENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PAGE_ID = re.compile(r"^sp_[a-f0-9]{20}$")
+EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")   # one address, nothing to add a header
 URL = Field(None, max_length=2048, pattern=r"^https?://\S+$")
 
 
@@ -199,3 +200,16 @@ class Maintenance(BaseModel):
     starts_at: str
     ends_at: str
     component_ids: list[str]
+
+
+class SubscriptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320, pattern=EMAIL.pattern)
+
+
+class Subscription(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    email: str
+    confirmed: bool
+    created_at: str | None

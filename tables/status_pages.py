@@ -8,6 +8,8 @@ Keys of the `status_pages` table:
     00 'b' <source>                    which page components show a source ("monitor:<id>", "heartbeat:<id>",
                                        "component:<id>"), in the source's partition (the fold)
     00 'm' <page id>                   the page's live model, in the page's partition (the fold)
+    00 's' <page id> 00 <subscriber>   a subscriber: email, whether confirmed, its token's hash (commands)
+    00 'e' <page id> 00 <email>        which subscriber an address is (commands)
 
 A component's status is the worst of what its source says (a monitor or
 heartbeat down: major outage; in a maintenance window: under maintenance), what
@@ -23,7 +25,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-CLAIM, BINDING, MODEL = b"\x00c", b"\x00b", b"\x00m"
+CLAIM, BINDING, MODEL, SUBSCRIBER, SUBSCRIBED = b"\x00c", b"\x00b", b"\x00m", b"\x00s", b"\x00e"
 DAYS = 90                 # days of uptime shown per component
 KEEP_INCIDENTS = 25       # resolved incidents a page keeps (past incidents, incidents.json)
 KEEP_UPDATES = 10         # updates an incident shows, the newest (a view stays well under a Kafka message)
@@ -54,6 +56,32 @@ def binding_key(source: str) -> bytes:
 
 def model_key(page_id: str) -> bytes:
     return MODEL + page_id.encode()
+
+
+def subscriber_key(page_id: str, subscriber_id: str) -> bytes:
+    return SUBSCRIBER + page_id.encode() + b"\x00" + subscriber_id.encode()
+
+
+def subscribers_range(page_id: str) -> tuple[bytes, bytes]:
+    head = SUBSCRIBER + page_id.encode() + b"\x00"
+    return head, head + b"\xff"
+
+
+def subscribed_key(page_id: str, email: str) -> bytes:
+    return SUBSCRIBED + page_id.encode() + b"\x00" + email.lower().encode()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def subscriber_links(subscriber: dict, token: str | None = None) -> dict:
+    """The links a subscriber's mail carries (the page's URL as they subscribed through it)."""
+    base = subscriber["page_url"].rstrip("/")
+    secret = token or subscriber["token"]
+    return {"page_url": base,
+            "confirm_url": f"{base}/subscriptions/{subscriber['id']}/verify?token={secret}",
+            "unsubscribe_url": f"{base}/subscriptions/{subscriber['id']}/unsubscribe?token={secret}"}
 
 
 def subdomain_claim(subdomain: str) -> str:

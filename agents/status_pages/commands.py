@@ -16,12 +16,14 @@
 """
 from __future__ import annotations
 
+import hmac
 import time
 
 import orjson
 
 from engine import topics
 from engine.commands import CommandApplier
+from engine import mail
 from engine.partitioning import entity_key
 from tables import status_pages as rules
 
@@ -122,6 +124,75 @@ def maintenance_delete(applier: CommandApplier, partition: int, offset: int, com
     applier.reply(command["id"], 204)
 
 
+def subscribe(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    """Body {"subscriber_id", "email", "token", "page_url"}: a pending subscriber, mailed a link to confirm.
+
+    The same address again gets the link again (its first subscriber id and token); the token is kept
+    whole because every update's unsubscribe link carries it (the subscriber's own secret, nobody else's).
+    """
+    config = applier.owned(applier.engine.status_pages, partition, command, "status page")
+    if config is None:
+        return
+    body, table, page_id = command["body"], applier.engine.status_pages, config["id"]
+    if not config["spec"].get("subscription_enabled"):
+        return applier.error(command, 403, "subscriptions_disabled", "this status page takes no subscriptions")
+    known = table.get(partition, rules.subscribed_key(page_id, body["email"]))
+    subscriber = table.get(partition, rules.subscriber_key(page_id, known)) if known else None
+    if subscriber is None:
+        subscriber = {"id": body["subscriber_id"], "email": body["email"], "token": body["token"],
+                      "page_url": body["page_url"], "confirmed": False, "created_at": command["at"], "pos": offset}
+        table.put(partition, rules.subscriber_key(page_id, subscriber["id"]), subscriber)
+        table.put(partition, rules.subscribed_key(page_id, subscriber["email"]), subscriber["id"])
+    if not subscriber["confirmed"]:
+        mail.queue(applier.state, applier.partitions, f"subscription:{command['id']}", subscriber["email"],
+                   "status_subscription",
+                  {"page_name": config["spec"].get("page_name") or config["spec"]["name"],
+                   "confirm_url": rules.subscriber_links(subscriber)["confirm_url"]})
+    applier.reply(command["id"], 202, subscription_view(subscriber))
+
+
+def subscription_view(subscriber: dict) -> dict:
+    return {"id": subscriber["id"], "email": subscriber["email"], "confirmed": subscriber["confirmed"],
+            "created_at": rules.iso(subscriber["created_at"])}
+
+
+def subscriber_of(applier: CommandApplier, partition: int, command: dict) -> dict | None:
+    """The subscriber the command names, if its token (when given) is the subscriber's; else answered 404."""
+    body = command["body"]
+    subscriber = applier.engine.status_pages.get(partition, rules.subscriber_key(command["entity_id"],
+                                                                                 body["subscriber_id"]))
+    if subscriber is None or ("token" in body and not hmac.compare_digest(
+            rules.token_hash(subscriber["token"]), rules.token_hash(body["token"]))):
+        applier.error(command, 404, "not_found", f"subscription {body['subscriber_id']} not found")
+        return None
+    return subscriber
+
+
+def subscription_confirm(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    if applier.owned(applier.engine.status_pages, partition, command, "status page") is None:
+        return
+    subscriber = subscriber_of(applier, partition, command)
+    if subscriber is None:
+        return
+    if not subscriber["confirmed"]:
+        subscriber = {**subscriber, "confirmed": True, "confirmed_at": command["at"]}
+        applier.engine.status_pages.put(partition, rules.subscriber_key(command["entity_id"], subscriber["id"]),
+                                        subscriber)
+    applier.reply(command["id"], 200, subscription_view(subscriber))
+
+
+def subscription_delete(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    if applier.owned(applier.engine.status_pages, partition, command, "status page") is None:
+        return
+    subscriber = subscriber_of(applier, partition, command)
+    if subscriber is None:
+        return
+    table, page_id = applier.engine.status_pages, command["entity_id"]
+    table.delete(partition, rules.subscriber_key(page_id, subscriber["id"]))
+    table.delete(partition, rules.subscribed_key(page_id, subscriber["email"]))
+    applier.reply(command["id"], 204)
+
+
 def name_claim(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
     """Body {"page_id", "release": bool}: a subdomain or domain is one page's; another's claim answers 409."""
     name, body = command["entity_id"], command["body"]
@@ -141,4 +212,6 @@ def name_claim(applier: CommandApplier, partition: int, offset: int, command: di
 
 COMMANDS = {"status_page.create": page_create, "status_page.update": page_update, "status_page.delete": page_delete,
             "status_page.claim": name_claim, "status_page.maintenance.set": maintenance_set,
-            "status_page.maintenance.delete": maintenance_delete}
+            "status_page.maintenance.delete": maintenance_delete, "status_page.subscribe": subscribe,
+            "status_page.subscription.confirm": subscription_confirm,
+            "status_page.subscription.delete": subscription_delete}

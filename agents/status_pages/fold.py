@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from engine import topics
+from engine import mail, topics
 from engine.dead_letters import DeadLetters
 from engine.folding import decoded
 from engine.partitioning import entity_key, partition_for
@@ -60,9 +60,10 @@ class PageFolder:
         self.partitions = engine.settings.partitions
         self.dead_letters = dead_letters
         self.published = 0
+        self.mailed = 0
 
     def health(self) -> dict:
-        return {"views_published": self.published,
+        return {"views_published": self.published, "subscribers_mailed": self.mailed,
                 "dead_letters": self.dead_letters.counts.get(topics.STATUS_PAGES, 0)}
 
     def fold_message(self, partition: int, offset: int, value: bytes | None, timestamp: float = 0.0) -> None:
@@ -94,6 +95,7 @@ class PageFolder:
         model = self.model(partition, page_id)
         if model.get("config_pos", -1) >= message["pos"]:
             return  # applied before
+        before_config = model["config"]
         before = rules.sources_of(model["config"]["spec"]) if model["config"] else {}
         after = rules.sources_of(config["spec"]) if config else {}
         for source in before.keys() | after.keys():
@@ -106,7 +108,14 @@ class PageFolder:
             return
         model["config"] = {name: config[name] for name in ("org_id", "spec", "password_hash", "created_at",
                                                             "updated_at")}
+        announced = {m["id"] for m in (before_config or {}).get("maintenances", [])}
         model["config"]["maintenances"] = config.get("maintenances", [])
+        for maintenance in model["config"]["maintenances"]:
+            if maintenance["id"] not in announced and maintenance["ends_at"] > message["at"]:
+                window = f"{rules.iso(maintenance['starts_at'])} to {rules.iso(maintenance['ends_at'])}"
+                self.tell_subscribers(partition, model, f"{maintenance['id']}:announced", maintenance["name"],
+                                      "scheduled maintenance", f"{window}\n\n{maintenance.get('message') or ''}",
+                                      maintenance["component_ids"])
         model["config_pos"] = message["pos"]
         components = {component["id"] for component in config["spec"].get("components", [])}
         model["sources"] = {cid: held for cid, held in model["sources"].items() if cid in components}
@@ -133,8 +142,31 @@ class PageFolder:
         incident = dict(message["incident"])
         held = model["incidents"].get(incident["id"])
         incident["component_ids"] = sorted(set(message["component_ids"]) | set(held["component_ids"] if held else ()))
+        last = held["updates"][-1]["id"] if held and held["updates"] else None
         if rules.apply_incident(model, incident, message["at"]):
+            shown = model["incidents"][incident["id"]]
+            update = shown["updates"][-1]
+            if update["id"] != last:  # a new update: each subscriber is told once (the mail's id is the update's)
+                self.tell_subscribers(partition, model, update["id"], shown["name"], update["status"],
+                                      update["body"], shown["component_ids"])
             self.publish(partition, model)
+
+    def tell_subscribers(self, partition: int, model: dict, update_id: str, title: str, status: str, body: str,
+                         component_ids: list[str]) -> None:
+        """A mail to each confirmed subscriber of the page, with the page's link and the subscriber's own
+        unsubscribe link; the mail's id derives from the update, so the mail agent sends it once."""
+        spec = model["config"]["spec"]
+        names = {component["id"]: component["name"] for component in spec.get("components", [])}
+        for _, subscriber in self.data.scan(partition, *rules.subscribers_range(model["id"])):
+            if not subscriber["confirmed"]:
+                continue
+            links = rules.subscriber_links(subscriber)
+            mail.queue(self.state, self.partitions, f"status-update:{update_id}:{subscriber['id']}",
+                       subscriber["email"], "status_update", {
+                           "page_name": spec.get("page_name") or spec["name"], "title": title, "status": status,
+                           "body": body, "components": [names[c] for c in component_ids if c in names],
+                           "page_url": links["page_url"], "unsubscribe_url": links["unsubscribe_url"]})
+            self.mailed += 1
 
     def publish(self, partition: int, model: dict) -> None:
         model["version"] += 1

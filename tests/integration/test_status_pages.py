@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -17,6 +18,7 @@ from tests.integration.cluster import Client, Cluster, wait_for
 from tests.integration.conftest import ready_client
 from tests.integration.test_incidents import new_ruleset
 from tests.integration.test_monitors import create, post_results
+from tests.mailbox import Mailbox
 
 # Atlassian Statuspage's public API v2 (https://<page>.statuspage.io/api/v2/): the fields of each object
 PAGE_FIELDS = {"id", "name", "url", "time_zone", "updated_at"}
@@ -260,6 +262,52 @@ def test_maintenance_is_announced_ahead_and_puts_its_components_under_maintenanc
     assert api.delete(f"/v1/status-pages/{page['id']}/maintenances/{running.body['data']['id']}").status == 204
     wait_for("the drill taken off", lambda: summary(api, subdomain)["components"][0]["status"] == "operational", 10)
     assert api.delete(f"/v1/status-pages/{page['id']}/maintenances/{running.body['data']['id']}").status == 404
+
+
+def link_in(mail: str, kind: str) -> str:
+    [link] = re.findall(rf"https?://\S+/{kind}\?token=\S+", mail)
+    return link
+
+
+def test_subscribers_confirm_by_link_are_told_once_per_update_and_leave_in_one_click(
+        api: Client, smtp_server: Mailbox) -> None:
+    subdomain = unique("subscribed")
+    page = new_page(api, subdomain, page_name="Acme", subscription_enabled=True, components=[{"name": "Checkout"}])
+    closed = new_page(api, unique("closed"), components=[{"name": "Other"}])
+    reader = f"{unique('reader')}@example.com"
+    wait_for("the page", lambda: fetch(api.base, f"/s/{subdomain}").status == 200, 10)
+    assert 'action="/s/' in fetch(api.base, f"/s/{subdomain}").text
+    asked = fetch(api.base, f"/s/{subdomain}/subscribe", form={"email": reader})
+    assert asked.status == 202 and "Check your mail" in asked.text
+    assert fetch(api.base, f"/s/{closed['subdomain']}/subscribe", form={"email": reader}).status == 403
+    assert fetch(api.base, f"/s/{subdomain}/subscribe", form={"email": "not an address"}).status == 422
+    confirm = smtp_server.wait_for_mail(reader, timeout=30)
+    assert "Confirm your subscription to Acme status" in confirm
+    pending = api.get(f"/v1/status-pages/{page['id']}/subscriptions").body["data"]
+    assert [(s["email"], s["confirmed"]) for s in pending] == [(reader, False)]
+    verify = urllib.parse.urlparse(link_in(confirm, "verify"))
+    assert fetch(api.base, verify.path + "?token=wrong").status == 404
+    assert fetch(api.base, f"{verify.path}?{verify.query}").status == 200
+    assert api.get(f"/v1/status-pages/{page['id']}/subscriptions").body["data"][0]["confirmed"] is True
+
+    opened = api.post("/v1/incidents", {"name": "Checkout errors", "description": "5% of payments fail",
+                                        "impact": "major", "component_ids": [page["components"][0]["id"]],
+                                        "actions": []}).body["data"]
+    told = smtp_server.wait_for_mail(reader, timeout=30)
+    assert "[Acme] Checkout errors: investigating" in told and "5% of payments fail" in told
+    assert "Affects: Checkout" in told
+    mails = smtp_server.mail_to(reader)
+    assert mails[-1]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert api.patch(f"/v1/incidents/{opened['id']}", {"status": "resolved", "message": "fixed"}).status == 200
+    resolved = smtp_server.wait_for_mail(reader, timeout=30)
+    assert "Checkout errors: resolved" in resolved and "fixed" in resolved
+    # one click from the mail ends it: the next update reaches nobody
+    leave = urllib.parse.urlparse(link_in(resolved, "unsubscribe"))
+    assert fetch(api.base, f"{leave.path}?{leave.query}", form={"List-Unsubscribe": "One-Click"}).status == 200
+    assert api.get(f"/v1/status-pages/{page['id']}/subscriptions").body["data"] == []
+    assert api.patch(f"/v1/incidents/{opened['id']}", {"status": "monitoring", "message": "watching"}).status == 200
+    wait_for("the update on the page", lambda: summary(api, subdomain)["incidents"], 10)
+    assert len(smtp_server.mail_to(reader)) == 3  # confirmation, investigating, resolved: once each
 
 
 def test_private_pages_ask_for_the_password_or_let_in_their_addresses(api: Client) -> None:
