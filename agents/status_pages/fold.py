@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from agents.alert_channels.announce import announce
 from engine import mail, topics
 from engine.dead_letters import DeadLetters
 from engine.folding import decoded
@@ -154,9 +155,15 @@ class PageFolder:
     def tell_subscribers(self, partition: int, model: dict, update_id: str, title: str, status: str, body: str,
                          component_ids: list[str]) -> None:
         """A mail to each confirmed subscriber of the page, with the page's link and the subscriber's own
-        unsubscribe link; the mail's id derives from the update, so the mail agent sends it once."""
+        unsubscribe link, and a delivery to each alert channel subscribed to status_page.updated; the ids
+        derive from the update, so the mail agent and the deliveries send each once."""
         spec = model["config"]["spec"]
         names = {component["id"]: component["name"] for component in spec.get("components", [])}
+        # webhook subscribers: the organisation's alert channels subscribed to status_page.updated, signed
+        announce(self.engine, model["config"]["org_id"], "status_page.updated", time.time(), {
+            "page_id": model["id"], "page_name": spec.get("page_name") or spec["name"], "subdomain": spec["subdomain"],
+            "update_id": update_id, "title": title, "status": status, "body": body, "component_ids": component_ids,
+            "components": [names[c] for c in component_ids if c in names]}, f"status-update:{update_id}")
         for _, subscriber in self.data.scan(partition, *rules.subscribers_range(model["id"])):
             if not subscriber["confirmed"]:
                 continue

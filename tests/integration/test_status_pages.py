@@ -16,6 +16,8 @@ from dnslib.server import BaseResolver, DNSServer
 
 from tests.integration.cluster import Client, Cluster, wait_for
 from tests.integration.conftest import ready_client
+from tests.integration.test_alert_channels import Receiver, channel
+from tests.integration.test_alert_channels import verify as signed_by
 from tests.integration.test_incidents import new_ruleset
 from tests.integration.test_monitors import create, post_results
 from tests.mailbox import Mailbox
@@ -271,6 +273,17 @@ def link_in(mail: str, kind: str) -> str:
 
 def test_subscribers_confirm_by_link_are_told_once_per_update_and_leave_in_one_click(
         api: Client, smtp_server: Mailbox) -> None:
+    hooks = Receiver({"/status": [200]})
+    hooks.thread.start()
+    try:
+        told_by_mail_and_webhook(api, smtp_server, hooks)
+    finally:
+        hooks.server.shutdown()
+        hooks.server.server_close()
+
+
+def told_by_mail_and_webhook(api: Client, smtp_server: Mailbox, hooks: Receiver) -> None:
+    webhook = channel(api, hooks.url("/status"), events=["status_page.updated"])
     subdomain = unique("subscribed")
     page = new_page(api, subdomain, page_name="Acme", subscription_enabled=True, components=[{"name": "Checkout"}])
     closed = new_page(api, unique("closed"), components=[{"name": "Other"}])
@@ -308,6 +321,15 @@ def test_subscribers_confirm_by_link_are_told_once_per_update_and_leave_in_one_c
     assert api.patch(f"/v1/incidents/{opened['id']}", {"status": "monitoring", "message": "watching"}).status == 200
     wait_for("the update on the page", lambda: summary(api, subdomain)["incidents"], 10)
     assert len(smtp_server.mail_to(reader)) == 3  # confirmation, investigating, resolved: once each
+    # webhook subscribers: an alert channel subscribed to status_page.updated gets each update, signed
+    delivered = wait_for("the three updates by webhook", lambda: len(hooks.seen("/status")) >= 3 and hooks.seen(
+        "/status"), 20)
+    bodies = [orjson.loads(body) for _, body, _ in delivered]
+    assert [(b["event"], b["data"]["status"]) for b in bodies] == [
+        ("status_page.updated", "investigating"), ("status_page.updated", "resolved"),
+        ("status_page.updated", "monitoring")]
+    assert bodies[0]["data"]["page_id"] == page["id"] and bodies[0]["data"]["components"] == ["Checkout"]
+    assert all(signed_by(webhook["secret"], headers, body) for headers, body, _ in delivered)
 
 
 def test_private_pages_ask_for_the_password_or_let_in_their_addresses(api: Client) -> None:
