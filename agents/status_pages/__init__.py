@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 from agents.status_pages import commands, reads
-from agents.status_pages.fold import TAKE, WITHIN, IncidentWatch, PageFolder, StateWatch
+from agents.status_pages.fold import REFRESH_EVERY, TAKE, WITHIN, IncidentWatch, PageFolder, StateWatch
 from engine import topics
 from engine.app import Engine
-from engine.component import Component, Stream
+from engine.component import Component, Stream, Ticks
 from engine.dead_letters import DeadLetters
 
 #: the command kinds this feature applies, by kind
@@ -29,5 +29,6 @@ def component(engine: Engine) -> Component:
                  Stream(topics.INCIDENT_EVENTS, "status-page-incidents",
                         IncidentWatch(folder, DeadLetters(engine.state)), take=TAKE, within=WITHIN)),
         commands=COMMANDS,
+        ticks=(Ticks(topics.STATUS_PAGES, REFRESH_EVERY),),  # the uptime bars follow the days
         reads=(reads.routes, reads.health_routes(folder.health)),
     )

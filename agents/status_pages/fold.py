@@ -2,7 +2,8 @@
 
 Reads top to bottom as the stream goes:
 
-1. the topics: `status-pages`, keyed by the partition's entity: `config` (a
+1. the topics: `status-pages`, keyed by the partition's entity (and `tick`s, every
+   REFRESH_EVERY seconds, which refresh the bars): `config` (a
    page created, changed or deleted: agents/status_pages/commands.py), `bind`
    (a page's components show a source now, or no longer), `source` (what a
    monitor or heartbeat says now), `incident` (an incident naming a source) and
@@ -42,6 +43,7 @@ from tables.monitor_views import buckets_between
 from tables.uptime import series
 
 TAKE = 200
+REFRESH_EVERY = 300.0   # seconds between refreshes of the uptime bars from the monitors' statistics
 MAX_VIEW = 900_000   # bytes a published view may take (Kafka's default message limit is 1 MB)
 WITHIN = 0.02   # a state change waits at most this long in a batch before it reaches the page (seconds)
 
@@ -83,6 +85,8 @@ class PageFolder:
             self.incident(partition, message)
         elif kind == "page_incident":
             self.page_incident(partition, message)
+        elif kind == "tick":
+            self.refresh(partition)
         else:
             self.dead_letters.send(topics.STATUS_PAGES, partition, offset, 0, value, f"unknown kind {kind!r}")
 
@@ -127,11 +131,12 @@ class PageFolder:
         if model is None or model["config"] is None:
             return  # deleted meanwhile
         changed = False
+        said = {"status": message["status"], "maintenance": message["maintenance"], "daily": message["daily"],
+                "at": message["at"]}
         for component_id in message["component_ids"]:
             held = model["sources"].get(component_id)
-            if held is None or held["at"] <= message["at"]:
-                model["sources"][component_id] = {"status": message["status"], "maintenance": message["maintenance"],
-                                                  "daily": message["daily"], "at": message["at"]}
+            if held is None or (held["at"] <= message["at"] and held != said):
+                model["sources"][component_id] = said
                 changed = True
         if changed:
             self.publish(partition, model)
@@ -150,6 +155,9 @@ class PageFolder:
             if update["id"] != last:  # a new update: each subscriber is told once (the mail's id is the update's)
                 self.tell_subscribers(partition, model, update["id"], shown["name"], update["status"],
                                       update["body"], shown["component_ids"])
+            self.publish(partition, model)
+        elif held is not None and incident["component_ids"] != held["component_ids"]:
+            held["component_ids"] = incident["component_ids"]  # the same change, heard through another source
             self.publish(partition, model)
 
     def tell_subscribers(self, partition: int, model: dict, update_id: str, title: str, status: str, body: str,
@@ -203,6 +211,17 @@ class PageFolder:
                 self.data.put(partition, key, binding)
             else:
                 self.data.delete(partition, key)
+
+    def refresh(self, partition: int) -> None:
+        """A tick: every monitor and heartbeat shown here tells its pages its state and days again, so the
+        uptime bars follow the days (and today's checks) without a transition; a page publishes only a change."""
+        for key, binding in self.data.scan(partition, rules.BINDING, rules.BINDING + b"\xff"):
+            kind, _, entity_id = key[len(rules.BINDING):].decode().partition(":")
+            if kind not in ("monitor", "heartbeat"):
+                continue
+            state = self.source_state(partition, kind, entity_id, None, None)
+            for page_id, component_ids in binding.items():
+                self.tell_page(page_id, {**state, "component_ids": component_ids})
 
     def incident(self, partition: int, message: dict) -> None:
         for page_id, component_ids in (self.data.get(partition, rules.binding_key(message["source"])) or {}).items():
