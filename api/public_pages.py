@@ -98,7 +98,6 @@ def refused(page: dict, base: str, wrong: bool = False) -> web.Response:
 def guarded(what: str):
     """The view gets (request, page, base) for a page that exists and lets the caller in."""
     def wrap(view):
-        @unmetered  # served from memory to anyone; a page is public by nature
         async def handler(request: web.Request) -> web.StreamResponse:
             page, base = page_of(request)
             if page is None:
@@ -109,7 +108,9 @@ def guarded(what: str):
                 return refused(page, base)
             return await view(request, page, base)
         handler.__name__ = view.__name__
-        return handler
+        # served from memory to anyone: a page is public by nature; but a subscription sends mail, so it is
+        # counted against the caller's address like any request without a key
+        return handler if what == "subscribe" else unmetered(handler)
     return wrap
 
 

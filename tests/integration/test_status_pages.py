@@ -139,6 +139,11 @@ def test_pages_components_and_names_through_the_api(cluster: Cluster, api: Clien
     assert other.get(f"/v1/status-pages/{page['id']}").status == 404
     assert other.request("PUT", f"/v1/status-pages/{page['id']}", {"name": "mine"}).status == 404
     assert other.delete(f"/v1/status-pages/{page['id']}").status == 404
+    assert other.get(f"/v1/status-pages/{page['id']}/components/cmp_docs/statistics").status == 404
+    assert other.get(f"/v1/status-pages/{page['id']}/subscriptions").status == 404
+    assert other.post(f"/v1/status-pages/{page['id']}/subscriptions", {"email": "x@example.com"}).status == 404
+    assert other.post(f"/v1/status-pages/{page['id']}/maintenances", {
+        "name": "x", "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T01:00:00Z"}).status == 404
     assert page["id"] not in {p["id"] for p in other.get("/v1/status-pages").body["data"]}
     assert other.post("/v1/status-pages", {"name": "Theirs", "subdomain": subdomain + "-new"}).status == 409
 
