@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## up: embedded broker (unless PINGSTREAM_BROKER is set), one worker and the API, in the foreground
+## up: embedded broker (unless PINGSTREAM_BROKER is set), WORKERS workers (default 1) and the API, in the foreground
+WORKERS ?= 1
 up: $(STAMP)
-	$(BIN)/python -m pingstream.cli up
+	$(BIN)/python -m pingstream.cli up --workers $(WORKERS)
 
 ## chromium: the headless browser the status page test drives, Debian's package, installed when missing
 ## (as root with apt-get; otherwise that one test is skipped and says why)
@@ -33,8 +34,9 @@ test: $(STAMP) chromium
 unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
-## bench: ingest throughput, probe checks, one probe's schedule over 10,000 monitors and a status page of 100
-## components, against baselines in the same run
+## bench: ingest throughput (and end to end with 1 and 2 workers), probe checks, one probe's schedule over
+## 10,000 monitors and a status page of 100 components, against baselines in the same run
+BENCH_ARGS ?= --workers 2
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.probe_checks $(PROBE_CHECKS_ARGS)

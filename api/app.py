@@ -4,14 +4,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from api import (
-    accounts, alert_channels, certificates, checks, heartbeats, incidents, monitors, openapi, ping_urls, probes,
-    public_pages, rate_limits, rulesets, status_pages, teams, usage, webhooks,
+    accounts, alert_channels, certificates, checks, heartbeats, incidents, monitors, on_call, openapi, paging_groups,
+    ping_urls, probes, public_pages, rate_limits, rulesets, status_pages, teams, usage, webhooks,
 )
 from api.errors import error_middleware
 from api.forwarding import forwarding_middleware
 from api.gateway import Gateway
 from api.rate_limits import rate_limit_middleware, unmetered
 from api.routes import Data, Routes
+from engine.metrics import serve_metrics
 from engine.responses import json_response
 from engine.settings import INTERNAL_HEADER
 from schemas.health import Health
@@ -52,10 +53,11 @@ def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Applicat
     app["gateway"] = gateway
     for table in (monitors.routes, checks.routes, openapi.routes, health_routes, heartbeats.routes,
                   ping_urls.routes, webhooks.routes, rulesets.routes, incidents.routes, alert_channels.routes,
-                  teams.routes, usage.routes, probes.routes, certificates.routes, status_pages.routes,
-                  public_pages.routes):
+                  teams.routes, usage.routes, probes.routes, certificates.routes, on_call.routes,
+                  paging_groups.routes, status_pages.routes, public_pages.routes):
         app.add_routes(table)
     accounts.install(app)
+    serve_metrics(app, gateway.settings.metrics_token)  # GET /metrics, and every request counted by its route
     if manage_gateway:
         async def start(app: web.Application) -> None:
             await gateway.start()

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from api.directory import Directory
 from api.status_page_views import StatusPageViews
 from engine import following, topics
+from engine.metrics import COMMAND_REPLY_SECONDS
 from engine.partitioning import entity_key, partition_for
 from engine.settings import INTERNAL_HEADER, Settings
 
@@ -328,10 +329,14 @@ class Gateway:
         request_id = uuid.uuid4().hex
         future = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
+        started = time.perf_counter()
         try:
             await self.send_command(kind, org_id, entity_id, body, request_id)
-            return await asyncio.wait_for(future, self.settings.request_timeout)
+            reply = await asyncio.wait_for(future, self.settings.request_timeout)
+            COMMAND_REPLY_SECONDS.labels(kind, "replied").observe(time.perf_counter() - started)
+            return reply
         except asyncio.TimeoutError:
+            COMMAND_REPLY_SECONDS.labels(kind, "timeout").observe(time.perf_counter() - started)
             raise EngineUnavailable(
                 f"no worker applied the command within {self.settings.request_timeout:g} s; "
                 "is a worker running? The command may still be applied."

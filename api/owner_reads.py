@@ -72,6 +72,14 @@ async def read_owner(request: web.Request, owner_key: str, path: str,
                                          {"org": principal_of(request).org_id, **(query or {})})
 
 
+async def owner_data(request: web.Request, owner_key: str, path: str, query: dict[str, Any] | None = None) -> Any:
+    """The `data` of the owner's answer; the owner's error (404 ...) raised as the request's answer."""
+    status, body, _ = await read_owner(request, owner_key, path, query)
+    if status != 200:
+        raise ApiError(status, body.get("error", "not_found"), body.get("message", f"{path} not found"))
+    return body["data"]
+
+
 async def owner_read(request: web.Request, owner_key: str, path: str,
                      query: dict[str, Any] | None = None) -> web.Response:
     """The owner's answer as the response."""

@@ -12,6 +12,8 @@
    how soon after a missed deadline heartbeat.down is out
 5. webhooks: Alertmanager-sized events in the API's envelopes, stored, judged by
    20 rulesets, deduplicated into incidents; events/s on the same worker
+6. with --workers N (N > 1): step 3 again with 1 worker and with N workers, each
+   on a fresh embedded broker, back to back: results/s and their ratio
 
 Everything runs on this machine; the broker shares its cores.
 """
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from typing import Any
 from pathlib import Path
 
@@ -177,6 +180,60 @@ def start_cluster(broker: EmbeddedBroker, workdir: Path, app_id: str) -> tuple[C
         cluster.stop()
         raise
     return cluster, worker, api, org_id, key, client
+
+
+def partitions_served(worker) -> float:
+    """What the worker's /metrics says it serves now (0 while it rebalances)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "pingstream_partitions_served")
+
+
+def end_to_end_rate(workers: int, args: argparse.Namespace) -> float:
+    """Step 3 on a fresh broker with `workers` worker processes sharing the partitions: results/s."""
+    with tempfile.TemporaryDirectory(prefix=f"pingstream-bench-{workers}w-") as tmp, \
+            EmbeddedBroker(log_path=Path(tmp) / "broker.log") as broker:
+        workdir = Path(tmp)
+        cluster = Cluster(broker_url=broker.url, on_tansu=True, root=workdir / "cluster", partitions=PARTITIONS,
+                          app_id=f"bench-{workers}w")
+        cluster.root.mkdir()
+        try:
+            started_workers = [cluster.start_worker(f"worker-{n}") for n in range(workers)]
+            api = cluster.start_api()
+            cluster.wait_serving(api)
+            _, key = cluster.new_org()
+            client = Client(api.url, key)
+            wait_for("the bench key", lambda: client.get("/v1/monitors").status == 200, 30)
+            monitors = create_monitors(client, args.monitors)
+            wait_for("every worker to serve its share of the partitions",
+                     lambda: all(partitions_served(w) > 0 for w in started_workers)
+                     and sum(partitions_served(w) for w in started_workers) == PARTITIONS, 120, interval=0.5)
+
+            def applied() -> int:
+                return sum(worker_health(cluster, w)["results_applied"] for w in started_workers)
+            pids = {"workers": [w.popen.pid for w in started_workers], "broker": [broker._process.pid],
+                    "bench": [os.getpid()]}
+            cpu_before = {role: sum(map(cpu_seconds, ps)) for role, ps in pids.items()}
+            before = applied()
+            started = time.perf_counter()
+            asyncio.run(produce_envelopes(broker.bootstrap, monitors, args.results, args.envelope))
+            wait_for("pingstream to apply every result", lambda: applied() - before >= args.results, 600,
+                     interval=0.05)
+            elapsed = time.perf_counter() - started
+            rate = args.results / elapsed
+            # cores each role kept busy while the results went through: what the rate is bound by
+            cores = {role: (sum(map(cpu_seconds, ps)) - cpu_before[role]) / elapsed for role, ps in pids.items()}
+            moved = sum(partitions_served(w) for w in started_workers) != PARTITIONS
+            print(f"pingstream end to end, {workers} worker(s): {rate:,.0f} results/s ({args.results:,} results; "
+                  f"cores busy: workers {cores['workers']:.2f}, broker {cores['broker']:.2f}, producer "
+                  f"{cores['bench']:.2f}; load average {os.getloadavg()[0]:.1f}"
+                  f"{'; partitions moved during the run' if moved else ''})", flush=True)
+            return rate
+        finally:
+            cluster.stop()
 
 
 def worker_health(cluster: Cluster, worker) -> dict:
@@ -379,7 +436,13 @@ def main() -> None:
     parser.add_argument("--deadlines", type=int, default=200, help="heartbeats that miss a deadline, to time detection")
     parser.add_argument("--webhook-events", type=int, default=40_000, help="Alertmanager events for the webhook run")
     parser.add_argument("--groups", type=int, default=2_000, help="distinct Alertmanager groups among them")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="also measure end to end with this many workers against 1, back to back (step 6)")
+    parser.add_argument("--scaling-only", action="store_true", help="run step 6 alone")
     args = parser.parse_args()
+    if args.scaling_only:
+        scaling(args)
+        return
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="pingstream-bench-") as tmp:
         workdir = Path(tmp)
@@ -476,11 +539,29 @@ def main() -> None:
         ("webhook events end to end, Alertmanager payloads through 20 rulesets (events/s)", f"{webhooks:,.0f}"),
         ("incident signals applied, same run (signals/s)", f"{signals:,.0f}"),
     ]
+    if args.workers > 1:
+        rows += scaling(args, table=False)
+    print_table(rows)
+
+
+def print_table(rows: list[tuple[str, str]]) -> None:
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"broker: embedded Tansu (shares the cores)\n")
     print("| measure | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
+
+
+def scaling(args: argparse.Namespace, table: bool = True) -> list[tuple[str, str]]:
+    """End to end with 1 worker, then with args.workers, each on a fresh broker: the rows of both and the ratio."""
+    one = end_to_end_rate(1, args)
+    many = end_to_end_rate(args.workers, args)
+    rows = [("pingstream end to end, 1 worker, fresh broker (results/s)", f"{one:,.0f}"),
+            (f"pingstream end to end, {args.workers} workers, fresh broker (results/s)", f"{many:,.0f}"),
+            (f"{args.workers} workers / 1 worker", f"{many / one:.2f}x")]
+    if table:
+        print_table(rows)
+    return rows
 
 
 def _answers(port: int) -> bool:

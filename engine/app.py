@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import faust
 
+from engine import metrics
 from engine.org_config import OrgConfig
 from engine.settings import Settings
 from tables import heartbeat_data, monitor_data, webhook_data
@@ -64,6 +65,10 @@ class Engine:
     certificates: TableStore
     #: monitor id -> its SSL and domain reminders (agents/certificates/commands.py)
     certificate_reminders: TableStore
+    #: organisation -> its on-call schedules, the team's and its members' own (agents/on_call/commands.py)
+    on_call_schedules: TableStore
+    #: organisation -> its paging groups and their members (agents/paging_groups/commands.py)
+    paging_groups: TableStore
     #: status pages' configuration and name claims (commands); bindings and live models (agents/status_pages)
     status_pages: TableStore
 
@@ -103,7 +108,7 @@ def create_app(settings: Settings) -> faust.App:
 def build_engine(settings: Settings) -> Engine:
     """The runtime of one worker: its Faust app, state store and every table, whole."""
     app = create_app(settings)
-    state = StateStore(app, settings.partitions, cache_entries=settings.cache_entries)
+    state = StateStore(app, settings.partitions, cache_entries=settings.cache_entries, on_flush=metrics.flushed)
     return Engine(
         settings=settings,
         app=app,
@@ -129,5 +134,7 @@ def build_engine(settings: Settings) -> Engine:
         accounts=state.table("accounts", help="accounts by email: password hash, codes, sessions"),
         certificates=state.table("certificates", help="certificates and domains seen, reminders fired, indexes"),
         certificate_reminders=state.table("certificate_reminders", help="SSL and domain reminders by monitor"),
+        on_call_schedules=state.table("on_call_schedules", help="on-call schedules by organisation"),
+        paging_groups=state.table("paging_groups", help="paging groups by organisation"),
         status_pages=state.table("status_pages", help="status pages, name claims, bindings, live models"),
     )

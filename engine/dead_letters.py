@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from engine import topics
+from engine.metrics import DEAD_LETTERS, reason_kind
 from tables.store import StateStore
 
 MAX_PAYLOAD = 10_000  # bytes of the original kept, so a huge poison message stays inspectable
@@ -36,4 +37,5 @@ class DeadLetters:
             "at": time.time(),
         }
         self.counts[topic] += 1
+        DEAD_LETTERS.labels(topic, reason_kind(reason)).inc()
         self.state.emit(topics.DEAD_LETTERS, topic.encode(), orjson.dumps(letter), partition)

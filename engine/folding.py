@@ -27,6 +27,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from engine.dead_letters import DeadLetters
+from engine.metrics import RECORDS
 from engine.partitioning import entity_key, partition_for
 from schemas.validation import field_errors
 from tables.entity_keys import position
@@ -92,7 +93,9 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
     loop = asyncio.get_running_loop()
     app = state.app
     keyed = getattr(fold, "fold_keyed_message", None)
+    consumed = RECORDS.labels(topic)
     async for events in stream.take_events(take, within=within):
+        consumed.inc(len(events))  # per batch: the fold is the hot path
         stale, folded = [], []  # events not folded; (event, the state epoch it was folded in)
         try:
             if ready is not None:

@@ -17,7 +17,7 @@ from typing import Any
 import mode
 from aiohttp import web
 
-from engine import ownership
+from engine import metrics, ownership
 from engine.partitioning import entity_key
 from engine.responses import error_response, json_response
 from engine.settings import INTERNAL_HEADER
@@ -102,6 +102,7 @@ def serve(engine: Any, routes: Iterable[web.RouteTableDef],
             application = public_app() if public_app is not None else web.Application()
             application["engine"] = engine
             application.middlewares.insert(0, internal_routes_need_the_token)
+            metrics.serve_metrics(application, settings.metrics_token)
             for table in routes:
                 application.add_routes(table)
             self.runner = web.AppRunner(application, access_log=None)

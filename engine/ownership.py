@@ -19,6 +19,7 @@ import faust
 import orjson
 
 from engine import topics
+from engine.metrics import TIMER_DUE, TIMER_FIRED
 from tables.store import StateStore
 
 ANNOUNCE_EVERY = 10.0
@@ -60,12 +61,18 @@ def due_ticks(app: faust.App, topic: str, is_due: Callable[[int, float], bool], 
 
     `applied`: partition -> `at` of the last tick its fold applied; while a tick
     sent is not applied yet, the partition gets no other for `retick_after` s.
+    Counted as ticks due (sent) and fired (seen applied by the fold).
     """
     sent: dict[int, float] = {}  # partition -> `at` of the last tick this worker sent it
+    unfired: set[int] = set()  # partitions whose last tick sent was not seen applied yet
+    due_ticks_sent, ticks_fired = TIMER_DUE.labels(f"{topic}/{kind}"), TIMER_FIRED.labels(f"{topic}/{kind}")
 
     async def tick() -> None:
         now = time.time()
         due = []
+        for partition in [p for p in unfired if applied.get(p, 0.0) >= sent[p]]:
+            unfired.discard(partition)
+            ticks_fired.inc()
         for partition in serving(app):
             waiting = sent.get(partition, 0.0) > applied.get(partition, 0.0)
             if waiting and now - sent[partition] < retick_after:
@@ -74,6 +81,8 @@ def due_ticks(app: faust.App, topic: str, is_due: Callable[[int, float], bool], 
                 continue
             sent[partition] = now
             due.append(partition)
+        unfired.update(due)
+        due_ticks_sent.inc(len(due))
         await send_ticks(app, topic, due, now, kind)
 
     tick.__name__ = tick.__qualname__ = f"{kind}_ticks_{topic.replace('-', '_')}"  # Faust names timers by it

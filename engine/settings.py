@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 import math
 import os
+import socket
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -38,6 +39,17 @@ def secret_problem(name: str, value: str) -> str | None:
     return None
 
 
+def own_address(bootstrap_servers: str) -> str:
+    """The address this host reaches the (first) broker from: the one other processes on its network can reach.
+
+    A UDP socket's connect only picks the route; nothing is sent.
+    """
+    host, _, port = bootstrap_servers.split(",")[0].rpartition(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((host or "127.0.0.1", int(port or 9092)))
+        return probe.getsockname()[0]
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     #: kafka://host:port[,host:port] of an existing cluster; empty = embedded Tansu
@@ -56,7 +68,8 @@ class Settings:
     #: where a worker serves owner reads (and the API, too)
     worker_host: str = "127.0.0.1"
     worker_port: int = 6066
-    #: how other processes reach this worker; empty = http://worker_host:worker_port
+    #: how other processes reach this worker; empty = http://worker_host:worker_port; {ip} (this host's
+    #: address toward the broker), {hostname} and {port} are filled in, so replicas need no URL each
     worker_url: str = ""
     #: Kafka group session timeout and heartbeat (seconds): short, so rebalances are quick
     session_timeout: float = 10.0
@@ -110,6 +123,12 @@ class Settings:
     #: where domains are looked up over RDAP: GET <rdap_url>/domain/<name>; the default is rdap.org, a
     #: redirector to each registry's RDAP server by IANA's bootstrap registry (RFC 9224)
     rdap_url: str = "https://rdap.org"
+    #: when set, GET /metrics of every process needs it as a Bearer token (Prometheus: `authorization`);
+    #: empty = open (the metrics name no tenant's data)
+    metrics_token: str = ""
+    #: where a probe serves GET /metrics; port 0 = nowhere (`pingstream up` gives each probe the next port)
+    probe_host: str = "127.0.0.1"
+    probe_port: int = 9464
     #: the host name status pages' custom domains point their CNAME at (GET /v1/status-pages/domains/{domain})
     status_page_cname: str = "pages.pingstream.local"
     #: the nameserver (host or host:port) that DNS lookups of the API ask; empty = the system's resolvers
@@ -183,7 +202,12 @@ class Settings:
 
     @property
     def advertised_worker_url(self) -> str:
-        return self.worker_url or f"http://{self.worker_host}:{self.worker_port}"
+        if not self.worker_url:
+            return f"http://{self.worker_host}:{self.worker_port}"
+        url = self.worker_url.replace("{hostname}", socket.gethostname()).replace("{port}", str(self.worker_port))
+        if "{ip}" in url:
+            url = url.replace("{ip}", own_address(self.bootstrap_servers))
+        return url
 
     @property
     def bootstrap_servers(self) -> str:

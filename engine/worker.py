@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine import commands, org_config, ownership, owner_reads, topics
+from engine import commands, metrics, org_config, ownership, owner_reads, topics
 from engine.app import Engine, raw_topic
 from engine.component import CommandHandler, Component, Stream, Ticks
 from engine.dead_letters import DeadLetters
@@ -78,6 +78,7 @@ def assemble(engine: Engine, components: Iterable[Component],
             app.service(service)
     app.service(org_config.follow(engine.settings, engine.org_config))
     ownership.announce_ownership(app, engine.state, engine.settings.advertised_worker_url)
+    metrics.watch_worker(app, engine.state, ownership.serving)
     healths = {name: health for component in components for name, health in component.health.items()}
     routes = [owner_reads.health_routes(engine.org_config, healths)]
     routes += [table for component in components for table in component.reads]

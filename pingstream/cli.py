@@ -1,4 +1,4 @@
-"""pingstream's command line: `up`, `worker`, `api`, `probe`, `bootstrap`, `plan`.
+"""pingstream's command line: `up`, `worker`, `api`, `probe`, `bootstrap`, `plan`, `status`.
 
 Every process is configured by the same PINGSTREAM_* environment (engine/settings.py).
 This is the composition root: the worker is built from the components agents/ lists,
@@ -113,6 +113,19 @@ def run_plan(settings: Settings, org_id: str, plan: str) -> None:
     print(f"team {org_id} moves to plan {plan}")
 
 
+def run_status(settings: Settings, interval: float, as_json: bool) -> None:
+    """Workers, probes, partition owners, lag and rates, read from the broker and the workers' /metrics."""
+    from aiokafka.errors import KafkaConnectionError
+
+    from pingstream.status import gather_status, render
+
+    try:
+        status = asyncio.run(gather_status(settings, interval))
+    except KafkaConnectionError:
+        raise SystemExit(f"pingstream: no broker answers at {settings.broker}; is the deployment up?") from None
+    print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode() if as_json else render(status))
+
+
 def wait_ok(url: str, processes: list[subprocess.Popen], deadline: float, what: str,
             headers: dict[str, str] | None = None) -> None:
     """Until `url` answers 200; stops early when one of `processes` exits."""
@@ -146,8 +159,16 @@ def stored_secret(data_dir, name: str) -> str:
     return path.read_text().strip()
 
 
-def run_up(settings: Settings) -> None:
-    """Broker (embedded unless PINGSTREAM_BROKER is set), one worker and the API, in the foreground."""
+def worker_roles(settings: Settings, workers: int) -> list[tuple[str, list[str], dict[str, str]]]:
+    """`workers` workers, each on its own port from worker_port on (its data directory is named by it)."""
+    if workers == 1:
+        return [("worker", ["worker"], {})]
+    return [(f"worker-{n}", ["worker"], {"PINGSTREAM_WORKER_PORT": str(settings.worker_port + n)})
+            for n in range(workers)]
+
+
+def run_up(settings: Settings, workers: int = 1) -> None:
+    """Broker (embedded unless PINGSTREAM_BROKER is set), `workers` workers and the API, in the foreground."""
     from engine.broker import EmbeddedBroker
 
     data_dir = settings.data_dir.resolve()
@@ -166,6 +187,7 @@ def run_up(settings: Settings) -> None:
         broker.start()
         env["PINGSTREAM_BROKER"] = broker.url
         env["PINGSTREAM_BROKER_KIND"] = "tansu"
+        (data_dir / "broker-url").write_text(broker.url + "\n")  # `pingstream status` finds it there
         for stale in data_dir.glob("worker-*"):
             shutil.rmtree(stale)  # the embedded broker starts empty; old table state would not match it
     settings = Settings.from_env(env)
@@ -184,12 +206,14 @@ def run_up(settings: Settings) -> None:
 
         secret = asyncio.run(prepare())
         regions = [region.strip() for region in settings.probe_regions.split(",") if region.strip()]
-        roles = [("worker", ["worker"]), ("api", ["api"])]
-        roles += [(f"probe-{region}", ["probe", "--region", region]) for region in regions]
-        for name, argv in roles:
+        roles = worker_roles(settings, workers) + [("api", ["api"], {})]
+        roles += [(f"probe-{region}", ["probe", "--region", region],  # one metrics port each
+                   {"PINGSTREAM_PROBE_PORT": str(settings.probe_port + n) if settings.probe_port else "0"})
+                  for n, region in enumerate(regions)]
+        for name, argv, own_env in roles:
             with open(logs / f"{name}.log", "ab") as out:
-                processes.append(subprocess.Popen([sys.executable, "-m", "pingstream.cli", *argv], env=env,
-                                                  stdout=out, stderr=subprocess.STDOUT))
+                processes.append(subprocess.Popen([sys.executable, "-m", "pingstream.cli", *argv],
+                                                  env={**env, **own_env}, stdout=out, stderr=subprocess.STDOUT))
         api = f"http://{settings.api_host}:{settings.api_port}"
         wait_ok(f"{api}/v1/health-check", processes, time.monotonic() + 120, "the API did not become healthy")
         wait_ok(f"{api}/v1/account", processes, time.monotonic() + 60, "the admin key did not start working",
@@ -200,6 +224,8 @@ def run_up(settings: Settings) -> None:
 pingstream is up.
   API           {api}   (OpenAPI: {api}/v1/openapi.json)
   broker        {settings.broker}{'  (embedded, in memory: data is gone when this stops)' if broker else ''}
+  workers       {', '.join(f"http://{settings.worker_host}:{settings.worker_port + n}" for n in range(workers))}
+                (`pingstream status` shows their partitions, lag and rates)
   probes        {', '.join(regions) or 'none'}  (regions; PINGSTREAM_PROBE_REGIONS=a,b for more)
   admin API key {secret}
                 (shown once; also saved to {key_file})
@@ -229,12 +255,16 @@ Ctrl-C stops everything.
                 process.kill()
         if broker is not None:
             broker.stop()
+            (data_dir / "broker-url").unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="pingstream", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start broker (embedded unless PINGSTREAM_BROKER), a worker and the API")
+    up = commands.add_parser("up", help="start broker (embedded unless PINGSTREAM_BROKER), workers and the API")
+    up.add_argument("--workers", type=int, default=1,
+                    help="workers to start, on ports from PINGSTREAM_WORKER_PORT on (at most PINGSTREAM_PARTITIONS "
+                         "share the load); default 1")
     commands.add_parser("worker", help="run one stream-processing worker")
     commands.add_parser("api", help="run the stateless HTTP API")
     probe = commands.add_parser("probe", help="run a probe: check the monitors of a region, on schedule")
@@ -246,6 +276,10 @@ def main(argv: list[str] | None = None) -> None:
     plan = commands.add_parser("plan", help="move a team to another plan")
     plan.add_argument("org_id")
     plan.add_argument("plan", choices=sorted(PLANS))
+    status = commands.add_parser("status", help="workers, probes, partition owners, lag and rates")
+    status.add_argument("--interval", type=float, default=1.0,
+                        help="seconds between the two scrapes records/s are measured over (default 1)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("PINGSTREAM_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -253,6 +287,9 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.from_env()
     except SettingsError as exc:
         raise SystemExit(f"pingstream: {exc}") from None
+    embedded = settings.data_dir / "broker-url"
+    if args.command == "status" and not settings.broker and embedded.exists():  # the broker `up` started
+        settings = Settings.from_env({**os.environ, "PINGSTREAM_BROKER": embedded.read_text().strip()})
     if args.command != "up" and not settings.broker:
         raise SystemExit("pingstream: set PINGSTREAM_BROKER=kafka://host:port (or use `pingstream up`)")
     try:
@@ -271,8 +308,15 @@ def main(argv: list[str] | None = None) -> None:
         run_bootstrap(settings, args.org_name, args.plan)
     elif args.command == "plan":
         run_plan(settings, args.org_id, args.plan)
+    elif args.command == "status":
+        run_status(settings, args.interval, args.json)
+    elif args.command == "up":
+        if not 1 <= args.workers <= settings.partitions:
+            raise SystemExit(f"pingstream: --workers must be between 1 and PINGSTREAM_PARTITIONS "
+                             f"({settings.partitions}): more workers than partitions would stand idle")
+        run_up(settings, args.workers)
     else:
-        {"up": run_up, "worker": run_worker, "api": run_api}[args.command](settings)
+        {"worker": run_worker, "api": run_api}[args.command](settings)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,13 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import orjson
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from engine import following, topics
 from engine.directory import MONITOR
+from engine.metrics import (PROBE_CHECKS, PROBE_IN_FLIGHT, PROBE_MONITORS, PROBE_RESULTS_PENDING, PROBE_SCHEDULE_LAG,
+                            serve_metrics)
 from engine.settings import Settings
 from probe.certificates import CertificateReports
 from probe.outcome import Outcome, down
@@ -67,6 +70,7 @@ class _Assignment(ConsumerRebalanceListener):
         if assigned:
             await self.probe.consumer.seek_to_beginning(*assigned)
         self.probe.partitions |= {tp.partition for tp in assigned}
+        self.probe.report_now.set()
         log.info("probe %s (region %s) now checks partitions %s", self.probe.id, self.probe.region,
                  sorted(self.probe.partitions))
 
@@ -81,6 +85,8 @@ class Probe:
         self.pending: dict[int, list[dict]] = {}
         self.has_pending = asyncio.Event()
         self.wake = asyncio.Event()            # the schedule changed: look at the next due time again
+        self.report_now = asyncio.Event()      # started, or partitions assigned: be listed at once
+        self.report_now.set()
         self.in_flight: set[asyncio.Task] = set()
         self.lags: list[float] = []            # seconds late, of checks fired since the last report
         self.checked = 0
@@ -89,6 +95,11 @@ class Probe:
         self.started_at = time.time()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.checks_made, self.lateness = PROBE_CHECKS.labels(region), PROBE_SCHEDULE_LAG.labels(region)
+        # read at scrape time only
+        PROBE_MONITORS.labels(region).set_function(lambda: len(self.schedule.monitors))
+        PROBE_IN_FLIGHT.labels(region).set_function(lambda: len(self.in_flight))
+        PROBE_RESULTS_PENDING.labels(region).set_function(lambda: sum(map(len, self.pending.values())))
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -148,6 +159,7 @@ class Probe:
             now = time.time()
             for monitor_id, scheduled, late in self.schedule.take_due(now):
                 self.lags.append(late)
+                self.lateness.observe(late)
                 task = asyncio.create_task(self._check(monitor_id, scheduled, now))
                 self.in_flight.add(task)
                 task.add_done_callback(self.in_flight.discard)
@@ -179,6 +191,7 @@ class Probe:
             self.pending.setdefault(scheduled.partition, []).append(result)
             self.has_pending.set()
             self.checked += 1
+            self.checks_made.inc()
         finally:
             self.schedule.finished(monitor_id)
 
@@ -244,7 +257,11 @@ class Probe:
     async def _report(self) -> None:
         last = time.monotonic()
         while True:
-            await asyncio.sleep(REPORT_EVERY)
+            try:  # every REPORT_EVERY, and at once when the probe starts or its partitions change
+                await asyncio.wait_for(self.report_now.wait(), REPORT_EVERY)
+            except asyncio.TimeoutError:
+                pass
+            self.report_now.clear()
             now = time.monotonic()
             status = self.status(now - last)
             self.checked, self.lags, last = 0, [], now
@@ -261,6 +278,28 @@ class Probe:
         await self.producer.send_and_wait(topics.PROBES, value, key=self.id.encode(), partition=0)
 
 
+async def serve_probe_metrics(settings: Settings) -> web.AppRunner | None:
+    """GET /metrics on probe_host:probe_port (none when the port is 0).
+
+    A port in use costs the metrics, not the checks: the probe runs on without them.
+    """
+    if not settings.probe_port:
+        return None
+    application = web.Application()
+    serve_metrics(application, settings.metrics_token)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.probe_host, settings.probe_port).start()
+    except OSError as exc:
+        log.error("probe metrics cannot listen on %s:%d (%s): set PINGSTREAM_PROBE_PORT to a free port; "
+                  "checking on without /metrics", settings.probe_host, settings.probe_port, exc)
+        await runner.cleanup()
+        return None
+    log.info("probe metrics on http://%s:%d/metrics", settings.probe_host, settings.probe_port)
+    return runner
+
+
 def run_probe(settings: Settings, region: str) -> None:
     """Run one probe for `region` until SIGTERM or SIGINT."""
     import signal
@@ -273,7 +312,12 @@ def run_probe(settings: Settings, region: str) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with ProbeSession(tls_context=verifying_context(settings.probe_ca_file)) as session:
-            await Probe(settings, region, lambda spec: run_check(spec, session)).run(stop)
+        metrics = await serve_probe_metrics(settings)
+        try:
+            async with ProbeSession(tls_context=verifying_context(settings.probe_ca_file)) as session:
+                await Probe(settings, region, lambda spec: run_check(spec, session)).run(stop)
+        finally:
+            if metrics is not None:
+                await metrics.cleanup()
 
     asyncio.run(main())

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 Model = TypeVar("Model", bound=BaseModel)
 #: the last moment a time may name: times are kept as unsigned (milli)seconds in 8-byte keys and shown as ISO dates
 LAST_MOMENT = 253402300799.0  # 9999-12-31T23:59:59Z
-NAMED_REASON = re.compile(r"^(?P<field>[a-z_]+): (?P<reason>.+)$", re.S)
+NAMED_REASON = re.compile(r"^(?P<field>[a-z_]+(?:\.[a-z0-9_]+)*): (?P<reason>.+)$", re.S)
 
 
 class InvalidInput(Exception):

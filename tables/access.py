@@ -14,7 +14,7 @@ RESOURCE_SCOPES = (
     "heartbeats:read", "heartbeats:write", "incidents:read", "incidents:write",
     "alerts:read", "alerts:write", "webhooks:read", "webhooks:write",
     "rulesets:read", "rulesets:write", "status-pages:read", "status-pages:write",
-    "account:read",
+    "account:read", "schedules:read", "schedules:write", "groups:read", "groups:write",
 )
 ADMIN_SCOPES = ("keys:read", "keys:write", "members:read", "members:write", "teams:write")
 ALL_SCOPES = RESOURCE_SCOPES + ADMIN_SCOPES

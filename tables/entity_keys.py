@@ -23,6 +23,11 @@ def prefix(entity_id: str) -> tuple[bytes, bytes]:
     return head + SEP, head + b"\x01"
 
 
+def item_key(owner_id: str, item_id: str) -> bytes:
+    """One of the records an owner (an organisation) keeps by id in a table of its own kind; `prefix` spans them."""
+    return owner_id.encode() + SEP + item_id.encode()
+
+
 def runtime_key(entity_id: str) -> bytes:
     return entity_id.encode() + SEP + b"s"
 

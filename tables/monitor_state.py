@@ -55,6 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 UP = "up"
 DOWN = "down"
@@ -156,6 +157,9 @@ class MonitorState:
     since: float | None = None
     regions: dict[str, RegionState] = field(default_factory=dict)
     last_checked_at: float | None = None
+    #: the configured regions `status` was last settled with (not stored): while they are the same object
+    #: and no region's status changed, the overall status cannot have changed either
+    settled_for: Any = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         return {
@@ -214,9 +218,11 @@ def apply_result(
     region_state = state.regions.get(region)
     if region_state is None:
         region_state = state.regions[region] = RegionState()
+        status_before = None  # one more region: the overall status is counted again
     elif region_state.last_checked_at is not None and checked_at < region_state.last_checked_at:
         return None
-
+    else:
+        status_before = None if region_state.stale_since is not None else region_state.status
     region_state.seen(checked_at if heard_at is None else heard_at, probe)
     region_state.stale_since = None
     if status == DOWN:
@@ -226,6 +232,8 @@ def apply_result(
     if state.last_checked_at is None or checked_at > state.last_checked_at:
         state.last_checked_at = checked_at
 
+    if region_state.status == status_before and state.settled_for is configured_regions:
+        return None  # the common case, most results: nothing the overall status follows has changed
     return _settle(state, checked_at, configured_regions, (cause,) if status == DOWN else None)
 
 
@@ -236,6 +244,7 @@ def note_seen(state: MonitorState, *, region: str, heard_at: float, probe: str |
     region_state = state.regions.get(region)
     if region_state is None:
         region_state = state.regions[region] = RegionState()
+        state.settled_for = None  # one more region counts at the next result
     region_state.seen(heard_at, probe)
 
 
@@ -283,6 +292,7 @@ def _settle(state: MonitorState, at: float, configured_regions: Sequence[str],
     """
     previous = state.status
     current = _overall_status(state, configured_regions)
+    state.settled_for = configured_regions
     if current == previous:
         return None
     state.status = current
@@ -314,6 +324,7 @@ def pause(state: MonitorState, at: float) -> None:
     if state.status != PAUSED:
         state.status = PAUSED
         state.since = at
+        state.settled_for = None
 
 
 def resume(state: MonitorState, at: float) -> None:
@@ -322,6 +333,7 @@ def resume(state: MonitorState, at: float) -> None:
         state.status = UNKNOWN
         state.since = at
         state.regions.clear()
+        state.settled_for = None
 
 
 def _overall_status(state: MonitorState, configured_regions: Sequence[str]) -> str:

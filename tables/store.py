@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -288,8 +289,11 @@ class TableStore:
 class StateStore:
     """All tables of a worker, flushed together so one await covers every agent's writes."""
 
-    def __init__(self, app: faust.App, partitions: int, cache_entries: int = 100_000) -> None:
+    def __init__(self, app: faust.App, partitions: int, cache_entries: int = 100_000,
+                 on_flush: Callable[[str, float, int], None] | None = None) -> None:
         self.app = app
+        #: told (writer, seconds, table records) after each flush that made records durable, the lock still held
+        self.on_flush = on_flush
         self.partitions = partitions
         self.cache_entries = cache_entries
         self.physical = app.Table(
@@ -347,6 +351,7 @@ class StateStore:
         committed, so a restarted worker restores the changelog and replays them.
         """
         async with self._lock:
+            started = time.perf_counter()
             epoch = self.epoch
             effects, cuts, replies = self._cut()
             try:
@@ -359,6 +364,9 @@ class StateStore:
                 os._exit(EXIT_STATE_NOT_DURABLE)
             if replies:
                 await self._send_all(replies)
+            if self.on_flush is not None and (effects or cuts or replies):
+                self.on_flush(WRITER.get(), time.perf_counter() - started,
+                              sum(len(rows) for _, frozen in cuts for rows in frozen.values()))
             return epoch
 
     def _cut(self) -> tuple[list, list[tuple[TableStore, dict[int, dict[bytes, bytes | None]]]], list]:

@@ -147,8 +147,9 @@ class CheckFolder(EntityFold):
         current_hour = None if runtime.bucket is None else runtime.bucket.start
         spec = config["spec"]
         # a region is alive when its results arrive (Kafka's timestamp), whatever moment they report on
-        applied = runtime.apply(row, pos, config, self.calendar.inside(monitor_id, spec, row.checked_at),
-                                heard_at=timestamp or row.checked_at)
+        in_window = spec.get("maintenance_cron_expression") is not None and self.calendar.inside(
+            monitor_id, spec, row.checked_at)
+        applied = runtime.apply(row, pos, config, in_window, heard_at=timestamp or row.checked_at)
         if current_hour is not None and bucket_start(row.checked_at) < current_hour:
             self.fold_late(partition, monitor_id, row, pos)
         # derived keys first: a flush that stops half way never holds a runtime without them

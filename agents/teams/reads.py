@@ -4,6 +4,8 @@ Only API processes call these (they carry the internal token).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from engine.owner_reads import BASE, engine_of, not_found, owned_partition
@@ -11,6 +13,12 @@ from engine.partitioning import entity_key
 from engine.responses import json_response
 
 routes = web.RouteTableDef()
+
+
+def live_members(engine: Any, partition: int, org_id: str) -> dict[str, dict]:
+    """A live team's members by user id ({} for a team that is gone), read in the team's partition."""
+    team = engine.teams.get(partition, entity_key(org_id))
+    return {} if team is None or team.get("deleted_at") is not None else team["members"]
 
 
 @routes.get(BASE + "/teams/{org}")

@@ -61,3 +61,19 @@ def log_in(cluster: Cluster, email: str, password: str = PASSWORD, **extra: str)
 def person(cluster: Cluster, mailbox: Mailbox, name: str = "ada") -> Person:
     email, _ = sign_up(cluster, mailbox, name)
     return log_in(cluster, email)
+
+
+def invite(cluster: Cluster, mailbox: Mailbox, inviter: Person, team_id: str, name: str,
+           role: str = "user") -> Person:
+    """Invite a new person, who signs up, accepts with the mailed code and signs in to the team."""
+    email, _ = sign_up(cluster, mailbox, name)
+    invited = inviter.client.post(f"/v1/team/{team_id}/invitation", {"email": email, "role": role})
+    assert invited.status == 201, invited.body
+    mail = mailbox.wait_for_mail(email)
+    assert f"/v1/team/{team_id}/invitation/{invited.body['data']['id']}/accept" in mail
+    newcomer = log_in(cluster, email)
+    accepted = newcomer.client.post(f"/v1/team/{team_id}/invitation/{invited.body['data']['id']}/accept",
+                                    {"code": code_in(mail, "invitation")})
+    assert accepted.status == 200, accepted.body
+    assert accepted.body["data"]["role"] == role
+    return log_in(cluster, email, team_id=team_id)

@@ -213,8 +213,10 @@ class Cluster:
         return self._spawn("api", name, port, PINGSTREAM_API_PORT=str(port), **env)
 
     def start_probe(self, region: str = "default", name: str | None = None) -> Process:
-        """A probe checking the monitors of `region` (it serves nothing: its port is 0)."""
-        return self._spawn("probe", name or f"probe-{region}", 0, "--region", region)
+        """A probe checking the monitors of `region`; its port serves its /metrics."""
+        port = free_port()
+        return self._spawn("probe", name or f"probe-{region}", port, "--region", region,
+                           PINGSTREAM_PROBE_PORT=str(port))
 
     def wait_serving(self, process: Process, timeout: float = 90) -> None:
         """Until every partition has an owner, as seen through `process`'s health check."""

@@ -41,6 +41,8 @@ UNPROTECTED = {
     # ingest URLs: the id (or token) is the secret
     "POST /v1/heartbeats/{id}/events", "GET /v1/heartbeats/{id}/events", "POST /v1/webhooks/{id}/events",
     "* /{id}", "* /{id}/{action}", "* /ping/{id}", "* /ping/{id}/{action}", "* /api/push/{token}",
+    # Prometheus scrapes: no tenant's data; PINGSTREAM_METRICS_TOKEN closes it (tests/integration/test_metrics.py)
+    "GET /metrics",
 }
 
 #: what a path parameter names, by the path up to and including it
@@ -49,6 +51,8 @@ RESOURCE_AT = {
     "/v1/rulesets/{id}": "ruleset", "/v1/incidents/{id}": "incident", "/v1/alerts/{id}": "alert",
     "/v1/keys/{id}": "key", "/v1/team/{id}": "team",
     "/v1/team/{id}/invitation/{invitation}": "invitation", "/v1/team/{id}/member/{member}": "member",
+    "/v1/team/{id}/schedules/{schedule}": "schedule", "/v1/account/schedules/{id}": "schedule",
+    "/v1/groups/{id}": "group",
 }
 
 #: valid bodies, so that a request about another team's resource is refused for whose it is, not for its input
@@ -66,6 +70,11 @@ BODIES: dict[str, object] = {
     "POST /v1/team/{id}/invitation": {"email": "stranger@example.com", "role": "root"},
     "PATCH /v1/team/{id}/member/{member}": {"role": "root"},
     "POST /v1/team/{id}/invitation/{invitation}/accept": {"code": "00000000"},
+    "POST /v1/team/{id}/schedules": {"name": "a stranger's rota"},
+    "PUT /v1/team/{id}/schedules/{schedule}": {"name": "renamed by a stranger"},
+    "PUT /v1/account/schedules/{id}": {"name": "renamed by a stranger"},
+    "PUT /v1/groups/{id}": {"name": "renamed by a stranger"},
+    "PATCH /v1/groups/{id}": {"name": "renamed by a stranger"},
 }
 
 #: collection requests that name this team's resources, as another team might send them: (query, body)
@@ -201,6 +210,8 @@ def team_a(cluster: Cluster, smtp_server: Mailbox) -> Team:
         "key": team.new_key(["monitors:read"])[0],
         "invitation": created(admin.post(f"/v1/team/{org_id}/invitation", {"email": "later@example.com"})),
         "member": join(cluster, smtp_server, team, "max", "manager").user_id,
+        "schedule": created(admin.post(f"/v1/team/{org_id}/schedules", {"name": "rota"})),
+        "group": created(admin.post("/v1/groups", {"name": "database"})),
     }
     return team
 

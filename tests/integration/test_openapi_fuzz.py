@@ -67,6 +67,8 @@ def seed(api: Client, team_id: str) -> dict[str, str]:
         "team": team_id,
         "invitation": created(api.post(f"/v1/team/{team_id}/invitation", {"email": "later@example.com"})),
         "keys": created(api.post("/v1/keys", {"name": "spare", "scopes": ["monitors:read"]})),
+        "schedule": created(api.post(f"/v1/team/{team_id}/schedules", {"name": "rota"})),
+        "groups": created(api.post("/v1/groups", {"name": "database"})),
     }
 
 
@@ -122,7 +124,8 @@ def test_every_operation_answers_as_the_document_says(fuzzed: Cluster, smtp_serv
     people_only = {name for name, operation in operations.items() if operation.get("x-people-only")}
     ids = seed(api, team_id)
     someone = person(fuzzed, smtp_server, "fuzz")
-    mine = {**ids, "team": someone.team_id}  # a person acts in their own team
+    own_schedule = created(someone.client.post("/v1/account/schedules", {"name": "mine"}))
+    mine = {**ids, "team": someone.team_id, "account": own_schedule}  # a person acts in their own team
     keyed = sorted(set(operations) - people_only - set(ENDING))
     assert set(keyed) | people_only | set(ENDING) == set(operations)
 

@@ -4,27 +4,11 @@ from __future__ import annotations
 import time
 
 from engine.partitioning import partition_for
-from tests.integration.accounts import Person, code_in, log_in, person, sign_up
+from tests.integration.accounts import code_in, invite, log_in, person, sign_up
 from tests.integration.cluster import Client, Cluster, wait_for
 from tests.mailbox import Mailbox
 
 MONITOR = {"name": "site", "url": "https://example.com", "regions": ["eu-west"]}
-
-
-def invite(cluster: Cluster, mailbox: Mailbox, inviter: Person, team_id: str, name: str,
-           role: str = "user") -> Person:
-    """Invite a new person, who signs up, accepts with the mailed code and signs in to the team."""
-    email, _ = sign_up(cluster, mailbox, name)
-    invited = inviter.client.post(f"/v1/team/{team_id}/invitation", {"email": email, "role": role})
-    assert invited.status == 201, invited.body
-    mail = mailbox.wait_for_mail(email)
-    assert f"/v1/team/{team_id}/invitation/{invited.body['data']['id']}/accept" in mail
-    newcomer = log_in(cluster, email)
-    accepted = newcomer.client.post(f"/v1/team/{team_id}/invitation/{invited.body['data']['id']}/accept",
-                                    {"code": code_in(mail, "invitation")})
-    assert accepted.status == 200, accepted.body
-    assert accepted.body["data"]["role"] == role
-    return log_in(cluster, email, team_id=team_id)
 
 
 def test_a_person_creates_teams_and_switches_between_them(cluster: Cluster, smtp_server: Mailbox) -> None:

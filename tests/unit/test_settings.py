@@ -160,3 +160,14 @@ def test_up_stores_its_secrets_created_private(tmp_path):
     assert (tmp_path / "jwt-secret").stat().st_mode & 0o777 == 0o600
     assert stored_secret(tmp_path, "jwt-secret") == first and len(first) >= 43
     assert stored_secret(tmp_path, "internal-token") != first
+
+
+def test_replicas_share_one_worker_url_template_and_each_advertises_its_own_address() -> None:
+    import socket
+
+    settings = Settings.from_env({"PINGSTREAM_BROKER": "kafka://127.0.0.1:9092", "PINGSTREAM_WORKER_PORT": "6070",
+                                  "PINGSTREAM_WORKER_URL": "http://{ip}:{port}"})
+    assert settings.advertised_worker_url == "http://127.0.0.1:6070"
+    named = Settings.from_env({"PINGSTREAM_BROKER": "kafka://127.0.0.1:9092",
+                               "PINGSTREAM_WORKER_URL": "http://{hostname}:6066"})
+    assert named.advertised_worker_url == f"http://{socket.gethostname()}:6066"
