@@ -18,6 +18,7 @@ from tests.integration.cluster import Client, Cluster, wait_for
 from tests.integration.conftest import ready_client
 from tests.integration.test_alert_channels import Receiver, channel
 from tests.integration.test_alert_channels import verify as signed_by
+from tests.integration.test_heartbeats import check_in, create_heartbeat
 from tests.integration.test_incidents import new_ruleset
 from tests.integration.test_monitors import create, post_results
 from tests.mailbox import Mailbox
@@ -202,6 +203,19 @@ def test_a_monitor_down_shows_on_its_page_within_two_seconds_with_its_incident(a
     assert [entry.find(f"{atom}title").text for entry in feed.iter(f"{atom}entry")] == [history[0]["name"]]
     statistics = api.get(f"/v1/status-pages/{page['id']}/components/{checkout}/statistics").body["data"]
     assert statistics["uptime_percentage"] is not None and statistics["days"][-1]["uptime_percentage"] < 100
+
+
+def test_a_component_follows_its_heartbeat(api: Client) -> None:
+    heartbeat = create_heartbeat(api, name="nightly backup", interval=3600)["id"]
+    subdomain = unique("heartbeat")
+    new_page(api, subdomain, components=[{"name": "Backups", "heartbeat_id": heartbeat}])
+    wait_for("the page", lambda: summary(api, subdomain), 10)
+    check_in(api, heartbeat, "fail", message="disk%20full")
+    wait_for("the failed job on the page",
+             lambda: summary(api, subdomain)["components"][0]["status"] == "major_outage", 10)
+    check_in(api, heartbeat, "complete")
+    wait_for("the job that succeeded on the page",
+             lambda: summary(api, subdomain)["components"][0]["status"] == "operational", 10)
 
 
 def test_incidents_by_hand_post_their_updates_on_the_pages_of_their_components(api: Client) -> None:
