@@ -201,7 +201,6 @@ async def status_page_components(request: web.Request) -> web.Response:
             answers={200: Data(ComponentStatistics)})
 async def component_statistics(request: web.Request) -> web.Response:
     """A component's status, uptime over 90 days (and per day), and the open incidents naming it."""
-    page_id = PAGE.id_of(request)
     return await PAGE.read(request, f"/components/{request.match_info['component_id']}/statistics")
 
 

@@ -85,8 +85,7 @@ class StatusPageSpec(StatusPageFields):
 
     @model_validator(mode="after")
     def _consistent(self) -> StatusPageSpec:
-        if self.type == "private" and not self.password and not self.ip_addresses:
-            raise ValueError("password: a private page needs a password or ip_addresses")
+        # a private page needs a password or ip_addresses: checked by the API, which knows of a stored password
         ids = [component.id for component in self.components if component.id]
         if len(ids) != len(set(ids)):
             raise ValueError("components: component ids must differ")

@@ -353,7 +353,7 @@ def told_by_mail_and_webhook(api: Client, smtp_server: Mailbox, hooks: Receiver)
 
 def test_private_pages_ask_for_the_password_or_let_in_their_addresses(api: Client) -> None:
     subdomain = unique("private")
-    new_page(api, subdomain, type="private", password="correct horse", components=[{"name": "Core"}])
+    page = new_page(api, subdomain, type="private", password="correct horse", components=[{"name": "Core"}])
     refused = wait_for("the private page", lambda: (p := fetch(api.base, f"/s/{subdomain}")).status != 404 and p, 10)
     assert refused.status == 401 and 'type="password"' in refused.text and "Core" not in refused.text
     assert fetch(api.base, f"/s/{subdomain}/api/v2/summary.json").status == 401
@@ -362,6 +362,8 @@ def test_private_pages_ask_for_the_password_or_let_in_their_addresses(api: Clien
     right = fetch(api.base, f"/s/{subdomain}/login", form={"password": "correct horse"})
     assert right.status == 303 and right.headers["Location"] == f"/s/{subdomain}"
     cookie = right.headers["Set-Cookie"].split(";")[0]
+    renamed = api.request("PUT", f"/v1/status-pages/{page['id']}", {"name": "Acme private"})  # its password stays
+    assert renamed.status == 200 and renamed.body["data"]["has_password"] is True, renamed.body
     assert "HttpOnly" in right.headers["Set-Cookie"]
     shown = fetch(api.base, f"/s/{subdomain}", headers={"Cookie": cookie})
     assert shown.status == 200 and "Core" in shown.text
