@@ -59,11 +59,18 @@ def answer_page(request: web.Request, status: int, reply: object) -> web.Respons
     return answer(status, reply)
 
 
-def checked_sources(request: web.Request, spec: StatusPageSpec) -> None:
-    """Components may show the caller's own monitors and heartbeats only (another's are as good as absent)."""
+def checked_sources(request: web.Request, spec: StatusPageSpec, before: dict | None = None) -> None:
+    """Components may show the caller's own monitors and heartbeats only (another's are as good as absent).
+
+    `before`: the stored spec; a source it already showed is not asked about again (a monitor deleted since
+    leaves its component as it is, and does not stop other changes of the page).
+    """
     directory, org_id = gateway_of(request).directory, principal_of(request).org_id
+    shown = set(rules.sources_of(before)) if before else set()
     errors = {}
     for n, component in enumerate(spec.components):
+        if f"monitor:{component.monitor_id}" in shown or f"heartbeat:{component.heartbeat_id}" in shown:
+            continue
         if component.monitor_id and directory.monitors.get(component.monitor_id) != org_id:
             errors[f"components.{n}.monitor_id"] = f"no monitor {component.monitor_id}"
         known = directory.heartbeats.get(component.heartbeat_id or "")
@@ -159,7 +166,7 @@ async def update_status_page(request: web.Request, body: StatusPagePatch) -> web
     if spec.type == "private" and not (spec.password or has_password or spec.ip_addresses):
         raise InvalidInput("A private page needs a password or ip_addresses",
                            {"password": "a private page needs a password or ip_addresses"})
-    checked_sources(request, spec)
+    checked_sources(request, spec, before)
     after = stored_spec(spec)
     change: dict = {"spec": after}
     if spec.password:

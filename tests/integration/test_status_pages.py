@@ -125,6 +125,9 @@ def test_pages_components_and_names_through_the_api(cluster: Cluster, api: Clien
     assert moved.status == 200 and moved.body["data"]["name"] == "Acme Inc", moved.body
     assert len(moved.body["data"]["components"]) == 3
     reused = new_page(api, subdomain)
+    # a monitor deleted since does not stop other changes of the page
+    assert api.delete(f"/v1/monitors/{monitor['id']}").status == 204
+    assert api.request("PUT", f"/v1/status-pages/{page['id']}", {"description": "still here"}).status == 200
     wait_for("the new subdomain to serve the page",
              lambda: "Acme Inc" in fetch(api.base, f"/s/{subdomain}-new").text, 10)
     # unknown pages: a plain 404 page, not JSON
