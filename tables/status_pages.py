@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 CLAIM, BINDING, MODEL, SUBSCRIBER, SUBSCRIBED = b"\x00c", b"\x00b", b"\x00m", b"\x00s", b"\x00e"
 DAYS = 90                 # days of uptime shown per component
