@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test unit bench clean
+.PHONY: up test unit bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,17 @@ WORKERS ?= 1
 up: $(STAMP)
 	$(BIN)/python -m pingstream.cli up --workers $(WORKERS)
 
+## chromium: the headless browser the status page test drives, Debian's package, installed when missing
+## (as root with apt-get; otherwise that one test is skipped and says why)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium fonts-dejavu-core >/dev/null; \
+	  else echo "chromium is not installed and cannot be installed here: the browser test will be skipped"; fi; }
+
 ## test: the whole suite against a real broker (embedded Tansu, or KAFKA_BOOTSTRAP)
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -p no:cacheprovider -rfE $(PYTEST_ARGS)
 
 ## unit: only the fast pure-logic tests
@@ -26,13 +35,15 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
 ## bench: ingest throughput (and end to end with 1 and 2 workers), probe checks, one probe's schedule over
-## 10,000 monitors, and durable against memory broker storage, each against baselines in the same run
+## 10,000 monitors, a status page of 100 components, and durable against memory broker storage, each against
+## baselines in the same run
 BENCH_ARGS ?= --workers 2
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.probe_checks $(PROBE_CHECKS_ARGS)
 	$(BIN)/python -m bench.probe_schedule $(PROBE_SCHEDULE_ARGS)
 	$(BIN)/python -m bench.storage $(STORAGE_ARGS)
+	$(BIN)/python -m bench.status_pages $(STATUS_PAGES_ARGS)
 
 ## clean: delete the virtual environment and every piece of data `make up` kept (it says what first)
 clean:

@@ -20,6 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from api.directory import Directory
+from api.status_page_views import StatusPageViews
 from engine import following, topics
 from engine.metrics import COMMAND_REPLY_SECONDS
 from engine.partitioning import entity_key, partition_for
@@ -80,6 +81,7 @@ class Gateway:
         self._prune_sessions_at = SESSIONS_PRUNED_AT
         self.deleted_users: set[str] = set()
         self.directory = Directory()
+        self.status_pages = StatusPageViews()   # every page's live view (topic status-page-views)
         self.probes: dict[str, dict] = {}          # probe id -> what it last reported (probe/runner.py)
         #: name -> the catch-up running (shared by concurrent callers), when the last one started
         self._syncs: dict[str, asyncio.Task] = {}
@@ -112,7 +114,8 @@ class Gateway:
         await self.registry.start()
         reply_tps = [TopicPartition(topics.COMMAND_REPLIES, p) for p in range(self.partitions)]
         registry_tps = [TopicPartition(topics.WORKERS, 0), TopicPartition(topics.ACCESS, 0),
-                        TopicPartition(topics.PROBES, 0), *self.directory_tps]
+                        TopicPartition(topics.PROBES, 0), *self.directory_tps,
+                         *[TopicPartition(topics.STATUS_PAGE_VIEWS, p) for p in range(self.partitions)]]
         self.registry.assign(reply_tps + registry_tps)
         for tp in registry_tps:
             self.registry.seek(tp, 0)
@@ -179,6 +182,9 @@ class Gateway:
     def _on_record(self, record: Any) -> None:
         if record.topic == topics.DIRECTORY:
             self.directory.apply(record.key, record.value)
+            return
+        if record.topic == topics.STATUS_PAGE_VIEWS:
+            self.status_pages.apply(record.key, record.value)
             return
         if record.topic == topics.PROBES:
             if record.value is None:

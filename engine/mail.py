@@ -14,15 +14,22 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from typing import Any
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 import aiosmtplib
+import orjson
 
+from engine import topics
+from engine.partitioning import partition_for
 from engine.settings import Settings
-from schemas.mail import MAIL, AccountExistsMail, ConfirmationMail, InvitationMail, NotificationMail, RecoveryMail
+from schemas.mail import (
+    MAIL, AccountExistsMail, ConfirmationMail, InvitationMail, NotificationMail, RecoveryMail, StatusUpdateMail,
+    SubscriptionMail,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +113,32 @@ def notification(mail: NotificationMail) -> tuple[str, str]:
         f"{mail.data.text}\n\n-- \nYou get this because {mail.to} is a notification channel on pingstream.\n")
 
 
+def status_subscription(mail: SubscriptionMail) -> tuple[str, str]:
+    page = _one_line(mail.data.page_name)
+    return f"Confirm your subscription to {page} status", (
+        "Hello,\n\n"
+        f"Someone, probably you, asked to be told by mail ({mail.to}) when {page} posts an incident\n"
+        "or scheduled maintenance on its status page. To confirm, open:\n\n"
+        f"  {mail.data.confirm_url}\n\n"
+        "If it was not you, ignore this mail: nothing will be sent.\n")
+
+
+def status_update(mail: StatusUpdateMail) -> tuple[str, str]:
+    data = mail.data
+    status = data.status.replace("_", " ")
+    affects = f"Affects: {', '.join(_one_line(c) for c in data.components)}\n\n" if data.components else ""
+    return f"[{_one_line(data.page_name)}] {_one_line(data.title)}: {status}", (
+        f"{_one_line(data.title)}\n"
+        f"Status: {status}\n\n"
+        f"{data.body}\n\n"
+        f"{affects}"
+        f"The status page: {data.page_url}\n\n"
+        f"Unsubscribe: {data.unsubscribe_url}\n")
+
+
 TEMPLATES: dict[str, Callable] = {"confirmation": confirmation, "recovery": recovery, "invitation": invitation,
-                                   "account_exists": account_exists, "notification": notification}
+                                   "account_exists": account_exists, "notification": notification,
+                                   "status_subscription": status_subscription, "status_update": status_update}
 
 
 def render(message: dict, mail_from: str = DEFAULT_FROM) -> EmailMessage:
@@ -123,8 +154,17 @@ def render(message: dict, mail_from: str = DEFAULT_FROM) -> EmailMessage:
     # the same message id for a repeat of the same mail, so a mail client can tell
     rendered["Message-ID"] = f"<{hashlib.sha256(mail.id.encode()).hexdigest()[:32]}@{domain}>"
     rendered["Auto-Submitted"] = "auto-generated"
+    if isinstance(mail, StatusUpdateMail):  # one click unsubscribes (RFC 8058)
+        rendered["List-Unsubscribe"] = f"<{mail.data.unsubscribe_url}>"
+        rendered["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     rendered.set_content(body)
     return rendered
+
+
+def queue(state: Any, partitions: int, mail_id: str, to: str, template: str, data: dict) -> None:
+    """A mail to send, on topic `mail` (keyed by recipient) with the batch's events; the mail agent sends it."""
+    message = {"id": mail_id, "to": to, "template": template, "data": data}
+    state.emit(topics.MAIL, to.encode(), orjson.dumps(message), partition_for(to, partitions))
 
 
 # -- the transports ----------------------------------------------------------------

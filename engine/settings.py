@@ -140,6 +140,10 @@ class Settings:
     sms_username: str = ""
     sms_password: str = ""
     sms_from: str = ""
+    #: the host name status pages' custom domains point their CNAME at (GET /v1/status-pages/domains/{domain})
+    status_page_cname: str = "pages.pingstream.local"
+    #: the nameserver (host or host:port) that DNS lookups of the API ask; empty = the system's resolvers
+    dns_nameserver: str = ""
     #: a PEM bundle of CAs probes trust beside the system's (e.g. an internal CA); empty = the system's only
     probe_ca_file: str = ""
     #: networks (comma-separated CIDR) of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed;

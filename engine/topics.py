@@ -37,6 +37,10 @@ ORG_CONFIG = "org-config"            # key: ruleset:<id> / alert:<channel id>; w
 DIRECTORY = "directory"
 #: key: monitor id (observations, reminder controls) or registrable domain (naming, RDAP answers); ticks
 CERTIFICATES = "certificates"
+#: key: page id (configuration, a source's state or incident for a page) or source entity id (bindings)
+STATUS_PAGES = "status-pages"
+#: key: page id, in the page's partition; each page's rendered model, followed whole by every API process
+STATUS_PAGE_VIEWS = "status-page-views"
 PROBES = "probes"                    # key: probe id; what each probe checks and how it keeps up (probe/runner.py)
 
 
@@ -74,6 +78,8 @@ TOPICS = (
     TopicSpec(PROBES, keyed=False, compacted=True),
     TopicSpec(MAIL, keyed=True),
     TopicSpec(CERTIFICATES, keyed=True),
+    TopicSpec(STATUS_PAGES, keyed=True),
+    TopicSpec(STATUS_PAGE_VIEWS, keyed=True, compacted=True),
     TopicSpec(RATE_USAGE, keyed=False, retention_ms=3_600_000),  # read from its end: an hour is plenty
 )
 

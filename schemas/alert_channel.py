@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 AlertEvent = Literal["monitor.down", "monitor.recovered", "incident.created", "incident.updated", "incident.resolved",
                      "monitor.certificate_expiring", "monitor.certificate_changed", "monitor.domain_expiring",
-                     "monitor.domain_renewed"]
+                     "monitor.domain_renewed", "status_page.updated"]
 ALERT_EVENTS: tuple[str, ...] = AlertEvent.__args__  # type: ignore[attr-defined]
 
 

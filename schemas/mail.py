@@ -41,6 +41,25 @@ class NotificationData(BaseModel):
     text: str = Field(min_length=1, max_length=8000)
 
 
+class SubscriptionData(BaseModel):
+    """A status page subscription to confirm: the page and the link that confirms it."""
+
+    page_name: str = Field(max_length=255)
+    confirm_url: str = Field(max_length=2048, pattern=r"^https?://\S+$")
+
+
+class StatusUpdateData(BaseModel):
+    """One update of a status page (an incident's status change or message, a maintenance announced)."""
+
+    page_name: str = Field(max_length=255)
+    title: str = Field(max_length=255)
+    status: str = Field(max_length=50)
+    body: str = Field(max_length=5000)
+    components: list[str] = Field(default_factory=list, max_length=200)
+    page_url: str = Field(max_length=2048, pattern=r"^https?://\S+$")
+    unsubscribe_url: str = Field(max_length=2048, pattern=r"^https?://\S+$")
+
+
 class _Mail(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -73,7 +92,17 @@ class NotificationMail(_Mail):
     data: NotificationData
 
 
-Mail = Annotated[Union[ConfirmationMail, RecoveryMail, InvitationMail, AccountExistsMail, NotificationMail],
-                 Field(discriminator="template")]
-MAIL: TypeAdapter[ConfirmationMail | RecoveryMail | InvitationMail | AccountExistsMail | NotificationMail] = (
-    TypeAdapter(Mail))
+class SubscriptionMail(_Mail):
+    template: Literal["status_subscription"]
+    data: SubscriptionData
+
+
+class StatusUpdateMail(_Mail):
+    template: Literal["status_update"]
+    data: StatusUpdateData
+
+
+Mail = Annotated[Union[ConfirmationMail, RecoveryMail, InvitationMail, AccountExistsMail, NotificationMail,
+                       SubscriptionMail, StatusUpdateMail], Field(discriminator="template")]
+MAIL: TypeAdapter[ConfirmationMail | RecoveryMail | InvitationMail | AccountExistsMail | NotificationMail
+                  | SubscriptionMail | StatusUpdateMail] = TypeAdapter(Mail)

@@ -35,7 +35,16 @@ INCIDENT_ID = re.compile(r"^(inc_[0-9a-f]{20})-([1-9][0-9]{0,8})$")
 SEP = b"\x00"
 SOURCE_ACTOR = {"type": "source"}
 PATCHABLE = ("name", "description", "urgency", "impact", "assignees")
-STATUSPAGE_SKIPPED = "status pages are not available yet; recorded, nothing updated"
+#: what trigger-statuspage-update does: the status pages showing the incident's monitor, heartbeat or components
+#: post it (agents/status_pages/fold.py follows incident-events); an incident opened by a rule without it is not
+#: posted (its monitor's component still shows the outage)
+STATUSPAGE_UPDATED = "posted on the status pages showing its monitor, heartbeat or components"
+STATUSPAGE_ACTION = "trigger-statuspage-update"
+
+
+def on_status_pages(incident: dict) -> bool:
+    """Is the incident posted on status pages: opened by hand (naming components), or with the action."""
+    return incident["source"] == "manual" or STATUSPAGE_ACTION in (incident.get("actions") or ())
 
 
 def route_of(org_id: str, dedup_key: str) -> str:
@@ -265,12 +274,11 @@ def run_actions(incident: dict, event: str, at: float) -> bool:
         run["runs"] += 1
         run["last_run_at"] = at
         run["last_event"] = event
+        run["status"] = "done"
         if action == "trigger-alerts":
-            run["status"] = "done"
             notify = True
         else:
-            run["status"] = "skipped"
-            run["reason"] = STATUSPAGE_SKIPPED
+            run["reason"] = STATUSPAGE_UPDATED
         runs[action] = run
     incident["action_runs"] = runs
     return notify

@@ -213,8 +213,9 @@ class IncidentBook:
                     continue
                 self.table.put(partition, book.timeline_key(incident["id"], incident["timeline_count"]), entry)
                 incident["timeline_count"] += 1
+            said = next((entry.get("message") for entry in reversed(outcome.timeline) if entry.get("message")), None)
             for event in outcome.events:
-                self.announce(incident, event, signal)
+                self.announce(incident, event, signal, said)
             self.table.put(partition, book.incident_key(incident["id"]), incident)
         # derived keys first: the route that records the signal as applied goes last
         self.table.put(partition, book.route_key(route_id), route.to_dict())
@@ -230,11 +231,12 @@ class IncidentBook:
         elif reply is not None:
             self.reply(signal["request_id"], reply["status"], reply["body"])
 
-    def announce(self, incident: dict, event: str, signal: dict) -> None:
+    def announce(self, incident: dict, event: str, signal: dict, said: str | None = None) -> None:
+        """`said`: the message this change put on the timeline (status pages show it as the update's text)."""
         at = signal["at"]
         view = book.incident_view(incident)
         message = {"id": f"{incident['id']}:{signal['id']}:{event}", "event": event, "incident_id": incident["id"],
-                   "org_id": incident["org_id"], "at": at, "incident": view}
+                   "org_id": incident["org_id"], "at": at, "incident": view, "message": said}
         self.state.emit(topics.INCIDENT_EVENTS, entity_key(incident["id"]), orjson.dumps(message),
                         partition_for(book.route_of_incident(incident["id"]), self.engine.partitions))
         if book.run_actions(incident, event, at):

@@ -18,9 +18,9 @@ import secrets
 
 import orjson
 
-from engine import topics
+from engine import mail, topics
 from engine.commands import CommandApplier
-from engine.partitioning import entity_key, partition_for
+from engine.partitioning import entity_key
 from tables import org_index
 from tables.accounts import code_hash
 from tables.plans import plan_named
@@ -49,8 +49,7 @@ def fit_keys_to_role(applier: CommandApplier, team: dict, user_id: str, role: st
 
 
 def send_mail(applier: CommandApplier, mail_id: str, to: str, template: str, data: dict) -> None:
-    message = {"id": mail_id, "to": to, "template": template, "data": data}
-    applier.state.emit(topics.MAIL, to.encode(), orjson.dumps(message), partition_for(to, applier.partitions))
+    mail.queue(applier.state, applier.partitions, mail_id, to, template, data)
 
 
 def store(applier: CommandApplier, partition: int, offset: int, team: dict) -> None:

@@ -91,7 +91,7 @@ def test_alertmanager_firing_opens_one_incident_repeats_update_it_resolved_resol
 
     actions = api.get(f"/v1/incidents/{first['id']}/actions").body["data"]
     assert {a["action"]: a["status"] for a in actions} == {"trigger-alerts": "done",
-                                                           "trigger-statuspage-update": "skipped"}
+                                                           "trigger-statuspage-update": "done"}
     events = api.get(f"/v1/webhooks/{webhook['id']}/events").body["data"]
     assert len(events) == 3 and events[2]["body"] == ALERTMANAGER_FIRING  # newest first
     assert events[2]["matched_rulesets"] == [ruleset["id"]] and events[0]["parsed"] is True
