@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,6 +44,19 @@ UNPROTECTED = {
     "* /{id}", "* /{id}/{action}", "* /ping/{id}", "* /ping/{id}/{action}", "* /api/push/{token}",
     # Prometheus scrapes: no tenant's data; PINGSTREAM_METRICS_TOKEN closes it (tests/integration/test_metrics.py)
     "GET /metrics",
+    # public status pages, by subdomain or by Host: for anyone to read; a private one asks its password (or IP)
+    "GET /s/{subdomain}", "GET /s/{subdomain}/", "GET /",
+    "GET /s/{subdomain}/api/v2/{document}", "GET /api/v2/{document}",
+    "GET /s/{subdomain}/history.atom", "GET /history.atom",
+    # a private page's password form: the password is the credential
+    "POST /s/{subdomain}/login", "POST /login",
+    # visitors subscribe themselves: only a pending subscriber, who must confirm from the mailbox
+    "POST /s/{subdomain}/subscribe", "POST /subscribe",
+    # the links in a subscriber's mail: the subscriber's token in the link is the secret
+    "GET /s/{subdomain}/subscriptions/{subscription}/verify", "GET /subscriptions/{subscription}/verify",
+    "GET /s/{subdomain}/subscriptions/{subscription}/unsubscribe", "GET /subscriptions/{subscription}/unsubscribe",
+    "POST /s/{subdomain}/subscriptions/{subscription}/unsubscribe",   # one click from the mail client (RFC 8058)
+    "POST /subscriptions/{subscription}/unsubscribe",
 }
 
 #: what a path parameter names, by the path up to and including it
@@ -53,7 +67,17 @@ RESOURCE_AT = {
     "/v1/team/{id}/invitation/{invitation}": "invitation", "/v1/team/{id}/member/{member}": "member",
     "/v1/team/{id}/schedules/{schedule}": "schedule", "/v1/account/schedules/{id}": "schedule",
     "/v1/groups/{id}": "group",
+    "/v1/account/notification-channels/{channel}": "personal channel",
+    "/v1/team/{id}/notification-channels/{channel}": "team channel",
+    "/v1/status-pages/{id}": "status page", "/v1/status-pages/{id}/components/{component_id}": "component",
+    "/v1/status-pages/{id}/subscriptions/{subscription_id}": "subscription",
+    "/v1/status-pages/{id}/maintenances/{maintenance_id}": "maintenance",
+    "/v1/status-pages/domains/{domain}": "domain",
 }
+
+#: kinds a path names that are nobody's to hide: any team may ask about any domain name (and learns no one else's
+#: page of it), so such a route is checked like a collection
+ANYONES = {"domain"}
 
 #: valid bodies, so that a request about another team's resource is refused for whose it is, not for its input
 BODIES: dict[str, object] = {
@@ -75,6 +99,16 @@ BODIES: dict[str, object] = {
     "PUT /v1/account/schedules/{id}": {"name": "renamed by a stranger"},
     "PUT /v1/groups/{id}": {"name": "renamed by a stranger"},
     "PATCH /v1/groups/{id}": {"name": "renamed by a stranger"},
+    "POST /v1/team/{id}/notification-channels": {"type": "webhook", "name": "a stranger's",
+                                                 "url": "http://127.0.0.1:9/hook"},
+    "PATCH /v1/account/notification-channels/{channel}": {"name": "renamed by a stranger"},
+    "PATCH /v1/team/{id}/notification-channels/{channel}": {"name": "renamed by a stranger"},
+    "POST /v1/account/notification-channels/{channel}/verify": {"code": "000000"},
+    "POST /v1/team/{id}/notification-channels/{channel}/verify": {"code": "000000"},
+    "PUT /v1/status-pages/{id}": {"name": "renamed by a stranger"},
+    "POST /v1/status-pages/{id}/subscriptions": {"email": "stranger@example.com"},
+    "POST /v1/status-pages/{id}/maintenances": {"name": "a stranger's", "starts_at": "2030-01-01T00:00:00Z",
+                                                "ends_at": "2030-01-01T01:00:00Z"},
 }
 
 #: collection requests that name this team's resources, as another team might send them: (query, body)
@@ -97,7 +131,7 @@ class Endpoint:
 
     @property
     def names_resources(self) -> bool:
-        return "{" in self.path
+        return bool(kinds_in(self.path) - ANYONES)
 
     def body(self) -> object:
         return BODIES.get(str(self), {}) if self.method in ("POST", "PUT", "PATCH") else None
@@ -153,7 +187,8 @@ def assert_error(response: Response, status: int, code: str, endpoint: Endpoint)
 class Team:
     id: str
     admin: Client                        # a key with every scope
-    ids: dict[str, str] = field(default_factory=dict)   # kind -> id of one resource of that kind
+    ids: dict[str, str] = field(default_factory=dict)   # kind -> id of one resource of that kind (and "subdomain")
+    member: Person | None = None         # whose the personal channel is
 
     def new_key(self, scopes, expires_at: float | None = None) -> tuple[str, Client]:
         created = self.admin.post("/v1/keys", {"name": "access table", "scopes": sorted(scopes),
@@ -165,11 +200,16 @@ class Team:
         """What this team's admin sees of its resource of `kind` (to tell that a stranger changed nothing)."""
         listed = {"key": "/v1/keys", "team": "/v1/teams", "invitation": f"/v1/team/{self.id}/invitations",
                   "member": f"/v1/team/{self.id}/members"}
+        page = f"/v1/status-pages/{self.ids.get('status page')}"
+        listed.update({"component": f"{page}/components", "subscription": f"{page}/subscriptions",
+                       "maintenance": f"/s/{self.ids.get('subdomain')}/api/v2/scheduled-maintenances.json"})
         if kind in listed:
             response = self.admin.get(listed[kind] + "?per_page=100")
-            return response.status, [v for v in (response.body.get("data") or []) if v["id"] == self.ids[kind]]
+            found = response.body.get("data", response.body.get("scheduled_maintenances")) or []
+            return response.status, [v for v in found if v["id"] == self.ids[kind]]
         item = next(path for path, named in RESOURCE_AT.items() if named == kind)  # e.g. /v1/monitors/{id}
-        response = self.admin.get(concrete(item, self.ids))
+        viewer = self.member.client if kind == "personal channel" else self.admin
+        response = viewer.get(concrete(item, self.ids))
         return response.status, response.body
 
     def views(self, kinds: set[str]) -> dict[str, object]:
@@ -198,6 +238,15 @@ def team_a(cluster: Cluster, smtp_server: Mailbox) -> Team:
     org_id, secret = cluster.new_org(name="team A")
     team = Team(org_id, cluster.client(secret))
     admin = team.admin
+    team.member = join(cluster, smtp_server, team, "max", "manager")
+    subdomain, tag = f"team-a-{time.time_ns() % 10**12}", uuid.uuid4().hex[:8]
+    page = admin.post("/v1/status-pages", {"name": "Team A", "subdomain": subdomain, "domain": f"status-{tag}.a.test",
+                                           "subscription_enabled": True, "components": [{"name": "API"}]})
+    assert page.status == 201, page.body
+    page_id = page.body["data"]["id"]
+    subscribed = wait_for("the page to take subscriptions", lambda: (s := admin.post(
+        f"/v1/status-pages/{page_id}/subscriptions", {"email": f"reader.{tag}@example.com"})).status == 202 and s, 10)
+    channel = {"type": "webhook", "name": "hook", "url": "http://127.0.0.1:9/hook"}
     team.ids = {
         "team": org_id,
         "monitor": created(admin.post("/v1/monitors", {"name": "Homepage", "url": "https://example.com"})),
@@ -209,10 +258,21 @@ def team_a(cluster: Cluster, smtp_server: Mailbox) -> Team:
                                                    "events": ["monitor.down"]})),
         "key": team.new_key(["monitors:read"])[0],
         "invitation": created(admin.post(f"/v1/team/{org_id}/invitation", {"email": "later@example.com"})),
-        "member": join(cluster, smtp_server, team, "max", "manager").user_id,
+        "member": team.member.user_id,
         "schedule": created(admin.post(f"/v1/team/{org_id}/schedules", {"name": "rota"})),
         "group": created(admin.post("/v1/groups", {"name": "database"})),
+        "personal channel": created(team.member.client.post("/v1/account/notification-channels", channel)),
+        "team channel": created(admin.post(f"/v1/team/{org_id}/notification-channels", channel)),
+        "status page": page_id, "subdomain": subdomain, "domain": page.body["data"]["domain"],
+        "component": page.body["data"]["components"][0]["id"],
+        "subscription": subscribed.body["data"]["id"],
+        "maintenance": created(admin.post(f"/v1/status-pages/{page_id}/maintenances", {
+            "name": "upgrade", "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T01:00:00Z"})),
     }
+    wait_for("the maintenance on the public page", lambda: team.view("maintenance")[1], 10)
+    unseen = {kind: seen for kind, seen in team.views(set(RESOURCE_AT.values()) - ANYONES).items()
+              if seen[0] != 200 or not seen[1]}
+    assert not unseen, f"the admin (or member) must see each resource, or (c) compares nothing: {unseen}"
     return team
 
 
@@ -325,9 +385,10 @@ def test_another_team_gets_404_or_only_its_own_data(endpoint: Endpoint, cluster:
         return
     naming = NAMING.get(str(endpoint))
     query, body = naming(team_a.ids) if naming else ("", endpoint.body())
-    named = {kind for kind, id_ in team_a.ids.items() if id_ in query + json.dumps(body)}
-    before = team_a.views(named)
-    response = stranger.request(endpoint.method, endpoint.path + query, body)
+    path = concrete(endpoint.path, team_a.ids)  # only names that are anyone's (ANYONES)
+    named = {kind for kind, id_ in team_a.ids.items() if id_ in path + query + json.dumps(body)}
+    before = team_a.views(named - ANYONES)
+    response = stranger.request(endpoint.method, path + query, body)
     assert response.status < 500, (str(endpoint), response.status, response.body)
     if endpoint.method == "GET":
         assert response.status == 200, (str(endpoint), response.body)
@@ -336,7 +397,7 @@ def test_another_team_gets_404_or_only_its_own_data(endpoint: Endpoint, cluster:
     seen = json.dumps(response.body)
     leaked = {kind: id_ for kind, id_ in team_a.ids.items() if kind not in named and id_ in seen}
     assert not leaked, (str(endpoint), leaked, response.body)
-    assert team_a.views(named) == before, f"{endpoint} changed team A's resource"
+    assert team_a.views(named - ANYONES) == before, f"{endpoint} changed team A's resource"
 
 
 # -- (d) credentials that no longer work -------------------------------------------------------------------
