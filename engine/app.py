@@ -57,6 +57,10 @@ class Engine:
     #: alert channel id -> its configuration and secret (commands); its deliveries (agents/alert_channels/fold.py)
     alert_channels: TableStore
     alert_channel_deliveries: TableStore
+    #: owner (user:<id> / team:<id>) -> its notification channels (agents/notification_channels/commands.py);
+    #: their deliveries, dedup keys and due index (agents/notification_channels/fold.py)
+    notification_channels: TableStore
+    notification_deliveries: TableStore
     #: team (organisation) id -> its name, plan, members, invitations, API keys (agents/teams/commands.py)
     teams: TableStore
     #: normalised email -> the account, its codes and sessions (agents/accounts/commands.py)
@@ -128,6 +132,10 @@ def build_engine(settings: Settings) -> Engine:
         alert_channels=state.table("alert_channels", help="alert channel configuration and signing secret"),
         # the table keeps its first name: its changelog topic holds the deliveries already made
         alert_channel_deliveries=state.table("deliveries", help="outbound deliveries, their attempts, the due index"),
+        notification_channels=state.table("notification_channels",
+                                          help="notification channels by owner, sealed secrets, codes as hashes"),
+        notification_deliveries=state.table("notification_deliveries",
+                                            help="notification deliveries, their attempts, dedup keys, due index"),
         teams=state.table("teams", help="teams: plan, members, invitations, API keys"),
         accounts=state.table("accounts", help="accounts by email: password hash, codes, sessions"),
         certificates=state.table("certificates", help="certificates and domains seen, reminders fired, indexes"),

@@ -22,7 +22,7 @@ from pathlib import Path
 import aiosmtplib
 
 from engine.settings import Settings
-from schemas.mail import MAIL, AccountExistsMail, ConfirmationMail, InvitationMail, RecoveryMail
+from schemas.mail import MAIL, AccountExistsMail, ConfirmationMail, InvitationMail, NotificationMail, RecoveryMail
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,14 @@ def invitation(mail: InvitationMail) -> tuple[str, str]:
         "If you do not know why you got this, ignore this mail.\n")
 
 
+def notification(mail: NotificationMail) -> tuple[str, str]:
+    """A notification channel's message: its subject and text as they are (the text ends with why it came)."""
+    return _one_line(mail.data.subject), (
+        f"{mail.data.text}\n\n-- \nYou get this because {mail.to} is a notification channel on pingstream.\n")
+
+
 TEMPLATES: dict[str, Callable] = {"confirmation": confirmation, "recovery": recovery, "invitation": invitation,
-                                   "account_exists": account_exists}
+                                   "account_exists": account_exists, "notification": notification}
 
 
 def render(message: dict, mail_from: str = DEFAULT_FROM) -> EmailMessage:

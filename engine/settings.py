@@ -129,6 +129,14 @@ class Settings:
     #: where a probe serves GET /metrics; port 0 = nowhere (`pingstream up` gives each probe the next port)
     probe_host: str = "127.0.0.1"
     probe_port: int = 9464
+    #: notification channels of type sms and voice: the base URL of an HTTP API speaking Twilio's REST shape
+    #: (POST <sms_url>/Messages.json and /Calls.json, form-encoded To/From/Body or Twiml, basic auth), e.g.
+    #: https://api.twilio.com/2010-04-01/Accounts/<Account SID>; empty = no sms or voice channels
+    sms_url: str = ""
+    #: the provider's credentials (Twilio: the Account SID and Auth Token) and the number messages come from
+    sms_username: str = ""
+    sms_password: str = ""
+    sms_from: str = ""
     #: a PEM bundle of CAs probes trust beside the system's (e.g. an internal CA); empty = the system's only
     probe_ca_file: str = ""
     #: networks (comma-separated CIDR) of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed;

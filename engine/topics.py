@@ -30,6 +30,8 @@ INCIDENT_SIGNALS = "incident-signals"  # key: incident route; trigger/resolve fr
 INCIDENT_EVENTS = "incident-events"  # key: incident id; incident.created / .updated / .resolved
 #: key: alert channel id; deliveries to make, attempts made, ticks (the topic keeps its first name)
 ALERT_CHANNEL_DELIVERIES = "notifications"
+#: key: notification channel owner (user:<id> / team:<id>); messages, codes and tests to send, attempts, ticks
+NOTIFICATION_DELIVERIES = "notification-deliveries"
 ORG_CONFIG = "org-config"            # key: ruleset:<id> / alert:<channel id>; what every worker follows into memory
 #: key: monitor:<id> / heartbeat:<id> / webhook:<id>, in the entity's partition; which exist, whose, how checked
 DIRECTORY = "directory"
@@ -66,6 +68,7 @@ TOPICS = (
     TopicSpec(INCIDENT_SIGNALS, keyed=True),
     TopicSpec(INCIDENT_EVENTS, keyed=True),
     TopicSpec(ALERT_CHANNEL_DELIVERIES, keyed=True),
+    TopicSpec(NOTIFICATION_DELIVERIES, keyed=True),
     TopicSpec(ORG_CONFIG, keyed=False, compacted=True),
     TopicSpec(DIRECTORY, keyed=True, compacted=True),
     TopicSpec(PROBES, keyed=False, compacted=True),

@@ -34,6 +34,13 @@ class InvitationData(BaseModel):
     reminder: bool = False
 
 
+class NotificationData(BaseModel):
+    """A message for a notification channel of type email (agents/notification_channels)."""
+
+    subject: str = Field(min_length=1, max_length=255)
+    text: str = Field(min_length=1, max_length=8000)
+
+
 class _Mail(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +68,12 @@ class AccountExistsMail(_Mail):
     data: AccountExistsData
 
 
-Mail = Annotated[Union[ConfirmationMail, RecoveryMail, InvitationMail, AccountExistsMail],
+class NotificationMail(_Mail):
+    template: Literal["notification"]
+    data: NotificationData
+
+
+Mail = Annotated[Union[ConfirmationMail, RecoveryMail, InvitationMail, AccountExistsMail, NotificationMail],
                  Field(discriminator="template")]
-MAIL: TypeAdapter[ConfirmationMail | RecoveryMail | InvitationMail | AccountExistsMail] = TypeAdapter(Mail)
+MAIL: TypeAdapter[ConfirmationMail | RecoveryMail | InvitationMail | AccountExistsMail | NotificationMail] = (
+    TypeAdapter(Mail))

@@ -10,6 +10,7 @@ import pytest
 from engine.broker import EmbeddedBroker
 from tests.integration.cluster import Client, Cluster, wait_for
 from tests.mailbox import Mailbox
+from tests.receivers import HttpReceiver
 
 
 @contextmanager
@@ -64,9 +65,18 @@ def smtp_server() -> Iterator[Mailbox]:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory, smtp_server: Mailbox) -> Iterator[Cluster]:
+def http_receiver() -> Iterator[HttpReceiver]:
+    """A real HTTP server on 127.0.0.1: the shared cluster's SMS and voice provider (Twilio's REST shape), and a
+    webhook, json:// and ntfy:// target for any path."""
+    with HttpReceiver() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory, smtp_server: Mailbox,
+            http_receiver: HttpReceiver) -> Iterator[Cluster]:
     """One broker, one worker and the API, shared by the tests that do not kill anything."""
-    with running_cluster(tmp_path_factory.mktemp("cluster"), env=smtp_server.env) as running:
+    with running_cluster(tmp_path_factory.mktemp("cluster"), env={**smtp_server.env, **http_receiver.env}) as running:
         yield running
 
 
