@@ -13,7 +13,7 @@ from aiohttp import web
 
 from agents import (
     accounts, alert_channels, certificates, heartbeats, incidents, mail, monitors, notification_channels, on_call,
-    org_index, paging_groups,
+    org_index, pages, paging_groups,
     rulesets, teams, webhooks,
 )
 from engine.app import Engine, build_engine
@@ -24,7 +24,7 @@ from engine.worker import command_handlers as command_handlers_of
 
 #: every feature a worker runs, in the order they are wired
 FEATURES = (monitors, org_index, heartbeats, webhooks, rulesets, incidents, alert_channels, teams, accounts, mail,
-            certificates, on_call, paging_groups, notification_channels)
+            certificates, on_call, paging_groups, notification_channels, pages)
 
 
 def build_worker(settings: Settings, public_app: Callable[[], web.Application] | None = None) -> Engine:

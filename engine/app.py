@@ -73,6 +73,8 @@ class Engine:
     on_call_schedules: TableStore
     #: organisation -> its paging groups and their members (agents/paging_groups/commands.py)
     paging_groups: TableStore
+    #: organisation -> its pages and their timers' due index (agents/pages/commands.py)
+    pages: TableStore
 
     @property
     def partitions(self) -> int:
@@ -142,4 +144,5 @@ def build_engine(settings: Settings) -> Engine:
         certificate_reminders=state.table("certificate_reminders", help="SSL and domain reminders by monitor"),
         on_call_schedules=state.table("on_call_schedules", help="on-call schedules by organisation"),
         paging_groups=state.table("paging_groups", help="paging groups by organisation"),
+        pages=state.table("pages", help="pages by organisation, and the due index of their timers"),
     )

@@ -137,6 +137,12 @@ class Settings:
     sms_username: str = ""
     sms_password: str = ""
     sms_from: str = ""
+    #: where people reach the API: the base of links in messages (a page's acknowledge link);
+    #: empty = http://api_host:api_port
+    public_url: str = ""
+    #: the shortest escalation delay and repeat interval a page may ask for (seconds); lower only in tests
+    page_min_delay: int = 60
+    page_min_repeat: int = 30
     #: a PEM bundle of CAs probes trust beside the system's (e.g. an internal CA); empty = the system's only
     probe_ca_file: str = ""
     #: networks (comma-separated CIDR) of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed;
@@ -194,6 +200,10 @@ class Settings:
                 if value == other_value:
                     raise SettingsError(f"{other} must differ from {name}: one leaked secret must not open "
                                         "another door")
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def on_tansu(self) -> bool:

@@ -1,0 +1,205 @@
+"""Page commands and ticks → the organisation's `pages` table → notifications, replies.
+
+1. the topic: `commands` (engine/commands.py applies them), keyed by the team
+   (organisation) id, where its members, schedules and groups are:
+   `page.create` (the API's, or an incident's), `page.acknowledge`,
+   `page.cancel`, `page.resolve` (an incident resolved), and `page.tick`, the
+   timer's clock (agents/pages/__init__.py): time goes through the topic
+   (invariant 3);
+2. the state: `pages` (tables/pages.py), each page with its recipients and its
+   clock, and each partition's due index of the pages' next timers;
+3. the transitions: tables/pages.py, pure: open, fire what is due (expiry,
+   escalation steps, repeats), acknowledge, end;
+4. the events: every message a page asks for goes to notify()
+   (agents/notification_channels/notify.py) under an id derived from (page,
+   recipient, step or repeat number), before the page's state: a tick applied
+   again after a crash asks for the same ids, which reach each channel once;
+   replies on `command-replies`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from agents.notification_channels.notify import notify, person
+from agents.on_call.reads import on_call
+from agents.paging_groups.reads import group_members
+from agents.teams.reads import live_members
+from engine.commands import CommandApplier
+from tables.pages import (
+    DUE, Message, ack_token, acknowledge, due_ref, end, fire, is_recipient, link_expiry, new_page, next_due,
+    open_page, page_key, page_view, parse_ref,
+)
+
+DUE_PER_TICK = 500     # pages one tick fires at most; the next tick takes the rest
+
+
+class Unreachable(Exception):
+    """A target names nobody who can be paged: the request is refused with why."""
+
+
+def people_of(engine: Any, partition: int, org_id: str, mode: str, user_id: str | None, group_id: str | None,
+              at: float) -> list[dict]:
+    """Whom a target reaches now, in the team's partition."""
+    members = live_members(engine, partition, org_id)
+    if mode == "broadcast":
+        return [{"user_id": uid, "name": m.get("name"), "email": m.get("email")} for uid, m in members.items()]
+    if group_id is not None:
+        people = group_members(engine, partition, org_id, group_id)
+        if people is None:
+            raise Unreachable(f"group {group_id} not found (GET /v1/groups lists them)")
+        return people
+    if user_id is not None:
+        member = members.get(user_id)
+        if member is None:
+            raise Unreachable(f"{user_id} is not a member of this team (GET /v1/team/{{id}}/members lists them)")
+        return [{"user_id": user_id, "name": member.get("name"), "email": member.get("email")}]
+    seen: dict[str, dict] = {}
+    for row in on_call(engine, partition, org_id, at):
+        seen.setdefault(row["user_id"], {"user_id": row["user_id"], "name": row.get("name"), "email": row.get("email")})
+    return list(seen.values())
+
+
+def step_reach(engine: Any, partition: int, org_id: str, at: float):
+    def reach(step: dict) -> list[dict]:
+        try:
+            return people_of(engine, partition, org_id, "single", step.get("target_user_id"),
+                             step.get("target_group_id"), at)
+        except Unreachable:
+            return []  # the group was deleted, or the person left, meanwhile: the step reaches no one
+    return reach
+
+
+def tell(engine: Any, record: dict, messages: list[Message]) -> None:
+    """Each message to its recipient's enabled, verified channels, with a one-click acknowledge link."""
+    settings = engine.settings
+    for message in messages:
+        token = ack_token(settings.jwt_secret, record["org_id"], record["id"], message.user_id, link_expiry(record))
+        link = f"{settings.public_base_url}/v1/pages/ack/{token}"
+        kind = "page" if message.label == "s0" else ("escalation" if message.label[0] == "s" else "repeat")
+        subject = f"[{record['priority']}] {record['subject']}"
+        text = f"{record['message']}\n\nAcknowledge: {link}".lstrip()
+        notify(engine, person(message.user_id), message.message_id, subject, text, message.due_at, link=link,
+               data={"page_id": record["id"], "kind": kind, "label": message.label, "due_at": message.due_at,
+                     "priority": record["priority"], "incident_id": record["incident_id"]})
+
+
+def reindex(engine: Any, partition: int, record: dict) -> None:
+    """Keep the page's one due-index entry at its next timer (none once it ended)."""
+    due = next_due(record)
+    due_ms = None if due is None else int(due * 1000)
+    if due_ms == record["indexed_ms"]:
+        return
+    if record["indexed_ms"] is not None:
+        engine.pages.delete(partition, DUE.key(record["indexed_ms"], due_ref(record["org_id"], record["id"])))
+    if due_ms is not None:
+        engine.pages.put(partition, DUE.key(due_ms, due_ref(record["org_id"], record["id"])), 1)
+    record["indexed_ms"] = due_ms
+
+
+def save(engine: Any, partition: int, record: dict) -> None:
+    reindex(engine, partition, record)
+    engine.pages.put(partition, page_key(record["org_id"], record["id"]), record)
+
+
+def refused(applier: CommandApplier, command: dict, field: str, reason: str) -> None:
+    applier.reply(command["id"], 422, {"error": "validation_error", "message": f"{field}: {reason}",
+                                       "errors": {field: reason}})
+
+
+def page_create(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    """body: id, spec (schemas/page.py PageSpec), created_by, incident_id."""
+    engine, org_id, body, at = applier.engine, command["org_id"], command["body"], float(command["at"])
+    spec = body["spec"]
+    existing = engine.pages.get(partition, page_key(org_id, body["id"]))
+    if existing is not None:
+        if existing["pos"] == offset:  # redelivered: answer again
+            return applier.reply(command["id"], 201, created(existing))
+        return applier.error(command, 409, "conflict", "a page with this id exists")
+    try:
+        people = people_of(engine, partition, org_id, spec.get("delivery_mode") or "single",
+                           spec.get("target_user_id"), spec.get("target_group_id"), at)
+        for n, step in enumerate(spec.get("escalation") or []):
+            try:
+                people_of(engine, partition, org_id, "single", step.get("target_user_id"),
+                          step.get("target_group_id"), at)
+            except Unreachable as exc:
+                raise Unreachable(f"step {n + 1}: {exc}") from None
+    except Unreachable as exc:
+        return refused(applier, command, "target", str(exc))
+    if not people:
+        return refused(applier, command, "target", "no one to page: nobody is on call now and no target_user_id "
+                                                   "was given")
+    record = {**new_page(body["id"], org_id, spec, at, body.get("created_by"), body.get("incident_id")),
+              "pos": offset}
+    tell(engine, record, open_page(record, people))
+    save(engine, partition, record)
+    applier.reply(command["id"], 201, created(record))
+
+
+def created(record: dict) -> dict:
+    return {"message": "Page sent", "page_id": record["id"],
+            "recipients": [{"user_id": r["user_id"], "name": r["name"], "email": r["email"]}
+                           for r in record["recipients"]]}
+
+
+def page_acknowledge(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    """body: id, user_id (who acknowledges), admin (may acknowledge a page they did not receive),
+    response_note, method."""
+    engine, body = applier.engine, command["body"]
+    record = engine.pages.get(partition, page_key(command["org_id"], body["id"]))
+    if record is None or not (body.get("admin") or is_recipient(record, body.get("user_id"))):
+        return applier.not_found(command, "page", body["id"])
+    if record["pos"] < offset:  # not yet applied
+        if record["status"] not in ("active", "acknowledged"):
+            return applier.error(command, 409, "page_ended", f"the page was {record['status']}; nothing to "
+                                                              "acknowledge")
+        if acknowledge(record, body.get("user_id"), float(command["at"]), body.get("response_note"),
+                       body.get("method")):
+            record["pos"] = offset
+            save(engine, partition, record)
+    applier.reply(command["id"], 200, page_view(record))
+
+
+def page_cancel(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    """body: id, status (cancelled, or resolved when its incident was); nobody waits for a resolve."""
+    engine, body = applier.engine, command["body"]
+    record = engine.pages.get(partition, page_key(command["org_id"], body["id"]))
+    if record is None:
+        return applier.not_found(command, "page", body["id"])
+    if record["pos"] < offset and end(record, body.get("status") or "cancelled", float(command["at"])):
+        record["pos"] = offset
+        save(engine, partition, record)
+    applier.reply(command["id"], 200, page_view(record))
+
+
+class PageClock:
+    """`page.tick`: what is due by the tick's clock fires, once; remembers which ticks were applied."""
+
+    def __init__(self) -> None:
+        self.ticks_applied: dict[int, float] = {}  # partition -> `at` of the last tick applied (this process)
+        self.fired = 0
+
+    def is_due(self, engine: Any, partition: int, now: float) -> bool:
+        return bool(engine.pages.scan(partition, *DUE.until(int(now * 1000)), limit=1))
+
+    def tick(self, applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+        engine, at = applier.engine, float(command["at"])
+        for entry, indexed_ms, ref in DUE.due(engine.pages, partition, int(at * 1000), DUE_PER_TICK):
+            org_id, page_id = parse_ref(ref)
+            record = engine.pages.get(partition, page_key(org_id, page_id))
+            if record is None or record["indexed_ms"] != indexed_ms:
+                engine.pages.delete(partition, entry)
+                continue  # ended or filed again elsewhere meanwhile
+            messages = fire(record, at, step_reach(engine, partition, org_id, at))
+            tell(engine, record, messages)
+            self.fired += len(messages)
+            save(engine, partition, record)
+            if record["indexed_ms"] != indexed_ms:
+                engine.pages.delete(partition, entry)  # after the record: see DueIndex.due
+        self.ticks_applied[partition] = at
+
+
+CLOCK = PageClock()
+
+COMMANDS = {"page.create": page_create, "page.acknowledge": page_acknowledge, "page.cancel": page_cancel,
+            "page.tick": CLOCK.tick}
