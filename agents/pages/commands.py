@@ -3,7 +3,7 @@
 1. the topic: `commands` (engine/commands.py applies them), keyed by the team
    (organisation) id, where its members, schedules and groups are:
    `page.create` (the API's, or an incident's), `page.acknowledge`,
-   `page.cancel`, `page.resolve` (an incident resolved), and `page.tick`, the
+   `page.cancel` (by an admin, or as `resolved` when its incident is), and `page.tick`, the
    timer's clock (agents/pages/__init__.py): time goes through the topic
    (invariant 3);
 2. the state: `pages` (tables/pages.py), each page with its recipients and its
@@ -14,20 +14,25 @@
    (agents/notification_channels/notify.py) under an id derived from (page,
    recipient, step or repeat number), before the page's state: a tick applied
    again after a crash asks for the same ids, which reach each channel once;
-   replies on `command-replies`.
+   a page of an incident (agents/incidents/fold.py sends page.create and, on
+   resolution, page.cancel) acknowledges its incident on incident-signals
+   and tells everyone paged when it is resolved; replies on `command-replies`.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from agents.incidents.signals import send_signal
 from agents.notification_channels.notify import notify, person
 from agents.on_call.reads import on_call
 from agents.paging_groups.reads import group_members
 from agents.teams.reads import live_members
+from engine import topics
 from engine.commands import CommandApplier
+from tables.incidents import route_of_incident
 from tables.pages import (
-    DUE, Message, ack_token, acknowledge, due_ref, end, fire, is_recipient, link_expiry, new_page, next_due,
-    open_page, page_key, page_view, parse_ref,
+    DUE, Message, ack_token, acknowledge, due_ref, end, fire, is_recipient, link_expiry, message_id, new_page,
+    next_due, open_page, page_key, page_view, parse_ref,
 )
 
 DUE_PER_TICK = 500     # pages one tick fires at most; the next tick takes the rest
@@ -59,6 +64,14 @@ def people_of(engine: Any, partition: int, org_id: str, mode: str, user_id: str 
     return list(seen.values())
 
 
+def assignees(engine: Any, partition: int, org_id: str, targets: list[str]) -> list[dict]:
+    """The members an incident's assignees name (by user id or email); others are names, not people."""
+    members = live_members(engine, partition, org_id)
+    by_email = {(m.get("email") or "").lower(): uid for uid, m in members.items()}
+    found = dict.fromkeys(uid for uid in (t if t in members else by_email.get(t.lower()) for t in targets) if uid)
+    return [{"user_id": uid, "name": members[uid].get("name"), "email": members[uid].get("email")} for uid in found]
+
+
 def step_reach(engine: Any, partition: int, org_id: str, at: float):
     def reach(step: dict) -> list[dict]:
         try:
@@ -73,11 +86,16 @@ def tell(engine: Any, record: dict, messages: list[Message]) -> None:
     """Each message to its recipient's enabled, verified channels, with a one-click acknowledge link."""
     settings = engine.settings
     for message in messages:
-        token = ack_token(settings.jwt_secret, record["org_id"], record["id"], message.user_id, link_expiry(record))
-        link = f"{settings.public_base_url}/v1/pages/ack/{token}"
-        kind = "page" if message.label == "s0" else ("escalation" if message.label[0] == "s" else "repeat")
-        subject = f"[{record['priority']}] {record['subject']}"
-        text = f"{record['message']}\n\nAcknowledge: {link}".lstrip()
+        kind = {"s0": "page", "resolved": "resolved"}.get(message.label) or (
+            "escalation" if message.label[0] == "s" else "repeat")
+        link, text = None, record["message"]
+        if kind == "resolved":
+            subject = f"[resolved] {record['subject']}"
+        else:
+            token = ack_token(settings.jwt_secret, record["org_id"], record["id"], message.user_id,
+                              link_expiry(record))
+            link = f"{settings.public_base_url}/v1/pages/ack/{token}"
+            subject, text = f"[{record['priority']}] {record['subject']}", f"{text}\n\nAcknowledge: {link}".lstrip()
         notify(engine, person(message.user_id), message.message_id, subject, text, message.due_at, link=link,
                data={"page_id": record["id"], "kind": kind, "label": message.label, "due_at": message.due_at,
                      "priority": record["priority"], "incident_id": record["incident_id"]})
@@ -116,8 +134,9 @@ def page_create(applier: CommandApplier, partition: int, offset: int, command: d
             return applier.reply(command["id"], 201, created(existing))
         return applier.error(command, 409, "conflict", "a page with this id exists")
     try:
-        people = people_of(engine, partition, org_id, spec.get("delivery_mode") or "single",
-                           spec.get("target_user_id"), spec.get("target_group_id"), at)
+        people = assignees(engine, partition, org_id, body.get("targets") or []) or people_of(
+            engine, partition, org_id, spec.get("delivery_mode") or "single", spec.get("target_user_id"),
+            spec.get("target_group_id"), at)
         for n, step in enumerate(spec.get("escalation") or []):
             try:
                 people_of(engine, partition, org_id, "single", step.get("target_user_id"),
@@ -157,7 +176,20 @@ def page_acknowledge(applier: CommandApplier, partition: int, offset: int, comma
                        body.get("method")):
             record["pos"] = offset
             save(engine, partition, record)
+            if record["incident_id"]:
+                acknowledge_incident(applier, partition, offset, record)
     applier.reply(command["id"], 200, page_view(record))
+
+
+def acknowledge_incident(applier: CommandApplier, partition: int, offset: int, record: dict) -> None:
+    """Acknowledging an incident's page acknowledges the incident (agents/incidents/fold.py), once."""
+    incident_id = record["incident_id"]
+    route = route_of_incident(incident_id)
+    send_signal(applier.engine, {
+        "kind": "acknowledge", "id": f"{record['id']}:acknowledged", "route": route, "org_id": record["org_id"],
+        "dedup_key": "-", "origin": f"{topics.COMMANDS}/{partition}", "origin_pos": offset,
+        "at": record["acknowledged_at"], "source": "manual", "incident_id": incident_id,
+        "acknowledged_by": record["acknowledged_by"], "note": record["response_note"], "method": record["method"]})
 
 
 def page_cancel(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
@@ -166,7 +198,15 @@ def page_cancel(applier: CommandApplier, partition: int, offset: int, command: d
     record = engine.pages.get(partition, page_key(command["org_id"], body["id"]))
     if record is None:
         return applier.not_found(command, "page", body["id"])
-    if record["pos"] < offset and end(record, body.get("status") or "cancelled", float(command["at"])):
+    if record["pos"] < offset:  # not yet applied
+        at, status = float(command["at"]), body.get("status") or "cancelled"
+        ended = end(record, status, at)
+        if status == "resolved" and record.get("resolved_at") is None:  # everyone paged hears that it is over,
+            record["resolved_at"] = at                                  # acknowledged or not
+            tell(engine, record, [Message(r["user_id"], message_id(record["id"], r["user_id"], "resolved"),
+                                          "resolved", at) for r in record["recipients"]])
+        elif not ended:
+            return applier.reply(command["id"], 200, page_view(record))
         record["pos"] = offset
         save(engine, partition, record)
     applier.reply(command["id"], 200, page_view(record))

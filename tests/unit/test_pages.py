@@ -1,6 +1,7 @@
 """Pages' pure rules: which messages fire when, once; acknowledge links."""
 from __future__ import annotations
 
+from tables import incidents as book
 from tables.pages import ack_token, acknowledge, fire, new_page, next_due, open_page, read_ack_token
 
 ADA = {"user_id": "u-ada", "name": "Ada", "email": "ada@example.com"}
@@ -71,3 +72,16 @@ def test_an_acknowledge_link_names_its_page_until_it_expires_and_cannot_be_forge
     assert read_ack_token("t" * 32, token, T0) == "invalid"
     payload, _, signature = token.partition(".")
     assert read_ack_token("s" * 32, payload[:-2] + "AA." + signature, T0) == "invalid"
+
+
+def test_acknowledging_an_incidents_page_acknowledges_an_open_incident_once() -> None:
+    opened = {"id": "inc_1-1", "org_id": "org", "status": "investigating", "source": "monitor", "entity_id": "m",
+              "team_id": None}
+    signal = {"at": T0, "acknowledged_by": "u-bo", "note": "on it", "method": "link"}
+    outcome = book.acknowledge(opened, signal)
+    assert outcome.incident["status"] == "acknowledged" and outcome.incident["acknowledged_by"] == "u-bo"
+    assert outcome.timeline[0]["type"] == "acknowledged" and outcome.timeline[0]["actor"] == {"type": "user",
+                                                                                            "id": "u-bo"}
+    assert book.acknowledge(outcome.incident, signal).incident is None                  # once
+    assert book.acknowledge({**opened, "status": "resolved"}, signal).incident is None  # resolved meanwhile
+    assert book.page_id_of("inc_1-1") == book.page_id_of("inc_1-1") != book.page_id_of("inc_1-2")
