@@ -101,22 +101,21 @@ def tell(engine: Any, record: dict, messages: list[Message]) -> None:
                      "priority": record["priority"], "incident_id": record["incident_id"]})
 
 
-def reindex(engine: Any, partition: int, record: dict) -> None:
-    """Keep the page's one due-index entry at its next timer (none once it ended)."""
-    due = next_due(record)
-    due_ms = None if due is None else int(due * 1000)
-    if due_ms == record["indexed_ms"]:
-        return
-    if record["indexed_ms"] is not None:
-        engine.pages.delete(partition, DUE.key(record["indexed_ms"], due_ref(record["org_id"], record["id"])))
-    if due_ms is not None:
-        engine.pages.put(partition, DUE.key(due_ms, due_ref(record["org_id"], record["id"])), 1)
-    record["indexed_ms"] = due_ms
-
-
 def save(engine: Any, partition: int, record: dict) -> None:
-    reindex(engine, partition, record)
+    """Store the page with its one due-index entry at its next timer (none once it ended).
+
+    The new entry first, the old one last: a flush cut short by a crash may
+    leave a stale entry, which a tick finds stale and drops, never a page whose
+    entry is gone (and whose timers would never fire).
+    """
+    ref, old = due_ref(record["org_id"], record["id"]), record["indexed_ms"]
+    due = next_due(record)
+    record["indexed_ms"] = None if due is None else int(due * 1000)
+    if record["indexed_ms"] is not None and record["indexed_ms"] != old:
+        engine.pages.put(partition, DUE.key(record["indexed_ms"], ref), 1)
     engine.pages.put(partition, page_key(record["org_id"], record["id"]), record)
+    if old is not None and old != record["indexed_ms"]:
+        engine.pages.delete(partition, DUE.key(old, ref))
 
 
 def refused(applier: CommandApplier, command: dict, field: str, reason: str) -> None:
@@ -233,9 +232,7 @@ class PageClock:
             messages = fire(record, at, step_reach(engine, partition, org_id, at))
             tell(engine, record, messages)
             self.fired += len(messages)
-            save(engine, partition, record)
-            if record["indexed_ms"] != indexed_ms:
-                engine.pages.delete(partition, entry)  # after the record: see DueIndex.due
+            save(engine, partition, record)  # moves the entry on, deleting this one after the record
         self.ticks_applied[partition] = at
 
 

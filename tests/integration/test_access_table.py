@@ -43,6 +43,8 @@ UNPROTECTED = {
     "* /{id}", "* /{id}/{action}", "* /ping/{id}", "* /ping/{id}/{action}", "* /api/push/{token}",
     # Prometheus scrapes: no tenant's data; PINGSTREAM_METRICS_TOKEN closes it (tests/integration/test_metrics.py)
     "GET /metrics",
+    # a page's one-click acknowledge link: the signed token is the credential
+    "GET /v1/pages/ack/{token}",
 }
 
 #: what a path parameter names, by the path up to and including it
@@ -52,7 +54,7 @@ RESOURCE_AT = {
     "/v1/keys/{id}": "key", "/v1/team/{id}": "team",
     "/v1/team/{id}/invitation/{invitation}": "invitation", "/v1/team/{id}/member/{member}": "member",
     "/v1/team/{id}/schedules/{schedule}": "schedule", "/v1/account/schedules/{id}": "schedule",
-    "/v1/groups/{id}": "group",
+    "/v1/groups/{id}": "group", "/v1/pages/{id}": "page",
 }
 
 #: valid bodies, so that a request about another team's resource is refused for whose it is, not for its input
@@ -213,6 +215,9 @@ def team_a(cluster: Cluster, smtp_server: Mailbox) -> Team:
         "schedule": created(admin.post(f"/v1/team/{org_id}/schedules", {"name": "rota"})),
         "group": created(admin.post("/v1/groups", {"name": "database"})),
     }
+    paged = admin.post("/v1/external/pages", {"subject": "db down", "target_user_id": team.ids["member"]})
+    assert paged.status == 201, paged.body
+    team.ids["page"] = paged.body["page_id"]
     return team
 
 
