@@ -101,7 +101,8 @@ def main() -> None:
     env = {"PINGSTREAM_PAGE_MIN_DELAY": "1", "PINGSTREAM_PAGE_MIN_REPEAT": "1", "PINGSTREAM_SIGNUP_PLAN": "self-hosted"}
     with Mailbox() as mailbox, HttpReceiver() as receiver, \
             tempfile.TemporaryDirectory(prefix="pingstream-pages-") as scratch, \
-            running_cluster(Path(args.root or scratch), workers=1, env={**mailbox.env, **receiver.env, **env}) as cluster:
+            running_cluster(Path(args.root or scratch), workers=1,
+                            env={**mailbox.env, **receiver.env, **env}) as cluster:
         ada = person(cluster, mailbox, "ada")
         people = [ada] + [invite(cluster, mailbox, ada, ada.team_id, f"p{n}") for n in range(args.people - 1)]
         hooks = [webhook_channel(someone, receiver) for someone in people]
@@ -148,7 +149,8 @@ def main() -> None:
         expected: set[str] = set()
         for page_id in page_ids:
             page = ada.client.get(f"/v1/pages/{page_id}").body["data"]
-            expected |= replayed(page, users[page["target_user_id"]], firsts.get(page_id, epoch(page["created_at"])), epoch(page["ended_at"]))
+            first_due = firsts.get(page_id, epoch(page["created_at"]))
+            expected |= replayed(page, users[page["target_user_id"]], first_due, epoch(page["ended_at"]))
         steps_expected = {i for i in expected if i.rsplit(":", 1)[-1].startswith("s")}
         missed_steps = sorted(steps_expected - set(received))
         skipped_repeats = len({i for i in expected - steps_expected} - set(received))
@@ -156,7 +158,8 @@ def main() -> None:
         serving = [arrivals[i] - due[i] for i in arrivals
                    if not any(killed - 1.0 <= due[i] <= back + 1.0 for killed, back in down)]
         result = {
-            "pages": args.pages, "people": args.people, "steps": args.steps, "delay_s": args.delay, "repeat_s": args.repeat,
+            "pages": args.pages, "people": args.people, "steps": args.steps, "delay_s": args.delay,
+            "repeat_s": args.repeat,
             "run_s": args.run, "kills": args.kills, "pages_created_in_s": round(created_in, 2),
             "worker_down_s": [round(back - killed, 1) for killed, back in down],
             "messages_received": len(received), "messages_expected_without_gaps": len(expected),

@@ -130,7 +130,7 @@ class StateChangeJudge:
         send_signal(self.engine, {
             **signal, "kind": "trigger", "name": f"{name}: {subject} expires in {event.get('days_left')} days",
             "cause": cause, "description": found["ruleset_description"] or cause,
-            **{k: found[k] for k in ("urgency", "team_id", "assignees", "actions", "ruleset_ids")},
+            **{k: found[k] for k in ("urgency", "team_id", "assignees", "actions", "ruleset_ids", "paging")},
         })
 
     def monitor_name(self, partition: int, monitor_id: str) -> str | None:

@@ -20,7 +20,8 @@ async def list_pages(request: web.Request) -> web.Response:
     engine, partition, org_id = engine_of(request), owned_partition(request), request.query["org"]
     status, priority, user = (request.query.get(k) or None for k in ("status", "priority", "user"))
     records = [record for _, record in engine.pages.scan(partition, *prefix(org_id))
-               if (status is None or record["status"] == status) and (priority is None or record["priority"] == priority)
+               if (status is None or record["status"] == status)
+               and (priority is None or record["priority"] == priority)
                and (user is None or is_recipient(record, user))]
     records.sort(key=lambda r: (-r["created_at"], r["id"]))  # newest first
     return json_response({"data": [page_view(record) for record in records]})
