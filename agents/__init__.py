@@ -13,7 +13,7 @@ from aiohttp import web
 
 from agents import (
     accounts, alert_channels, certificates, heartbeats, incidents, mail, monitors, notification_channels,
-    on_call, org_index, paging_groups, rulesets, status_pages, teams, webhooks,
+    on_call, org_index, pages, paging_groups, rulesets, status_pages, teams, webhooks,
 )
 from engine.app import Engine, build_engine
 from engine.component import CommandHandler
@@ -23,7 +23,7 @@ from engine.worker import command_handlers as command_handlers_of
 
 #: every feature a worker runs, in the order they are wired
 FEATURES = (monitors, org_index, heartbeats, webhooks, rulesets, incidents, alert_channels, teams, accounts, mail,
-            certificates, on_call, paging_groups, notification_channels, status_pages)
+            certificates, on_call, paging_groups, notification_channels, status_pages, pages)
 
 
 def build_worker(settings: Settings, public_app: Callable[[], web.Application] | None = None) -> Engine:

@@ -5,8 +5,8 @@ from aiohttp import web
 
 from api import (
     accounts, alert_channels, certificates, checks, heartbeats, incidents, monitors, notification_channels,
-    on_call, openapi, paging_groups, ping_urls, probes, public_pages, rate_limits, rulesets, status_pages, teams,
-    usage, webhooks,
+    on_call, openapi, pages, paging_groups, ping_urls, probes, public_pages, rate_limits, rulesets, status_pages,
+    teams, usage, webhooks,
 )
 from api.errors import error_middleware
 from api.forwarding import forwarding_middleware
@@ -55,7 +55,8 @@ def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> web.Applicat
     for table in (monitors.routes, checks.routes, openapi.routes, health_routes, heartbeats.routes,
                   ping_urls.routes, webhooks.routes, rulesets.routes, incidents.routes, alert_channels.routes,
                   teams.routes, usage.routes, probes.routes, certificates.routes, on_call.routes,
-                  paging_groups.routes, notification_channels.routes, status_pages.routes, public_pages.routes):
+                  paging_groups.routes, notification_channels.routes, status_pages.routes, public_pages.routes,
+                  pages.routes):
         app.add_routes(table)
     accounts.install(app)
     serve_metrics(app, gateway.settings.metrics_token)  # GET /metrics, and every request counted by its route

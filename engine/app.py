@@ -75,6 +75,8 @@ class Engine:
     paging_groups: TableStore
     #: status pages' configuration and name claims (commands); bindings and live models (agents/status_pages)
     status_pages: TableStore
+    #: organisation -> its pages and their timers' due index (agents/pages/commands.py)
+    pages: TableStore
 
     @property
     def partitions(self) -> int:
@@ -145,4 +147,5 @@ def build_engine(settings: Settings) -> Engine:
         on_call_schedules=state.table("on_call_schedules", help="on-call schedules by organisation"),
         paging_groups=state.table("paging_groups", help="paging groups by organisation"),
         status_pages=state.table("status_pages", help="status pages, name claims, bindings, live models"),
+        pages=state.table("pages", help="pages by organisation, and the due index of their timers"),
     )

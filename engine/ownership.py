@@ -49,7 +49,7 @@ async def send_ticks(app: faust.App, topic: str, partitions: Iterable[int], at: 
 
     Time goes through the topic (invariant 3): the fold owning a partition acts on the tick, in order.
     """
-    tick = orjson.dumps({"kind": kind, "at": at})
+    tick = orjson.dumps({"kind": kind, "at": at, "id": f"{kind}:{at}"})  # an id: a tick may go on `commands`
     sends = [await app.producer.send(topic, None, tick, partition, None, None) for partition in partitions]
     if sends:
         await asyncio.gather(*sends)

@@ -144,6 +144,12 @@ class Settings:
     status_page_cname: str = "pages.pingstream.local"
     #: the nameserver (host or host:port) that DNS lookups of the API ask; empty = the system's resolvers
     dns_nameserver: str = ""
+    #: where people reach the API: the base of links in messages (a page's acknowledge link);
+    #: empty = http://api_host:api_port
+    public_url: str = ""
+    #: the shortest escalation delay and repeat interval a page may ask for (seconds); lower only in tests
+    page_min_delay: int = 60
+    page_min_repeat: int = 30
     #: a PEM bundle of CAs probes trust beside the system's (e.g. an internal CA); empty = the system's only
     probe_ca_file: str = ""
     #: networks (comma-separated CIDR) of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed;
@@ -203,6 +209,10 @@ class Settings:
                 if value == other_value:
                     raise SettingsError(f"{other} must differ from {name}: one leaked secret must not open "
                                         "another door")
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def on_tansu(self) -> bool:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas.ruleset import Action, Urgency
 
 Impact = Literal["none", "minor", "major", "critical"]
-Status = Literal["investigating", "identified", "monitoring", "resolved"]
+Status = Literal["investigating", "acknowledged", "identified", "monitoring", "resolved"]
 
 
 class IncidentCreate(BaseModel):
@@ -58,7 +58,7 @@ class IncidentSignal(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["trigger", "resolve", "create", "update"]
+    kind: Literal["trigger", "resolve", "create", "update", "acknowledge"]
     id: str = Field(min_length=1, max_length=200, description="deterministic: the source event's id")
     route: str = Field(min_length=1, max_length=64)
     org_id: str = Field(min_length=1, max_length=64)
@@ -83,6 +83,10 @@ class IncidentSignal(BaseModel):
     patch: dict[str, Any] | None = None
     request_id: str | None = Field(None, description="create/update: the API request waiting for the reply")
     incident_id: str | None = None
+    paging: dict[str, Any] | None = Field(None, description="trigger: the ruleset's paging policy")
+    acknowledged_by: str | None = Field(None, description="acknowledge: the person who acknowledged its page")
+    note: str | None = None
+    method: str | None = None
 
 
 # -- what the API answers ----------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.page import EscalationStep
 from tables.conditions import OPERATORS, problem_with
 
 Urgency = Literal["low", "medium", "high", "critical"]
@@ -48,6 +49,14 @@ class RuleCondition(BaseModel):
         return self
 
 
+class PagingPolicy(BaseModel):
+    """How the people an incident pages (trigger-alerts) are paged until one acknowledges."""
+
+    model_config = ConfigDict(extra="forbid")
+    repeat_interval_s: int | None = Field(None, ge=1, le=3600, description="30-3600 (PINGSTREAM_PAGE_MIN_REPEAT)")
+    escalation: list[EscalationStep] = Field(default_factory=list, max_length=10)
+
+
 class RulesetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +68,8 @@ class RulesetSpec(BaseModel):
     urgency: Urgency = "high"
     assignees: list[str] = Field(default_factory=list, max_length=50)
     actions: list[Action] = Field(default_factory=lambda: ["trigger-alerts"], max_length=10)
+    paging: PagingPolicy | None = Field(None, description="trigger-alerts pages the assignees (or whoever is on "
+                                                           "call) with these repeats and escalation steps")
     conditions: list[RuleCondition] = Field(default_factory=list, max_length=50,
                                             description="all must hold; none matches every event")
     webhook_id: str | None = Field(None, max_length=64,

@@ -15,6 +15,7 @@ RESOURCE_SCOPES = (
     "alerts:read", "alerts:write", "webhooks:read", "webhooks:write",
     "rulesets:read", "rulesets:write", "status-pages:read", "status-pages:write",
     "account:read", "schedules:read", "schedules:write", "groups:read", "groups:write",
+    "pages:read", "pages:write",
 )
 ADMIN_SCOPES = ("keys:read", "keys:write", "members:read", "members:write", "teams:write")
 ALL_SCOPES = RESOURCE_SCOPES + ADMIN_SCOPES
@@ -23,7 +24,7 @@ ALL_SCOPES = RESOURCE_SCOPES + ADMIN_SCOPES
 ROLES = ("user", "manager", "root")
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "user": frozenset([s for s in RESOURCE_SCOPES if s.endswith(":read")]
-                      + ["checks:write", "incidents:write", "members:read"]),
+                      + ["checks:write", "incidents:write", "members:read", "pages:write"]),
     "manager": frozenset(RESOURCE_SCOPES + ("keys:read", "keys:write", "members:read", "members:write")),
     "root": frozenset(ALL_SCOPES),
 }

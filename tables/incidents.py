@@ -28,7 +28,7 @@ from tables.monitor_views import iso
 
 REOPEN_WINDOW = 3600.0     # seconds after resolution in which a new trigger reopens instead of opening anew
 TIMELINE_MAX = 2000        # entries kept per incident; later ones are counted in timeline_dropped
-OPEN = ("investigating", "identified", "monitoring")
+OPEN = ("investigating", "acknowledged", "identified", "monitoring")
 RESOLVED = "resolved"
 URGENCY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 INCIDENT_ID = re.compile(r"^(inc_[0-9a-f]{20})-([1-9][0-9]{0,8})$")
@@ -170,6 +170,9 @@ def new_incident(route: RouteState, route_id: str, signal: dict) -> dict:
         "actions": list(signal["actions"] if signal.get("actions") is not None else ["trigger-alerts"]),
         "action_runs": {},
         "ruleset_ids": list(signal.get("ruleset_ids") or []),
+        "paging": signal.get("paging"),
+        "acknowledged_at": None,
+        "acknowledged_by": None,
         "created_at": at,
         "updated_at": at,
         "resolved_at": None,
@@ -265,6 +268,41 @@ def update(incident: dict, signal: dict) -> Outcome:
     return Outcome(updated, timeline, events, before)
 
 
+def acknowledge(incident: dict | None, signal: dict) -> Outcome:
+    """Someone acknowledged the incident's page: an open incident is `acknowledged`, by them, then."""
+    if incident is None or incident["status"] not in ("investigating", "identified", "monitoring"):
+        return Outcome()  # resolved meanwhile, or acknowledged already: nothing changes
+    at, by = signal["at"], signal.get("acknowledged_by")
+    before = collections(incident)
+    previous = incident["status"]
+    incident = {**incident, "status": "acknowledged", "acknowledged_at": at, "acknowledged_by": by, "updated_at": at}
+    actor = {"type": "user", "id": by} if by else SOURCE_ACTOR
+    return Outcome(incident, [entry("acknowledged", at, actor, previous_status=previous, status="acknowledged",
+                                    message=signal.get("note"), method=signal.get("method"))],
+                   ["incident.updated"], before)
+
+
+def page_id_of(incident_id_: str) -> str:
+    """The page an incident's trigger-alerts sends: one per incident, whoever asks again."""
+    return "pg_" + hashlib.blake2b(incident_id_.encode(), digest_size=10).hexdigest()
+
+
+PAGE_PRIORITY = {"low": "low", "medium": "normal", "high": "high", "critical": "critical"}
+
+
+def page_request(incident: dict) -> dict:
+    """What trigger-alerts asks of pages (agents/pages): the assignees, else whoever is on call, paged by the
+    ruleset's policy."""
+    paging = incident.get("paging") or {}
+    text = incident.get("cause") or incident.get("description") or ""
+    return {"id": page_id_of(incident["id"]), "incident_id": incident["id"], "targets": incident["assignees"],
+            "created_by": None,
+            "spec": {"subject": incident["name"], "message": text, "delivery_mode": "single",
+                     "priority": PAGE_PRIORITY.get(incident["urgency"], "high"),
+                     "repeat_interval_s": paging.get("repeat_interval_s"),
+                     "escalation": list(paging.get("escalation") or [])}}
+
+
 def run_actions(incident: dict, event: str, at: float) -> bool:
     """Record this event's run of the incident's actions; True when alert channels are to be told."""
     runs = dict(incident.get("action_runs") or {})
@@ -312,6 +350,8 @@ def incident_view(incident: dict) -> dict:
         "created_at": iso(incident["created_at"]),
         "updated_at": iso(incident["updated_at"]),
         "resolved_at": iso(incident["resolved_at"]),
+        "acknowledged_at": iso(incident.get("acknowledged_at")),
+        "acknowledged_by": incident.get("acknowledged_by"),
     }
 
 

@@ -54,6 +54,7 @@ def verdict(matches: list[Any]) -> dict | None:
         "team_id": spec.get("team_id"),
         "assignees": spec.get("assignees") or [],
         "actions": spec.get("actions") or [],
+        "paging": spec.get("paging"),
         "ruleset_ids": [ruleset.id for ruleset in matches],
         "ruleset_name": spec["name"],
         "ruleset_description": spec.get("description"),

@@ -18,7 +18,9 @@ Two streams meet here:
   which the API waits on). The agent owning a route's partition alone writes its incidents
   (table `incidents`), applies each signal once, appends the timeline, emits
   incident.created / .updated / .resolved on `incident-events`, runs the
-  incident's actions (trigger-alerts: the subscribed alert channels), and keeps
+  incident's actions (trigger-alerts: the subscribed alert channels, and a
+  page to its assignees or whoever is on call, agents/pages, which its
+  resolution ends; `acknowledge` comes back from that page), and keeps
   the organisation's incident lists (tables/org_index.py, one collection per
   filter) through `incident.index` commands to the organisation's partition.
 """
@@ -95,7 +97,7 @@ class StateChangeJudge:
         send_signal(self.engine, {
             **signal, "kind": "trigger", "name": f"{name} is down",
             "description": found["ruleset_description"] or event.get("cause"),
-            **{k: found[k] for k in ("urgency", "team_id", "assignees", "actions", "ruleset_ids")},
+            **{k: found[k] for k in ("urgency", "team_id", "assignees", "actions", "ruleset_ids", "paging")},
         })
 
     def judge_expiry(self, partition: int, offset: int, event: dict, change: str, monitor_id: str) -> None:
@@ -128,7 +130,7 @@ class StateChangeJudge:
         send_signal(self.engine, {
             **signal, "kind": "trigger", "name": f"{name}: {subject} expires in {event.get('days_left')} days",
             "cause": cause, "description": found["ruleset_description"] or cause,
-            **{k: found[k] for k in ("urgency", "team_id", "assignees", "actions", "ruleset_ids")},
+            **{k: found[k] for k in ("urgency", "team_id", "assignees", "actions", "ruleset_ids", "paging")},
         })
 
     def monitor_name(self, partition: int, monitor_id: str) -> str | None:
@@ -177,8 +179,8 @@ class IncidentBook:
         if route is None:
             if signal["kind"] == "update":
                 return self.reply_not_found(signal)
-            if signal["kind"] == "resolve":
-                return  # nothing open under this key: nothing to resolve
+            if signal["kind"] in ("resolve", "acknowledge"):
+                return  # nothing open under this key: nothing to resolve or acknowledge
             route = book.RouteState(signal["org_id"], signal["dedup_key"])
         if route.seen(signal["origin"], signal["origin_pos"]):
             self.duplicates += 1
@@ -193,6 +195,8 @@ class IncidentBook:
             outcome = book.resolve(current, signal)
         elif kind == "create":
             outcome = book.create(route, route_id, signal)
+        elif kind == "acknowledge":
+            outcome = book.acknowledge(current, signal)
         else:
             outcome = book.update(current, signal)
         route.applied[signal["origin"]] = signal["origin_pos"]
@@ -241,6 +245,23 @@ class IncidentBook:
                         partition_for(book.route_of_incident(incident["id"]), self.engine.partitions))
         if book.run_actions(incident, event, at):
             announce(self.engine, incident["org_id"], event, at, view, message["id"])
+            self.page(incident, event, at, message["id"])
+
+    def page(self, incident: dict, event: str, at: float, event_id: str) -> None:
+        """trigger-alerts pages people (agents/pages): a new incident opens its page, its resolution ends it."""
+        if event == "incident.created":
+            kind, body = "page.create", book.page_request(incident)
+        elif event == "incident.resolved":
+            kind, body = "page.cancel", {"id": book.page_id_of(incident["id"]), "status": "resolved"}
+        else:
+            return
+        org_id = incident["org_id"]
+        # the page's clock starts now, not at the event (which may be a check stamped minutes ago); the page
+        # id derives from the incident, so a replay's second page.create is refused and the first one's clock stands
+        command = {"id": f"{event_id}:page", "kind": kind, "org_id": org_id, "entity_id": org_id,
+                   "at": max(at, time.time()), "body": body}
+        self.state.emit(topics.COMMANDS, entity_key(org_id), orjson.dumps(command),
+                        partition_for(org_id, self.engine.partitions))
 
     def index(self, incident: dict, signal: dict, added: list[str], removed: list[str], reply: dict | None) -> None:
         """The organisation's partition (un)lists the incident, then sends the reply, if one is awaited."""

@@ -110,7 +110,8 @@ class WebhookFolder(EntityFold):
         }
         if found is not None:
             self.matched += 1
-            signal.update({k: found[k] for k in ("urgency", "team_id", "assignees", "actions", "ruleset_ids")})
+            signal.update({k: found[k]
+                           for k in ("urgency", "team_id", "assignees", "actions", "ruleset_ids", "paging")})
         send_signal(self.engine, signal)
         return (found["ruleset_ids"] if found else []), dedup_key
 

@@ -167,6 +167,9 @@ class Cluster:
             # the tests' receivers listen on 127.0.0.1, which outbound requests may not reach by default
             "PINGSTREAM_OUTBOUND_ALLOW": "127.0.0.0/8,::1",
             "PINGSTREAM_LOG_LEVEL": "info",
+            # pages may escalate and repeat every 2 s here, so tests need not wait a minute
+            "PINGSTREAM_PAGE_MIN_DELAY": "2",
+            "PINGSTREAM_PAGE_MIN_REPEAT": "2",
             "PYTHONPATH": str(ROOT),
         })
         env.update(self.extra_env)

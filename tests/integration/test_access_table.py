@@ -57,6 +57,8 @@ UNPROTECTED = {
     "GET /s/{subdomain}/subscriptions/{subscription}/unsubscribe", "GET /subscriptions/{subscription}/unsubscribe",
     "POST /s/{subdomain}/subscriptions/{subscription}/unsubscribe",   # one click from the mail client (RFC 8058)
     "POST /subscriptions/{subscription}/unsubscribe",
+    # a page's one-click acknowledge link: the signed token is the credential
+    "GET /v1/pages/ack/{token}",
 }
 
 #: what a path parameter names, by the path up to and including it
@@ -66,7 +68,7 @@ RESOURCE_AT = {
     "/v1/keys/{id}": "key", "/v1/team/{id}": "team",
     "/v1/team/{id}/invitation/{invitation}": "invitation", "/v1/team/{id}/member/{member}": "member",
     "/v1/team/{id}/schedules/{schedule}": "schedule", "/v1/account/schedules/{id}": "schedule",
-    "/v1/groups/{id}": "group",
+    "/v1/groups/{id}": "group", "/v1/pages/{id}": "page",
     "/v1/account/notification-channels/{channel}": "personal channel",
     "/v1/team/{id}/notification-channels/{channel}": "team channel",
     "/v1/status-pages/{id}": "status page", "/v1/status-pages/{id}/components/{component_id}": "component",
@@ -269,6 +271,9 @@ def team_a(cluster: Cluster, smtp_server: Mailbox) -> Team:
         "maintenance": created(admin.post(f"/v1/status-pages/{page_id}/maintenances", {
             "name": "upgrade", "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T01:00:00Z"})),
     }
+    paged = admin.post("/v1/external/pages", {"subject": "db down", "target_user_id": team.ids["member"]})
+    assert paged.status == 201, paged.body
+    team.ids["page"] = paged.body["page_id"]
     wait_for("the maintenance on the public page", lambda: team.view("maintenance")[1], 10)
     unseen = {kind: seen for kind, seen in team.views(set(RESOURCE_AT.values()) - ANYONES).items()
               if seen[0] != 200 or not seen[1]}
