@@ -35,8 +35,8 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
 ## bench: ingest throughput (and end to end with 1 and 2 workers), probe checks, one probe's schedule over
-## 10,000 monitors, a status page of 100 components, and durable against memory broker storage, each against
-## baselines in the same run
+## 10,000 monitors, a status page of 100 components, durable against memory broker storage, pages' timers
+## across worker SIGKILLs, and how soon a killed worker's partitions are served again
 BENCH_ARGS ?= --workers 2
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
@@ -44,6 +44,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.probe_schedule $(PROBE_SCHEDULE_ARGS)
 	$(BIN)/python -m bench.storage $(STORAGE_ARGS)
 	$(BIN)/python -m bench.status_pages $(STATUS_PAGES_ARGS)
+	$(BIN)/python -m bench.pages $(PAGES_ARGS)
+	$(BIN)/python -m bench.recovery $(RECOVERY_ARGS)
 
 ## clean: delete the virtual environment and every piece of data `make up` kept (it says what first)
 clean:

@@ -37,7 +37,7 @@ from tables.entity_keys import SEP
 from tables.monitor_views import iso
 
 MAX_CHANNELS = 20           # per owner
-KEEP_DELIVERIES = 200       # per channel, newest kept
+KEEP_DELIVERIES = 200       # per channel, newest kept (and every one still pending)
 MAX_ATTEMPTS = 6            # attempts with a definite failure before a delivery is given up
 INITIAL_BACKOFF = 2.0       # seconds before the first retry; doubles each time
 MAX_BACKOFF = 300.0

@@ -51,6 +51,7 @@ from tables import notification_channels as layout
 log = logging.getLogger(__name__)
 
 DUE_PER_TICK = 200       # deliveries launched per partition per tick at most
+EVICT_SCAN = 64          # oldest deliveries looked at for one that ended, when a channel's log is full
 CONCURRENCY = 32         # sends in flight per worker
 CLAIM_TIMEOUT = 30.0     # seconds an attempt waits for its claim to come back through the fold
 WITHIN = 0.02            # a batch waits at most this long to fill: a claim comes back quickly (seconds)
@@ -147,9 +148,15 @@ class NotificationFold:
         self.data.put(partition, layout.due_key(now, key), {})
         kept = (self.data.get(partition, layout.kept_key(owner, channel_id)) or {"kept": 0})["kept"] + 1
         if kept > layout.KEEP_DELIVERIES:
-            for old_key, old in self.data.scan(partition, *layout.deliveries_range(owner, channel_id), limit=1):
-                self.forget(partition, old_key, old)
-                kept -= 1
+            # the oldest ended deliveries make room; one still pending stays until it ends, whatever the
+            # burst (forgetting it would drop a message the owner was promised)
+            for old_key, old in self.data.scan(partition, *layout.deliveries_range(owner, channel_id),
+                                               limit=EVICT_SCAN):
+                if kept <= layout.KEEP_DELIVERIES:
+                    break
+                if old["status"] != "pending":
+                    self.forget(partition, old_key, old)
+                    kept -= 1
         self.data.put(partition, layout.kept_key(owner, channel_id), {"kept": kept})
         self.counts["queued"] += 1
         self.to_launch.append((partition, key))

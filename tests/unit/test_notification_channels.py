@@ -128,3 +128,23 @@ def test_notify_is_one_send_on_the_owner_s_partition_that_the_fold_accepts() -> 
     assert sent.body["kind"] == "send" and sent.body["owner"] == "user:usr_1" and sent.body["link"].endswith("/x")
     with pytest.raises(ValidationError):
         notify(engine, "someone", "m", "s", "t", 1.0)  # not an owner
+
+
+def test_a_burst_beyond_the_log_s_length_forgets_only_deliveries_that_ended() -> None:
+    """A channel keeps its newest KEEP_DELIVERIES; a delivery still pending is never the one that goes,
+    or a burst of pages would drop messages before they were ever sent."""
+    fold = fold_with({"owner": OWNER, "channels": {"a": channel("a", 1)}})
+    burst = layout.KEEP_DELIVERIES + 50
+    for n in range(burst):  # one a second: the log's order is the order they came in
+        fold.fold_message(0, n, orjson.dumps({"kind": "send", "id": f"page-{n}", "owner": OWNER, "subject": "down",
+                                              "text": "checkout is down", "at": 1000.0 + n}))
+    assert len(logged(fold, "a")) == burst and all(d["status"] == "pending" for d in logged(fold, "a"))
+    for n, (_, key) in enumerate(fold.to_launch[:60]):  # the oldest 60 are sent
+        fold.fold_message(0, burst + n, orjson.dumps({"kind": "attempted", "delivery_key": key.hex(), "attempt": 1,
+                                                      "at": 1.0, "outcome": "sent", "status_code": 200,
+                                                      "error": None}))
+    fold.fold_message(0, 10_000, orjson.dumps({"kind": "send", "id": "page-after", "owner": OWNER, "subject": "down",
+                                               "text": "checkout is down", "at": 2000.0}))
+    kept = logged(fold, "a")
+    assert len(kept) == layout.KEEP_DELIVERIES  # 51 of the delivered went, the 191 pending stayed
+    assert sum(d["status"] == "pending" for d in kept) == burst - 60 + 1
