@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from api import params
+from api.alert_channels import new_secret, sealed_secret, with_secret
 from api.auth import principal_of
 from api.errors import ApiError
 from api.org_lists import indexed_page
@@ -222,15 +223,29 @@ async def subscribe(request: web.Request, page: dict, email: str, page_url: str)
         "page_url": page_url})
 
 
+async def subscribe_webhook(request: web.Request, page: dict, url: str) -> tuple[int, dict]:
+    """A webhook subscriber of `page`, told of every update from now on, signed with a new secret that the
+    answer shows this once (sealed on the topic and in the table, as an alert channel's)."""
+    gateway, secret = gateway_of(request), new_secret()
+    status, reply = await gateway.command("status_page.subscribe", page["org_id"], page["id"], {
+        "subscriber_id": "sub_" + uuid.uuid4().hex[:16], "webhook": url, **sealed_secret(gateway, secret)})
+    return status, with_secret(status, reply, secret)
+
+
 @routes.post("/v1/status-pages/{id}/subscriptions", auth=WRITES, path_params=PAGE_PATH, body=SubscriptionCreate,
-             answers={202: Data(Subscription)}, errors=(403,))
+             answers={201: Data(Subscription), 202: Data(Subscription)}, errors=(403, 409))
 async def create_subscription(request: web.Request, body: SubscriptionCreate) -> web.Response:
-    """Subscribe an address to the page's incidents and maintenance: it gets a link to confirm first."""
+    """Subscribe an address (202: it gets a link to confirm first) or a webhook (201: told at once, each update
+    POSTed signed as alert channel deliveries are; the answer holds its `secret`, shown this once) to the page's
+    incidents and maintenance."""
     page_id = PAGE.id_of(request)
     page = gateway_of(request).status_pages.pages.get(page_id)
     if page is None or page["org_id"] != principal_of(request).org_id:
         raise ApiError(404, "not_found", f"status page {page_id} not found")
-    status, reply = await subscribe(request, page, body.email, page_url(request, page["subdomain"]))
+    if body.webhook is not None:
+        status, reply = await subscribe_webhook(request, page, body.webhook)
+    else:
+        status, reply = await subscribe(request, page, body.email, page_url(request, page["subdomain"]))
     return answer(status, reply)
 
 
@@ -245,7 +260,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
                path_params={**PAGE_PATH, "subscription_id": Id("subscription", SUBSCRIPTION_ID)},
                answers={204: None})
 async def delete_subscription(request: web.Request) -> web.Response:
-    """Remove a subscriber: no more mail to it."""
+    """Remove a subscriber: no more mail or webhook deliveries to it (pending ones are dropped)."""
     page_id = PAGE.id_of(request)
     status, reply = await gateway_of(request).command(
         "status_page.subscription.delete", principal_of(request).org_id, page_id,

@@ -17,6 +17,15 @@ AlertEvent = Literal["monitor.down", "monitor.recovered", "incident.created", "i
 ALERT_EVENTS: tuple[str, ...] = AlertEvent.__args__  # type: ignore[attr-defined]
 
 
+def absolute_http(url: str) -> str:
+    """A webhook's URL: absolute http(s); whether its address may be reached is checked at connect time
+    (engine/outbound.py), where a name resolves to the address actually used."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"{url!r} must be an absolute http:// or https:// URL")
+    return url
+
+
 class AlertChannelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -33,10 +42,7 @@ class AlertChannelSpec(BaseModel):
     @field_validator("url")
     @classmethod
     def _absolute_http(cls, url: str) -> str:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"{url!r} must be an absolute http:// or https:// URL")
-        return url
+        return absolute_http(url)
 
     @field_validator("events")
     @classmethod

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.alert_channel import absolute_http
+
 ComponentStatus = Literal["operational", "degraded_performance", "partial_outage", "major_outage",
                           "under_maintenance"]
 SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -202,13 +204,30 @@ class Maintenance(BaseModel):
 
 
 class SubscriptionCreate(BaseModel):
+    """An email address (confirmed by a link first) or a webhook URL (told at once, signed); one of them."""
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320, pattern=EMAIL.pattern)
+    email: str | None = Field(None, max_length=320, pattern=EMAIL.pattern)
+    webhook: str | None = Field(None, max_length=2048, description="where each update is POSTed, signed like "
+                                "alert channel deliveries; the answer holds the signing `secret`, shown once")
+
+    @field_validator("webhook")
+    @classmethod
+    def _absolute_http(cls, url: str | None) -> str | None:
+        return None if url is None else absolute_http(url)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "SubscriptionCreate":
+        if (self.email is None) == (self.webhook is None):
+            raise ValueError("give either an email or a webhook")
+        return self
 
 
 class Subscription(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str
-    email: str
+    type: Literal["email", "webhook"]
+    email: str | None
+    webhook: str | None = Field(None, description="the URL, masked: its scheme and host, the rest hidden")
     confirmed: bool
     created_at: str | None
+    secret: str | None = Field(None, description="a webhook's signing secret: only in the answer that made it")

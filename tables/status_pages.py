@@ -10,6 +10,12 @@ Keys of the `status_pages` table:
     00 'm' <page id>                   the page's live model, in the page's partition (the fold)
     00 's' <page id> 00 <subscriber>   a subscriber: email, whether confirmed, its token's hash (commands)
     00 'e' <page id> 00 <email>        which subscriber an address is (commands)
+    00 'w' <page id> 00 <url>          which subscriber a webhook URL is (commands)
+
+A webhook subscriber is told through the alert channels' delivery fold
+(agents/alert_channels/fold.py: the same signature, retries and backoff), as the
+delivery target `webhook_target(page, subscriber)`, in the page's partition,
+where the fold finds the subscriber's URL and sealed secret (`webhook_channel`).
 
 A component's status is the worst of what its source says (a monitor or
 heartbeat down: major outage; in a maintenance window: under maintenance), what
@@ -25,6 +31,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 CLAIM, BINDING, MODEL, SUBSCRIBER, SUBSCRIBED = b"\x00c", b"\x00b", b"\x00m", b"\x00s", b"\x00e"
+WEBHOOK_SUBSCRIBED = b"\x00w"
+WEBHOOK_TARGET = "spw:"   # a delivery target that is a page's webhook subscriber, not an alert channel
+#: how a webhook subscriber's deliveries are tried (an alert channel's defaults)
+WEBHOOK_DELIVERY = {"max_attempts": 8, "initial_backoff_seconds": 10, "timeout_seconds": 10}
 DAYS = 90                 # days of uptime shown per component
 KEEP_INCIDENTS = 25       # resolved incidents a page keeps (past incidents, incidents.json)
 KEEP_UPDATES = 10         # updates an incident shows, the newest (a view stays well under a Kafka message)
@@ -68,6 +78,41 @@ def subscribers_range(page_id: str) -> tuple[bytes, bytes]:
 
 def subscribed_key(page_id: str, email: str) -> bytes:
     return SUBSCRIBED + page_id.encode() + b"\x00" + email.lower().encode()
+
+
+def webhook_subscribed_key(page_id: str, url: str) -> bytes:
+    return WEBHOOK_SUBSCRIBED + page_id.encode() + b"\x00" + url.encode()
+
+
+def webhook_target(page_id: str, subscriber_id: str) -> str:
+    return f"{WEBHOOK_TARGET}{page_id}:{subscriber_id}"
+
+
+def webhook_of(target: str) -> tuple[str, str] | None:
+    """(page id, subscriber id) of a delivery target that is a webhook subscriber; None for an alert channel."""
+    if not target.startswith(WEBHOOK_TARGET):
+        return None
+    page_id, _, subscriber_id = target[len(WEBHOOK_TARGET):].partition(":")
+    return page_id, subscriber_id
+
+
+def webhook_channel(target: str, subscriber: dict) -> dict:
+    """A webhook subscriber as the delivery fold reads an alert channel: id, spec (url, retry bounds), secret."""
+    return {"id": target, "spec": {"url": subscriber["webhook"], **WEBHOOK_DELIVERY}, "secret": subscriber["secret"]}
+
+
+def masked_url(url: str) -> str:
+    """What a list shows of a webhook URL: its scheme and host; the path and query may hold a token."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/…" if rest[len(host):].strip("/") or "@" in rest.split("/", 1)[0] else f"{scheme}://{host}"
+
+
+def subscription_view(subscriber: dict) -> dict:
+    webhook = subscriber.get("webhook")
+    return {"id": subscriber["id"], "type": "webhook" if webhook else "email", "email": subscriber.get("email"),
+            "webhook": masked_url(webhook) if webhook else None, "confirmed": subscriber["confirmed"],
+            "created_at": iso(subscriber["created_at"])}
 
 
 def token_hash(token: str) -> str:

@@ -1,4 +1,5 @@
-"""How a fold tells the alert channels subscribed to an event: a delivery to each channel's partition."""
+"""How a fold tells the alert channels subscribed to an event: a delivery to each channel's partition;
+and how it tells one other target the delivery fold knows (a status page's webhook subscriber)."""
 from __future__ import annotations
 
 from typing import Any
@@ -18,10 +19,21 @@ def announce(engine: Any, org_id: str, event: str, at: float, data: dict, source
     channels = engine.org_config.channels_for(org_id, event)
     if not channels:
         return 0
-    body = orjson.dumps({"event": event, "timestamp": iso(at), "data": data}).decode()
+    body = event_body(event, at, data)
     for channel_id in channels:
-        delivery = {"kind": "deliver", "id": f"{source_id}:{channel_id}", "channel_id": channel_id,
-                    "org_id": org_id, "event": event, "at": at, "body": body}
-        engine.state.emit(topics.ALERT_CHANNEL_DELIVERIES, entity_key(channel_id), orjson.dumps(delivery),
-                          partition_for(channel_id, engine.partitions))
+        deliver(engine, channel_id, org_id, event, at, body, f"{source_id}:{channel_id}",
+                entity_key(channel_id), partition_for(channel_id, engine.partitions))
     return len(channels)
+
+
+def event_body(event: str, at: float, data: dict) -> str:
+    """The JSON a delivery sends (and signs): {"event", "timestamp", "data"}."""
+    return orjson.dumps({"event": event, "timestamp": iso(at), "data": data}).decode()
+
+
+def deliver(engine: Any, target: str, org_id: str, event: str, at: float, body: str, delivery_id: str,
+            key: bytes, partition: int) -> None:
+    """One delivery of `body` to `target`, in the partition where the delivery fold finds the target."""
+    delivery = {"kind": "deliver", "id": delivery_id, "channel_id": target, "org_id": org_id, "event": event,
+                "at": at, "body": body}
+    engine.state.emit(topics.ALERT_CHANNEL_DELIVERIES, key, orjson.dumps(delivery), partition)

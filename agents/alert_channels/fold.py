@@ -7,7 +7,9 @@
    owned partition: retries are due), `purge` (the channel was deleted);
 2. the state: `alert_channel_deliveries` (tables/alert_channels.py: each
    delivery with its attempts, and a due index), read-only `alert_channels`
-   (url, secret, retry bounds: written by agents/alert_channels/commands.py);
+   (url, secret, retry bounds: written by agents/alert_channels/commands.py), and
+   a status page's webhook subscribers, read alike from read-only `status_pages`
+   (target `spw:<page>:<subscriber>`, in the page's partition);
 3. the transitions: a delivery is pending until an attempt answers 2xx
    (delivered) or `max_attempts` attempts failed (failed, dead-lettered); after
    each failure the next attempt is due after an exponential backoff;
@@ -37,6 +39,7 @@ from engine.sealing import unseal
 from schemas.alert_channel import AlertChannelDelivery
 from schemas.validation import field_errors
 from tables import alert_channels as layout
+from tables import status_pages
 from tables.entity_keys import position
 
 log = logging.getLogger(__name__)
@@ -94,7 +97,7 @@ class AlertChannelFold:
                                    "invalid alert channel delivery", field_errors(exc))
             return
         channel_id = delivery_message.channel_id
-        if self.channels.get(partition, entity_key(channel_id)) is None:
+        if self.target(partition, channel_id) is None:
             return  # the channel was deleted meanwhile: nobody to tell
         pos = position(offset, 0)
         runtime_key = layout.runtime_key(channel_id)
@@ -126,7 +129,7 @@ class AlertChannelFold:
         if delivery is None or delivery["status"] != "pending" or len(delivery["attempts"]) >= message["attempt"]:
             self.counts["duplicates"] += 1
             return
-        channel = self.channels.get(partition, entity_key(delivery["channel_id"]))
+        channel = self.target(partition, delivery["channel_id"])
         due_before = delivery["next_attempt_at"]
         delivery = {**delivery, "attempts": list(delivery["attempts"])}
         attempt = {k: message.get(k) for k in ("attempt", "at", "status_code", "error", "duration_ms")}
@@ -145,6 +148,15 @@ class AlertChannelFold:
                 f"delivery of {delivery['event']} to alert channel {delivery['channel_id']} failed: "
                 f"{delivery['reason']} (last: {attempt.get('status_code') or attempt.get('error')})")
         self.data.put(partition, key, delivery)
+
+    def target(self, partition: int, channel_id: str) -> dict | None:
+        """Whom a delivery goes to: an alert channel, or a status page's webhook subscriber (the page's
+        partition holds it: tables/status_pages.py), read alike: id, spec (url, retry bounds), sealed secret."""
+        webhook = status_pages.webhook_of(channel_id)
+        if webhook is None:
+            return self.channels.get(partition, entity_key(channel_id))
+        subscriber = self.engine.status_pages.get(partition, status_pages.subscriber_key(*webhook))
+        return None if subscriber is None else status_pages.webhook_channel(channel_id, subscriber)
 
     def forget(self, partition: int, key: bytes, delivery: dict) -> None:
         if delivery["status"] == "pending":
@@ -183,7 +195,7 @@ class AlertChannelFold:
             return None
 
     async def attempt(self, partition: int, key: bytes, delivery: dict, number: int) -> None:
-        channel = self.channels.get(partition, entity_key(delivery["channel_id"]))
+        channel = self.target(partition, delivery["channel_id"])
         outcome: dict[str, Any] = {"status_code": None, "error": None}
         started = time.monotonic()
         async with self.slots:

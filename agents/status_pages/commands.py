@@ -26,6 +26,7 @@ from engine.commands import CommandApplier
 from engine import mail
 from engine.partitioning import entity_key
 from tables import status_pages as rules
+from tables.status_pages import subscription_view
 
 COLLECTION = "status_pages"
 
@@ -136,6 +137,8 @@ def subscribe(applier: CommandApplier, partition: int, offset: int, command: dic
     body, table, page_id = command["body"], applier.engine.status_pages, config["id"]
     if not config["spec"].get("subscription_enabled"):
         return applier.error(command, 403, "subscriptions_disabled", "this status page takes no subscriptions")
+    if body.get("webhook"):
+        return subscribe_webhook(applier, partition, offset, command, page_id)
     known = table.get(partition, rules.subscribed_key(page_id, body["email"]))
     subscriber = table.get(partition, rules.subscriber_key(page_id, known)) if known else None
     if subscriber is None:
@@ -151,9 +154,22 @@ def subscribe(applier: CommandApplier, partition: int, offset: int, command: dic
     applier.reply(command["id"], 202, subscription_view(subscriber))
 
 
-def subscription_view(subscriber: dict) -> dict:
-    return {"id": subscriber["id"], "email": subscriber["email"], "confirmed": subscriber["confirmed"],
-            "created_at": rules.iso(subscriber["created_at"])}
+def subscribe_webhook(applier: CommandApplier, partition: int, offset: int, command: dict, page_id: str) -> None:
+    """Body {"subscriber_id", "webhook", "secret" (sealed), "secret_prefix"}: a webhook subscriber, told of
+    every update from now on (nothing to confirm: its owner asked through the API). A URL subscribes once."""
+    body, table = command["body"], applier.engine.status_pages
+    known = table.get(partition, rules.webhook_subscribed_key(page_id, body["webhook"]))
+    subscriber = table.get(partition, rules.subscriber_key(page_id, known)) if known else None
+    if subscriber is not None:
+        if subscriber["pos"] == offset:  # redelivered: answer again
+            return applier.reply(command["id"], 201, subscription_view(subscriber))
+        return applier.error(command, 409, "conflict", f"this webhook is subscribed already ({subscriber['id']})")
+    subscriber = {"id": body["subscriber_id"], "webhook": body["webhook"], "secret": body["secret"],
+                  "secret_prefix": body.get("secret_prefix"), "confirmed": True, "created_at": command["at"],
+                  "pos": offset}
+    table.put(partition, rules.subscriber_key(page_id, subscriber["id"]), subscriber)
+    table.put(partition, rules.webhook_subscribed_key(page_id, subscriber["webhook"]), subscriber["id"])
+    applier.reply(command["id"], 201, subscription_view(subscriber))
 
 
 def subscriber_of(applier: CommandApplier, partition: int, command: dict) -> dict | None:
@@ -189,7 +205,13 @@ def subscription_delete(applier: CommandApplier, partition: int, offset: int, co
         return
     table, page_id = applier.engine.status_pages, command["entity_id"]
     table.delete(partition, rules.subscriber_key(page_id, subscriber["id"]))
-    table.delete(partition, rules.subscribed_key(page_id, subscriber["email"]))
+    if subscriber.get("webhook"):
+        table.delete(partition, rules.webhook_subscribed_key(page_id, subscriber["webhook"]))
+        target = rules.webhook_target(page_id, subscriber["id"])  # its deliveries, pending or kept, go too
+        applier.state.emit(topics.ALERT_CHANNEL_DELIVERIES, entity_key(page_id),
+                           orjson.dumps({"kind": "purge", "channel_id": target}), partition)
+    else:
+        table.delete(partition, rules.subscribed_key(page_id, subscriber["email"]))
     applier.reply(command["id"], 204)
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from agents.alert_channels.announce import announce
+from agents.alert_channels.announce import announce, deliver, event_body
 from engine import mail, topics
 from engine.dead_letters import DeadLetters
 from engine.folding import decoded
@@ -64,9 +64,10 @@ class PageFolder:
         self.dead_letters = dead_letters
         self.published = 0
         self.mailed = 0
+        self.hooked = 0
 
     def health(self) -> dict:
-        return {"views_published": self.published, "subscribers_mailed": self.mailed,
+        return {"views_published": self.published, "subscribers_mailed": self.mailed, "webhooks_told": self.hooked,
                 "dead_letters": self.dead_letters.counts.get(topics.STATUS_PAGES, 0)}
 
     def fold_message(self, partition: int, offset: int, value: bytes | None, timestamp: float = 0.0) -> None:
@@ -120,7 +121,7 @@ class PageFolder:
                 window = f"{rules.iso(maintenance['starts_at'])} to {rules.iso(maintenance['ends_at'])}"
                 self.tell_subscribers(partition, model, f"{maintenance['id']}:announced", maintenance["name"],
                                       "scheduled maintenance", f"{window}\n\n{maintenance.get('message') or ''}",
-                                      maintenance["component_ids"])
+                                      maintenance["component_ids"], message["at"])
         model["config_pos"] = message["pos"]
         components = {component["id"] for component in config["spec"].get("components", [])}
         model["sources"] = {cid: held for cid, held in model["sources"].items() if cid in components}
@@ -154,25 +155,34 @@ class PageFolder:
             update = shown["updates"][-1]
             if update["id"] != last:  # a new update: each subscriber is told once (the mail's id is the update's)
                 self.tell_subscribers(partition, model, update["id"], shown["name"], update["status"],
-                                      update["body"], shown["component_ids"])
+                                      update["body"], shown["component_ids"], message["at"])
             self.publish(partition, model)
         elif held is not None and incident["component_ids"] != held["component_ids"]:
             held["component_ids"] = incident["component_ids"]  # the same change, heard through another source
             self.publish(partition, model)
 
     def tell_subscribers(self, partition: int, model: dict, update_id: str, title: str, status: str, body: str,
-                         component_ids: list[str]) -> None:
+                         component_ids: list[str], at: float) -> None:
         """A mail to each confirmed subscriber of the page, with the page's link and the subscriber's own
         unsubscribe link, and a delivery to each alert channel subscribed to status_page.updated; the ids
         derive from the update, so the mail agent and the deliveries send each once."""
         spec = model["config"]["spec"]
         names = {component["id"]: component["name"] for component in spec.get("components", [])}
-        # webhook subscribers: the organisation's alert channels subscribed to status_page.updated, signed
-        announce(self.engine, model["config"]["org_id"], "status_page.updated", time.time(), {
-            "page_id": model["id"], "page_name": spec.get("page_name") or spec["name"], "subdomain": spec["subdomain"],
-            "update_id": update_id, "title": title, "status": status, "body": body, "component_ids": component_ids,
-            "components": [names[c] for c in component_ids if c in names]}, f"status-update:{update_id}")
+        # `at`: the change's own time, so a delivery made again has the same key and is sent once
+        org_id, event = model["config"]["org_id"], "status_page.updated"
+        data = {"page_id": model["id"], "page_name": spec.get("page_name") or spec["name"],
+                "subdomain": spec["subdomain"], "update_id": update_id, "title": title, "status": status,
+                "body": body, "component_ids": component_ids,
+                "components": [names[c] for c in component_ids if c in names]}
+        # the organisation's own alert channels subscribed to status_page.updated, signed
+        announce(self.engine, org_id, event, at, data, f"status-update:{update_id}")
+        signed = event_body(event, at, data)
         for _, subscriber in self.data.scan(partition, *rules.subscribers_range(model["id"])):
+            if subscriber.get("webhook"):  # delivered, signed and retried by the alert channels' fold, here
+                deliver(self.engine, rules.webhook_target(model["id"], subscriber["id"]), org_id, event, at, signed,
+                        f"status-update:{update_id}:{subscriber['id']}", entity_key(model["id"]), partition)
+                self.hooked += 1
+                continue
             if not subscriber["confirmed"]:
                 continue
             links = rules.subscriber_links(subscriber)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from agents.status_pages.commands import page_view, subscription_view
+from agents.status_pages.commands import page_view
 from engine.owner_reads import BASE, engine_of, health_route, owned_entity, owned_partition, requested_records
 from engine.responses import error_response, json_response
 from tables import status_pages as rules
@@ -73,7 +73,7 @@ async def component_statistics(request: web.Request, partition: int, config: dic
 @owned_page
 async def subscriptions(request: web.Request, partition: int, config: dict) -> web.Response:
     found = engine_of(request).status_pages.scan(partition, *rules.subscribers_range(config["id"]), limit=1000)
-    return json_response({"data": [subscription_view(subscriber) for _, subscriber in found]})
+    return json_response({"data": [rules.subscription_view(subscriber) for _, subscriber in found]})
 
 
 def health_routes(health: Callable[[], dict]) -> web.RouteTableDef:
