@@ -1,13 +1,17 @@
 """The status pages fold against in-memory tables: bindings, live models, refreshes and subscribers' mail."""
 from __future__ import annotations
 
+import secrets
 import time
 
 import orjson
 
+from agents.alert_channels.fold import AlertChannelFold
 from agents.status_pages.fold import IncidentWatch, PageFolder
 from engine import topics
 from engine.dead_letters import DeadLetters
+from engine.sealing import seal
+from tables import alert_channels as layout
 from tables import status_pages as rules
 from tables.monitor_data import SealedBucket, bucket_key
 from tables.uptime import UptimeBucket, bucket_start
@@ -102,3 +106,41 @@ def test_an_update_heard_twice_mails_each_confirmed_subscriber_once() -> None:
                                                                  "source": "monitor", "actions": ["trigger-alerts"]}}))
     pipeline.drain()
     assert [i["id"] for i in pipeline.views()[-1]["incidents"]] == ["inc_1"]
+
+
+def test_a_webhook_subscriber_gets_one_signed_delivery_per_update_through_the_alert_channels_fold() -> None:
+    pipeline = Pipeline()
+    pipeline.engine.settings = memory_engine(secrets_key=secrets.token_urlsafe(40)).settings
+    configure(pipeline)
+    page_partition = next(p for p in range(4) if pipeline.engine.status_pages.get(p, rules.model_key(PAGE)))
+    sealed = seal(pipeline.engine.settings.secrets_key, "whsec_test")
+    pipeline.engine.status_pages.put(page_partition, rules.subscriber_key(PAGE, "sub_hook"), {
+        "id": "sub_hook", "webhook": "https://hooks.acme.test/status?token=x", "secret": sealed, "confirmed": True,
+        "created_at": 1.0, "pos": 0})
+    watch = IncidentWatch(pipeline.folder, DeadLetters(pipeline.engine.state))
+    event = {"at": 10.0, "message": "checkout errors", "incident": {
+        "id": "inc_1", "name": "Checkout errors", "description": None, "status": "investigating", "impact": "major",
+        "source": "manual", "actions": [], "monitor_id": "mon_1", "heartbeat_id": None, "component_ids": ["cmp_web"],
+        "created_at": "2026-01-01T00:00:10Z", "updated_at": "2026-01-01T00:00:10Z", "resolved_at": None}}
+    for _ in range(2):  # redelivered: the page tells the subscriber once
+        watch.fold_message(3, 7, orjson.dumps(event))
+        pipeline.drain()
+    [sent] = pipeline.engine.state.on(topics.ALERT_CHANNEL_DELIVERIES)
+    target = rules.webhook_target(PAGE, "sub_hook")
+    delivery = orjson.loads(sent.value)
+    assert sent.partition == page_partition and delivery["channel_id"] == target
+    assert orjson.loads(delivery["body"])["data"]["status"] == "investigating"
+    # the delivery fold reads the subscriber as a channel, and a delivery emitted again is the same one
+    pipeline.engine.alert_channel_deliveries = MemoryTable("deliveries")
+    pipeline.engine.alert_channels = MemoryTable("alert_channels")
+    deliveries = AlertChannelFold(pipeline.engine, DeadLetters(pipeline.engine.state))
+    channel = deliveries.target(page_partition, target)
+    assert channel["spec"]["url"] == "https://hooks.acme.test/status?token=x"
+    assert deliveries.signing_secret(channel) == "whsec_test"
+    for offset in (1, 2):
+        deliveries.fold_message(page_partition, offset, sent.value)
+    assert deliveries.counts["queued"] == 1 and deliveries.counts["duplicates"] == 1
+    # removed: nobody to deliver to any more
+    pipeline.engine.status_pages.delete(page_partition, rules.subscriber_key(PAGE, "sub_hook"))
+    assert deliveries.target(page_partition, target) is None
+    assert layout.record_attempt({"attempts": []}, {"status_code": None, "at": 20.0}, None) == "failed"

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+from pydantic import ValidationError
+
+from schemas.status_page import SubscriptionCreate
 from tables import status_pages as rules
 
 NOW = 1_790_000_000.0
@@ -138,3 +142,27 @@ def test_maintenance_in_progress_puts_its_components_under_maintenance_unless_wo
     document = rules.statuspage_document(view, "https://s.test/", "scheduled-maintenances", NOW + 150)
     assert [(m["status"], m["scheduled_for"]) for m in document["scheduled_maintenances"]] == [
         ("in_progress", rules.iso(NOW + 100))]
+
+
+def test_webhook_subscribers_are_delivery_targets_shown_masked() -> None:
+    target = rules.webhook_target("sp_0123456789abcdef0123", "sub_0123456789abcdef")
+    assert rules.webhook_of(target) == ("sp_0123456789abcdef0123", "sub_0123456789abcdef")
+    assert rules.webhook_of("alc_0123456789abcdef0123") is None
+    assert len(target) <= 64  # a delivery's channel_id
+    assert rules.masked_url("https://hooks.example.com/T0/secret?x=1") == "https://hooks.example.com/…"
+    assert rules.masked_url("http://user:pw@example.com") == "http://example.com/…"
+    assert rules.masked_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+    view = rules.subscription_view({"id": "sub_1", "webhook": "https://h.example.com/x", "secret": "sealed",
+                                    "confirmed": True, "created_at": NOW})
+    assert view["type"] == "webhook" and view["email"] is None and "secret" not in view
+    assert rules.subscription_view({"id": "sub_2", "email": "a@example.com", "token": "t", "confirmed": False,
+                                    "created_at": NOW})["type"] == "email"
+
+
+def test_a_subscription_is_an_email_or_a_webhook_url() -> None:
+    assert SubscriptionCreate(webhook="https://hooks.example.com/x").email is None
+    assert SubscriptionCreate(email="a@example.com").webhook is None
+    for body in ({}, {"webhook": "ftp://example.com"}, {"webhook": "example.com/x"},
+                 {"email": "a@example.com", "webhook": "https://hooks.example.com/x"}):
+        with pytest.raises(ValidationError):
+            SubscriptionCreate(**body)
