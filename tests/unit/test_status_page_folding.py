@@ -140,7 +140,13 @@ def test_a_webhook_subscriber_gets_one_signed_delivery_per_update_through_the_al
     for offset in (1, 2):
         deliveries.fold_message(page_partition, offset, sent.value)
     assert deliveries.counts["queued"] == 1 and deliveries.counts["duplicates"] == 1
+    # a failed attempt is retried with backoff, as an alert channel's, until its attempts run out
+    tried = {"attempts": [], "status": "pending"}
+    assert layout.record_attempt(tried, {"status_code": 500, "at": 20.0}, channel) == "pending"
+    assert tried["next_attempt_at"] == 20.0 + rules.WEBHOOK_DELIVERY["initial_backoff_seconds"]
+    for n in range(rules.WEBHOOK_DELIVERY["max_attempts"] - 1):
+        status = layout.record_attempt(tried, {"status_code": None, "error": "refused", "at": 30.0 + n}, channel)
+    assert status == "failed" and tried["reason"] == f"gave up after {rules.WEBHOOK_DELIVERY['max_attempts']} attempts"
     # removed: nobody to deliver to any more
     pipeline.engine.status_pages.delete(page_partition, rules.subscriber_key(PAGE, "sub_hook"))
     assert deliveries.target(page_partition, target) is None
-    assert layout.record_attempt({"attempts": []}, {"status_code": None, "at": 20.0}, None) == "failed"
