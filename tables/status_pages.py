@@ -105,7 +105,8 @@ def masked_url(url: str) -> str:
     """What a list shows of a webhook URL: its scheme and host; the path and query may hold a token."""
     scheme, _, rest = url.partition("://")
     host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
-    return f"{scheme}://{host}/…" if rest[len(host):].strip("/") or "@" in rest.split("/", 1)[0] else f"{scheme}://{host}"
+    hidden = rest[len(host):].strip("/") or "@" in rest.split("/", 1)[0]
+    return f"{scheme}://{host}/…" if hidden else f"{scheme}://{host}"
 
 
 def subscription_view(subscriber: dict) -> dict:
