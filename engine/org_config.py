@@ -88,7 +88,8 @@ class OrgConfig:
         elif record["kind"] == "alert":
             self.alert_channels.setdefault(org, {})[record["id"]] = tuple(record["events"])
             # records published before people could be named have a URL and nobody to notify
-            self.subscriptions[record["id"]] = Subscription(record.get("webhook", True), tuple(record.get("notify", ())))
+            self.subscriptions[record["id"]] = Subscription(record.get("webhook", True),
+                                                            tuple(record.get("notify", ())))
 
     def rulesets_of(self, org_id: str, rule_type: str, webhook_id: str | None = None) -> list[Ruleset]:
         """The organisation's rulesets of one type, oldest first; webhook rulesets limited to this webhook."""

@@ -12,7 +12,8 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-AlertEvent = Literal["monitor.down", "monitor.recovered", "heartbeat.down", "heartbeat.recovered", "incident.created", "incident.updated", "incident.resolved",
+AlertEvent = Literal["monitor.down", "monitor.recovered", "heartbeat.down", "heartbeat.recovered",
+                     "incident.created", "incident.updated", "incident.resolved",
                      "monitor.certificate_expiring", "monitor.certificate_changed", "monitor.domain_expiring",
                      "monitor.domain_renewed", "status_page.updated"]
 ALERT_EVENTS: tuple[str, ...] = AlertEvent.__args__  # type: ignore[attr-defined]

@@ -127,7 +127,8 @@ def channel_view(channel: dict) -> dict[str, Any]:
 #: how people are told what happened, by event
 SAID = {
     "monitor.down": "is down", "monitor.recovered": "is up again", "heartbeat.down": "is down (no check-in)",
-    "heartbeat.recovered": "is up again", "incident.created": "incident opened", "incident.updated": "incident updated",
+    "heartbeat.recovered": "is up again", "incident.created": "incident opened",
+    "incident.updated": "incident updated",
     "incident.resolved": "incident resolved", "monitor.certificate_expiring": "certificate expires soon",
     "monitor.certificate_changed": "certificate changed", "monitor.domain_expiring": "domain expires soon",
     "monitor.domain_renewed": "domain renewed", "status_page.updated": "status page updated",

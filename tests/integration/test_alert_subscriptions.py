@@ -65,7 +65,8 @@ def test_a_monitor_going_down_tells_the_named_people_once_and_strangers_cannot_b
     assert api.get(f"/v1/alerts/{subscription['id']}").body["data"]["notify"] == subscription["notify"]
 
     monitor = create(api, name=f"Checkout {tag}", regions=[])
-    post_results(api, [{"monitor_id": monitor["id"], "status": "down", "cause": "timeout", "checked_at": time.time()}])
+    post_results(api, [{"monitor_id": monitor["id"], "status": "down", "cause": "timeout",
+                        "checked_at": time.time()}])
     wait_for("the down message on both channels", lambda: len(http_receiver.seen(team_hook)) >= 2 and
              len(http_receiver.seen(own_hook)) >= 2, 30)
     told = http_receiver.seen(team_hook)[1]
@@ -75,7 +76,8 @@ def test_a_monitor_going_down_tells_the_named_people_once_and_strangers_cannot_b
     assert "Cause: timeout" in message["text"] and "Status: " in message["text"] and "At: " in message["text"]
     assert message["data"]["alert_id"] == subscription["id"] and message["data"]["event"] == "monitor.down"
     assert json.loads(http_receiver.seen(own_hook)[1].body)["subject"] == message["subject"]
-    assert signed_by(own_channel["secret"], http_receiver.seen(own_hook)[1].headers, http_receiver.seen(own_hook)[1].body)
+    own = http_receiver.seen(own_hook)[1]
+    assert signed_by(own_channel["secret"], own.headers, own.body)
 
     # the same event again (a replay) tells nobody twice; the recovery after it is told once
     event_id = message["data"]["event_id"].removesuffix(":monitor.down")

@@ -34,7 +34,8 @@ def test_the_replica_tells_webhooks_and_people_apart() -> None:
                                                                 "notify": ["on-call"]}))
     assert replica.channels_for("org_1", "monitor.down") == ["alc_both", "alc_old"]
     assert replica.people_for("org_1", "monitor.down") == [("alc_both", ("on-call",)), ("alc_people", ("team",))]
-    assert replica.people_for("org_1", "monitor.recovered") == [] and replica.people_for("org_2", "monitor.down") == []
+    assert replica.people_for("org_1", "monitor.recovered") == []
+    assert replica.people_for("org_2", "monitor.down") == []
     replica.apply(alert_channel_key("alc_both"), None)
     assert replica.channels_for("org_1", "monitor.down") == ["alc_old"]
     assert replica.people_for("org_1", "monitor.down") == [("alc_people", ("team",))]
