@@ -43,7 +43,7 @@ async def replay(cluster: Cluster, monitor_id: str, event: dict) -> None:
         await producer.stop()
 
 
-def test_a_monitor_going_down_tells_the_named_people_once_and_strangers_cannot_be_named(
+def test_a_monitor_going_down_tells_the_team_and_who_is_on_call_once_and_strangers_cannot_be_named(
         cluster: Cluster, org: tuple[str, Client], smtp_server: Mailbox, http_receiver: HttpReceiver) -> None:
     ada = person(cluster, smtp_server, "ada")
     api, tag = ada.client, uuid.uuid4().hex[:8]
@@ -57,11 +57,18 @@ def test_a_monitor_going_down_tells_the_named_people_once_and_strangers_cannot_b
     assert refused.status == 422 and "not a member" in refused.body["message"], refused.body
     assert api.post("/v1/alerts", {"name": "ops", "notify": ["user:usr_nobody"]}).status == 422
     assert api.post("/v1/alerts", {"name": "ops"}).status == 422  # nobody to tell
-    made = api.post("/v1/alerts", {"name": "ops", "notify": ["team", f"user:{ada.user_id}"],
+    named = api.post("/v1/alerts", {"name": "certs", "notify": [f"user:{ada.user_id}"],
+                                    "events": ["monitor.certificate_expiring"]})
+    assert named.status == 201 and named.body["data"]["notify"] == [f"user:{ada.user_id}"], named.body
+    # Ada is on call all day, every day: "on-call" reaches her own channel
+    always = {"name": "always", "time_zone": "UTC", "entries": [
+        {"user_id": ada.user_id, "start_date": "2020-01-01", "start_time": "00:00", "end_time": "00:00"}]}
+    assert api.post(f"/v1/team/{ada.team_id}/schedules", always).status == 201
+    made = api.post("/v1/alerts", {"name": "ops", "notify": ["team", "on-call"],
                                    "events": ["monitor.down", "monitor.recovered"]})
     assert made.status == 201, made.body
     subscription = made.body["data"]
-    assert subscription["url"] is None and subscription["notify"] == ["team", f"user:{ada.user_id}"]
+    assert subscription["url"] is None and subscription["notify"] == ["team", "on-call"]
     assert api.get(f"/v1/alerts/{subscription['id']}").body["data"]["notify"] == subscription["notify"]
 
     monitor = create(api, name=f"Checkout {tag}", regions=[])
