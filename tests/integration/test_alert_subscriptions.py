@@ -1,4 +1,4 @@
-"""Alert subscriptions naming people: a monitor's events reach the team's and a member's notification channels,
+"""Alert subscriptions naming people: a monitor's events reach the team's channels and the on-call person's,
 each once, whatever replays; another team cannot name this team's people."""
 from __future__ import annotations
 
