@@ -11,6 +11,7 @@ from aiohttp import web
 
 from api import params
 from api.auth import principal_of
+from api.errors import ApiError
 from api.gateway import Gateway
 from api.org_lists import indexed_page
 from api.owner_reads import Resource, answer, gateway_of
@@ -44,10 +45,24 @@ def with_secret(status: int, view: dict, secret: str) -> dict:
     return {**view, "secret": secret} if status < 300 else view
 
 
+async def check_members(gateway: Gateway, org_id: str, user_ids: list[str]) -> None:
+    """The people a subscription names must be members of the caller's team."""
+    if not user_ids:
+        return
+    status, team = await gateway.read(gateway.partition_of(org_id), f"/teams/{org_id}")
+    members = team.get("members", {}) if status == 200 else {}
+    strangers = [user_id for user_id in user_ids if user_id not in members]
+    if strangers:
+        why = f"not a member of this team: {', '.join(strangers)} (GET /v1/team/{{id}}/members lists them)"
+        raise ApiError(422, "validation_error", f"notify: {why}", {"notify": why})
+
+
 @routes.post("/v1/alerts", auth=WRITES, body=AlertChannelSpec, answers={201: Data(AlertChannel)})
 async def create_alert(request: web.Request, body: AlertChannelSpec) -> web.Response:
-    """A webhook channel; the answer holds its signing `secret`, shown this once."""
+    """A subscription to events: POSTed, signed, to `url`, and/or told to the people in `notify` on their
+    notification channels. The answer holds its signing `secret`, shown this once."""
     gateway, secret = gateway_of(request), new_secret()
+    await check_members(gateway, principal_of(request).org_id, body.members())
     status, reply = await gateway.command(
         "alert.create", principal_of(request).org_id, "alc_" + uuid.uuid4().hex[:20],
         {"spec": body.model_dump(mode="json"), **sealed_secret(gateway, secret)})

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import mode
 import orjson
@@ -54,12 +54,18 @@ def alert_channel_key(channel_id: str) -> bytes:
     return f"alert:{channel_id}".encode()
 
 
+class Subscription(NamedTuple):
+    webhook: bool                # it has a URL: events are POSTed there, signed
+    notify: tuple[str, ...]      # "team", "on-call", "user:<id>": told on their notification channels
+
+
 class OrgConfig:
     """The replica: organisation -> rulesets by type, and -> channel ids by event."""
 
     def __init__(self) -> None:
         self.rulesets: dict[str, dict[str, Ruleset]] = {}     # org -> id -> ruleset
         self.alert_channels: dict[str, dict[str, tuple[str, ...]]] = {}  # org -> alert channel id -> events
+        self.subscriptions: dict[str, Subscription] = {}  # alert channel id -> whom it tells
         self._owners: dict[bytes, str] = {}                    # record key -> org, to apply tombstones
         self.ready = asyncio.Event()
         self.records_applied = 0
@@ -70,6 +76,7 @@ class OrgConfig:
         if org is not None:
             self.rulesets.get(org, {}).pop(key.decode().partition(":")[2], None)
             self.alert_channels.get(org, {}).pop(key.decode().partition(":")[2], None)
+            self.subscriptions.pop(key.decode().partition(":")[2], None)
         self.records_applied += 1
         if value is None:
             return
@@ -80,6 +87,9 @@ class OrgConfig:
             self.rulesets.setdefault(org, {})[record["id"]] = Ruleset(record, compile_conditions(record["conditions"]))
         elif record["kind"] == "alert":
             self.alert_channels.setdefault(org, {})[record["id"]] = tuple(record["events"])
+            # records published before people could be named have a URL and nobody to notify
+            self.subscriptions[record["id"]] = Subscription(record.get("webhook", True),
+                                                            tuple(record.get("notify", ())))
 
     def rulesets_of(self, org_id: str, rule_type: str, webhook_id: str | None = None) -> list[Ruleset]:
         """The organisation's rulesets of one type, oldest first; webhook rulesets limited to this webhook."""
@@ -90,7 +100,19 @@ class OrgConfig:
         return found
 
     def channels_for(self, org_id: str, event: str) -> list[str]:
+        """The alert channels subscribed to `event` that have a URL to POST it to."""
+        return [channel for channel in self.subscribed_to(org_id, event) if self.subscription(channel).webhook]
+
+    def people_for(self, org_id: str, event: str) -> list[tuple[str, tuple[str, ...]]]:
+        """(alert channel id, whom it names) for each subscription to `event` that names people."""
+        return [(channel, self.subscription(channel).notify) for channel in self.subscribed_to(org_id, event)
+                if self.subscription(channel).notify]
+
+    def subscribed_to(self, org_id: str, event: str) -> list[str]:
         return sorted(channel for channel, events in self.alert_channels.get(org_id, {}).items() if event in events)
+
+    def subscription(self, channel_id: str) -> Subscription:
+        return self.subscriptions.get(channel_id) or Subscription(True, ())
 
     def summary(self) -> dict[str, Any]:
         return {

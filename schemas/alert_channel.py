@@ -6,15 +6,22 @@ deliver to one channel, with the exact body that will be signed and sent.
 """
 from __future__ import annotations
 
+import re
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-AlertEvent = Literal["monitor.down", "monitor.recovered", "incident.created", "incident.updated", "incident.resolved",
+AlertEvent = Literal["monitor.down", "monitor.recovered", "heartbeat.down", "heartbeat.recovered",
+                     "incident.created", "incident.updated", "incident.resolved",
                      "monitor.certificate_expiring", "monitor.certificate_changed", "monitor.domain_expiring",
                      "monitor.domain_renewed", "status_page.updated"]
 ALERT_EVENTS: tuple[str, ...] = AlertEvent.__args__  # type: ignore[attr-defined]
+#: what a channel gets when it names no events: every event but the heartbeats' (added later; a channel
+#: made before them keeps receiving what it did)
+DEFAULT_EVENTS: tuple[str, ...] = tuple(e for e in ALERT_EVENTS if not e.startswith("heartbeat."))
+#: whom a subscription may name: the team's own channels, one member's, whoever is on call at the event's time
+RECIPIENT = re.compile(r"^(team|on-call|user:[A-Za-z0-9_-]{1,64})$")
 
 
 def absolute_http(url: str) -> str:
@@ -31,8 +38,12 @@ class AlertChannelSpec(BaseModel):
 
     type: Literal["webhook"] = "webhook"
     name: str = Field(min_length=1, max_length=255)
-    url: str = Field(max_length=2048, description="where events are POSTed")
-    events: list[AlertEvent] = Field(default_factory=lambda: list(ALERT_EVENTS), min_length=1,
+    url: str | None = Field(None, max_length=2048, description="where events are POSTed, signed (optional when "
+                                                               "`notify` names people)")
+    notify: list[str] = Field(default_factory=list, max_length=20,
+                              description='people told on their notification channels: "team" (the team\'s '
+                                          'channels), "user:<member id>", "on-call" (whoever is on call then)')
+    events: list[AlertEvent] = Field(default_factory=lambda: list(DEFAULT_EVENTS), min_length=1,
                                      description="the events this channel receives")
     max_attempts: int = Field(8, ge=1, le=20, description="attempts before a delivery is given up and dead-lettered")
     initial_backoff_seconds: int = Field(10, ge=1, le=3600,
@@ -41,8 +52,8 @@ class AlertChannelSpec(BaseModel):
 
     @field_validator("url")
     @classmethod
-    def _absolute_http(cls, url: str) -> str:
-        return absolute_http(url)
+    def _absolute_http(cls, url: str | None) -> str | None:
+        return None if url is None else absolute_http(url)
 
     @field_validator("events")
     @classmethod
@@ -50,6 +61,26 @@ class AlertChannelSpec(BaseModel):
         if len(set(events)) != len(events):
             raise ValueError("must not repeat")
         return events
+
+    @field_validator("notify")
+    @classmethod
+    def _recipients(cls, notify: list[str]) -> list[str]:
+        for recipient in notify:
+            if not RECIPIENT.match(recipient):
+                raise ValueError(f'{recipient!r} is not "team", "on-call" or "user:<member id>"')
+        if len(set(notify)) != len(notify):
+            raise ValueError("must not repeat")
+        return notify
+
+    @model_validator(mode="after")
+    def _someone_told(self) -> "AlertChannelSpec":
+        if self.url is None and not self.notify:
+            raise ValueError("give a `url`, or people to `notify`, or both")
+        return self
+
+    def members(self) -> list[str]:
+        """The user ids `notify` names."""
+        return [recipient.partition(":")[2] for recipient in self.notify if recipient.startswith("user:")]
 
 
 class AlertChannelDelivery(BaseModel):
@@ -72,7 +103,8 @@ class AlertChannel(BaseModel):
     id: str
     type: str
     name: str
-    url: str
+    url: str | None
+    notify: list[str] = []
     events: list[str]
     secret_prefix: str
     secret_rotated_at: str | None

@@ -122,3 +122,31 @@ def channel_view(channel: dict) -> dict[str, Any]:
         "updated_at": iso(channel["updated_at"]),
     }
     return view
+
+
+#: how people are told what happened, by event
+SAID = {
+    "monitor.down": "is down", "monitor.recovered": "is up again", "heartbeat.down": "is down (no check-in)",
+    "heartbeat.recovered": "is up again", "incident.created": "incident opened",
+    "incident.updated": "incident updated",
+    "incident.resolved": "incident resolved", "monitor.certificate_expiring": "certificate expires soon",
+    "monitor.certificate_changed": "certificate changed", "monitor.domain_expiring": "domain expires soon",
+    "monitor.domain_renewed": "domain renewed", "status_page.updated": "status page updated",
+}
+
+
+def told(event: str, at: float, data: dict, name: str | None = None) -> tuple[str, str]:
+    """The subject and text people get for an event: what it is about, its status, cause and time."""
+    what = (name or data.get("name") or data.get("monitor_id") or data.get("heartbeat_id") or data.get("id")
+            or "pingstream")
+    said = SAID.get(event, event)
+    lines = [f"{what} {said}."]
+    if data.get("status"):
+        before = data.get("previous_status")
+        lines.append(f"Status: {before} -> {data['status']}" if before else f"Status: {data['status']}")
+    if data.get("cause"):
+        lines.append(f"Cause: {data['cause']}")
+    if data.get("message"):
+        lines.append(f"Message: {data['message']}")
+    lines += [f"At: {iso(at)}", f"Event: {event}"]
+    return f"[pingstream] {what} {said}", "\n".join(lines)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import orjson
 
+from agents.notification_channels.notify import notify, person, team
+from agents.on_call.reads import on_call
 from engine import topics
 from engine.commands import CommandApplier
 from engine.org_config import alert_channel_key
@@ -19,7 +21,8 @@ from tables.alert_channels import COLLECTION, channel_view
 
 def publish(applier: CommandApplier, config: dict | None, channel_id: str) -> None:
     value = None if config is None else orjson.dumps(
-        {"kind": "alert", "id": channel_id, "org_id": config["org_id"], "events": config["spec"]["events"]})
+        {"kind": "alert", "id": channel_id, "org_id": config["org_id"], "events": config["spec"]["events"],
+         "webhook": config["spec"].get("url") is not None, "notify": config["spec"].get("notify", [])})
     applier.state.emit(topics.ORG_CONFIG, alert_channel_key(channel_id), value, 0)
 
 
@@ -64,5 +67,30 @@ def alert_channel_delete(applier: CommandApplier, partition: int, offset: int, c
     applier.forward_to_index(command, "index.remove", config, 204, None, collection=COLLECTION)
 
 
+def alert_notify(applier: CommandApplier, partition: int, offset: int, command: dict) -> None:
+    """An event for a subscription naming people, in the team's partition: whom it names is resolved here, at
+    the event's time (members only; "on-call" by the team's schedules), and each is told once per event."""
+    body, org_id = command["body"], command["org_id"]
+    engine = applier.engine
+    record = engine.teams.get(partition, entity_key(org_id))
+    if record is None or record.get("deleted_at") is not None:
+        return  # the team is gone
+    members = record["members"]
+    owners: dict[str, None] = {}
+    for recipient in body["notify"]:
+        if recipient == "team":
+            owners[team(org_id)] = None
+        elif recipient == "on-call":
+            owners.update(dict.fromkeys(person(row["user_id"]) for row in on_call(engine, partition, org_id,
+                                                                                  body["at"])))
+        elif recipient.partition(":")[2] in members:  # a member who left is told nothing more
+            owners[person(recipient.partition(":")[2])] = None
+    for owner in owners:
+        # the id derives from the subscription and the event: a replayed event reaches each channel once
+        notify(engine, owner, f"alert:{body['subscription_id']}:{body['event_id']}", body["subject"], body["text"],
+               body["at"], data={"event": body["event"], "event_id": body["event_id"],
+                                 "alert_id": body["subscription_id"]})
+
+
 COMMANDS = {"alert.create": alert_channel_create, "alert.rotate": alert_channel_rotate,
-            "alert.delete": alert_channel_delete}
+            "alert.delete": alert_channel_delete, "alert.notify": alert_notify}

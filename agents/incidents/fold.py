@@ -77,7 +77,7 @@ class StateChangeJudge:
         at = float(event.get("at") or time.time())
         event_id = str(event.get("id") or f"{partition}-{offset}")
         name = event.get("name") or self.monitor_name(partition, entity_id) or entity_id
-        announce(self.engine, org_id, kind, at, event, f"{event_id}:{kind}")
+        announce(self.engine, org_id, kind, at, event, f"{event_id}:{kind}", name=name)
         dedup_key = f"{source}:{entity_id}"
         signal: dict[str, Any] = {
             "id": event_id, "route": book.route_of(org_id, dedup_key), "org_id": org_id, "dedup_key": dedup_key,

@@ -27,7 +27,8 @@ class Pipeline:
         self.engine = memory_engine()
         self.engine.status_pages = MemoryTable("status_pages")
         self.engine.heartbeat_data = MemoryTable("heartbeat_data")
-        self.engine.org_config = type("Channels", (), {"channels_for": staticmethod(lambda org, event: [])})()
+        self.engine.org_config = type("Channels", (), {"channels_for": staticmethod(lambda org, event: []),
+                                                         "people_for": staticmethod(lambda org, event: [])})()
         self.folder = PageFolder(self.engine, DeadLetters(self.engine.state))
         self.offset = 0
         self.folded = 0
