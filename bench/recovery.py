@@ -26,10 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run import PARTITIONS, create_monitors, produce_envelopes, worker_health
+from bench.run import PARTITIONS, create_monitors, produce_envelopes, start_cluster, worker_health
 from engine.broker import EmbeddedBroker
 from engine.partitioning import partition_for
-from tests.integration.cluster import Client, Cluster, Process, wait_for
+from tests.integration.cluster import Client, Process, wait_for
 
 SESSION_TIMEOUT = "10"  # the default of a deployment
 
@@ -82,16 +82,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pingstream-recovery-") as tmp:
         workdir = Path(tmp)
         with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
-            cluster = Cluster(broker_url=broker.url, on_tansu=True, root=workdir / "cluster", partitions=PARTITIONS,
-                              app_id="bench-recovery", extra_env={"PINGSTREAM_SESSION_TIMEOUT": SESSION_TIMEOUT})
-            cluster.root.mkdir()
+            cluster, worker, api, _, _, client = start_cluster(
+                broker, workdir, "bench-recovery", {"PINGSTREAM_SESSION_TIMEOUT": SESSION_TIMEOUT})
             try:
-                worker = cluster.start_worker("worker")
-                api = cluster.start_api()
-                cluster.wait_serving(api)
-                _, key = cluster.new_org()
-                client = Client(api.url, key)
-                wait_for("the bench key", lambda: client.get("/v1/monitors").status == 200, 30)
                 monitors = create_monitors(client, args.monitors)
                 before = worker_health(cluster, worker)["results_applied"]
                 asyncio.run(produce_envelopes(broker.bootstrap, monitors, args.results, 500))

@@ -164,10 +164,12 @@ def create_monitors(client: Client, count: int) -> list[str]:
     return monitors
 
 
-def start_cluster(broker: EmbeddedBroker, workdir: Path, app_id: str) -> tuple[Cluster, Any, Any, str, str, Client]:
-    """One worker and the API on `broker`, and a team whose key works: (cluster, worker, api, org id, key, client)."""
+def start_cluster(broker: EmbeddedBroker, workdir: Path, app_id: str,
+                  env: dict[str, str] | None = None) -> tuple[Cluster, Any, Any, str, str, Client]:
+    """One worker and the API on `broker`, and a team whose key works: (cluster, worker, api, org id, key, client).
+    `env`: more PINGSTREAM_* settings for its processes."""
     cluster = Cluster(broker_url=broker.url, on_tansu=True, root=workdir / "cluster", partitions=PARTITIONS,
-                      app_id=app_id)
+                      app_id=app_id, extra_env=dict(env or {}))
     cluster.root.mkdir()
     try:
         worker = cluster.start_worker("worker")
