@@ -89,49 +89,133 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
     envelopes can take seconds.
     """
     writing_as(writer)
-    clock = time.perf_counter
-    loop = asyncio.get_running_loop()
     app = state.app
     keyed = getattr(fold, "fold_keyed_message", None)
     consumed = RECORDS.labels(topic)
-    async for events in stream.take_events(take, within=within):
-        consumed.inc(len(events))  # per batch: the fold is the hot path
-        stale, folded = [], []  # events not folded; (event, the state epoch it was folded in)
+    # partition -> the first offset a rebalance left unfolded (read_in_order); compacted topics' keyed folds
+    # are left out: compaction may remove that very record, and their folds keep the last value anyway
+    behind: dict[Any, int] = {}
+    watcher = None
+    if keyed is None and hasattr(app, "consumer"):
+        watcher = asyncio.ensure_future(keep_reading_behind(app, behind))
+    try:
+        async for events in stream.take_events(take, within=within):
+            consumed.inc(len(events))  # per batch: the fold is the hot path
+            await fold_events(state, fold, topic, events, behind if watcher is not None else None, keyed, ready)
+            if after is not None:
+                after()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def fold_events(state: StateStore, fold: Fold, topic: str, events: list[Any], behind: dict[Any, int] | None,
+                      keyed: Any, ready: asyncio.Event | None) -> None:
+    """One batch: fold it, flush its state, and mark what must be read again as never acked."""
+    app, clock, loop = state.app, time.perf_counter, asyncio.get_running_loop()
+    stale, folded = [], []  # events not folded; (event, the state epoch it was folded in)
+    try:
+        if ready is not None:
+            await ready.wait()
+        sliced = clock()
+        for event in events:
+            if clock() - sliced > SLICE:
+                await let_others_in(loop)
+                sliced = clock()
+            message = event.message
+            if not fetched_in_this_assignment(app, message):
+                stale.append(event)
+                continue
+            if behind and not read_in_order(behind, message):
+                stale.append(event)
+                continue
+            folded.append((event, state.epoch))
+            try:
+                if keyed is not None:  # a fold of a topic whose key says what a tombstone deletes
+                    keyed(message.partition, message.offset, message.key, message.value)
+                else:
+                    fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
+            except Exception as exc:  # a message we cannot fold must not stop the stream
+                log.exception("folding %s %d/%d failed", topic, message.partition, message.offset)
+                fold.dead_letters.send(topic, message.partition, message.offset, 0, message.value,
+                                       f"failed: {exc!r}")
+                state.forget_cached()
+        cut_in = await state.flush()
+    except BaseException:
+        never_acked(events)
+        raise
+    unsettled = [event for event, epoch in folded if epoch != cut_in]
+    if stale or unsettled:
+        log.info("%s: %d messages fetched before a rebalance left unfolded, %d folded before it left "
+                 "uncommitted (generation %s now; flow %s); they are read again", topic, len(stale),
+                 len(unsettled), app.consumer_generation_id, app.flow_control.is_active())
+        never_acked(stale + unsettled)
+        if behind is not None:
+            for event in stale + unsettled:
+                left_behind(behind, event.message)
+
+
+def left_behind(behind: dict[Any, int], message: Any) -> None:
+    """A message left unfolded at a rebalance: nothing after it in its partition is folded before it."""
+    tp = getattr(message, "tp", None)
+    if tp is not None:
+        behind[tp] = min(message.offset, behind.get(tp, message.offset))
+
+
+def read_in_order(behind: dict[Any, int], message: Any) -> bool:
+    """May this message be folded, given what a rebalance left unfolded in its partition?
+
+    Faust's seek at the assignment reads the partition again from its
+    committed offset, which is at or before the first message left behind;
+    until that one comes again, a later message is not folded (folded first,
+    it would make the store skip the earlier ones by position) and is read
+    again too. keep_reading_behind makes sure it comes again.
+    """
+    first = behind.get(getattr(message, "tp", None))
+    if first is None:
+        return True
+    if message.offset > first:
+        return False
+    del behind[message.tp]  # read again from at or before it: in order from here
+    return True
+
+
+BEHIND_CHECK = 1.0  # seconds between looks at what a rebalance left behind
+SEEKS_BEFORE_GIVING_UP = 5
+
+
+async def keep_reading_behind(app: Any, behind: dict[Any, int]) -> None:
+    """Seek a partition back to the first message a rebalance left unfolded, whenever Faust would not
+    hand it out again: its consumer drops what comes again below its read offset, and the read offset can
+    move past that message after the assignment's seek (a batch fetched before it still being handed out).
+    A partition no longer assigned is forgotten: its next owner reads it from the committed offset."""
+    tries: dict[Any, Any] = {}  # partition -> seeks back to the same offset so far
+    while True:
+        await asyncio.sleep(BEHIND_CHECK)
+        if not behind or not app.flow_control.is_active():
+            continue
         try:
-            if ready is not None:
-                await ready.wait()
-            sliced = clock()
-            for event in events:
-                if clock() - sliced > SLICE:
-                    await let_others_in(loop)
-                    sliced = clock()
-                message = event.message
-                if not fetched_in_this_assignment(app, message):
-                    stale.append(event)
+            assigned = app.consumer.assignment()
+            read_offsets = getattr(app.consumer, "_read_offset", {})
+            for tp, first in list(behind.items()):
+                if tp not in assigned:
+                    behind.pop(tp, None)
                     continue
-                folded.append((event, state.epoch))
-                try:
-                    if keyed is not None:  # a fold of a topic whose key says what a tombstone deletes
-                        keyed(message.partition, message.offset, message.key, message.value)
-                    else:
-                        fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
-                except Exception as exc:  # a message we cannot fold must not stop the stream
-                    log.exception("folding %s %d/%d failed", topic, message.partition, message.offset)
-                    fold.dead_letters.send(topic, message.partition, message.offset, 0, message.value,
-                                           f"failed: {exc!r}")
-                    state.forget_cached()
-            cut_in = await state.flush()
-        except BaseException:
-            never_acked(events)
-            raise
-        unsettled = [event for event, epoch in folded if epoch != cut_in]
-        if stale or unsettled:
-            log.info("%s: %d messages fetched before a rebalance left unfolded, %d folded before it left "
-                     "uncommitted (generation %s now; flow %s); they are read again", topic, len(stale),
-                     len(unsettled), app.consumer_generation_id, app.flow_control.is_active())
-            never_acked(stale + unsettled)
-        if after is not None:
-            after()
+                read = read_offsets.get(tp)
+                if read is None or read <= first:
+                    continue  # it comes again by itself
+                tries[tp] = tries.get(tp, 0) + 1 if tries.get((tp, "at")) == first else 1
+                tries[(tp, "at")] = first
+                if tries[tp] > SEEKS_BEFORE_GIVING_UP:  # gone from the log (retention): fold from what is there
+                    behind.pop(tp, None)
+                    log.warning("%s/%d: offset %d did not come again after %d seeks; folding on without it",
+                                tp.topic, tp.partition, first, SEEKS_BEFORE_GIVING_UP)
+                    continue
+                await app.consumer.seek(tp, first)
+                log.info("%s/%d read again from offset %d: a rebalance left it unfolded", tp.topic,
+                         tp.partition, first)
+        except Exception:  # a rebalance under way: its seek and the next look take over
+            log.warning("reading again what a rebalance left unfolded failed; will look again", exc_info=True)
 
 
 def fetched_in_this_assignment(app: Any, message: Any) -> bool:

@@ -91,3 +91,67 @@ def test_nothing_is_folded_while_a_rebalance_is_under_way() -> None:
     batch = [event(offset, generation=1) for offset in range(3)]
     asyncio.run(fold_batches(state, Stream([batch]), fold, "check-results", writer="checks", take=100, within=0.1))
     assert fold.folded == [] and all(e.message.acked for e in batch)
+
+
+TP = ("check-results", 0)
+
+
+class Consumer:
+    """What the fold loop asks of Faust's consumer: the assignment, its read offsets, seeks."""
+
+    def __init__(self, read_offset: int | None) -> None:
+        self._read_offset = {TP: read_offset}
+        self.seeks: list[tuple[tuple, int]] = []
+
+    def assignment(self) -> set:
+        return {TP}
+
+    async def seek(self, tp: tuple, offset: int) -> None:
+        self.seeks.append((tp, offset))
+        self._read_offset[tp] = offset
+
+
+def with_tp(offset: int, generation: int) -> SimpleNamespace:
+    made = event(offset, generation)
+    made.message.tp = TP
+    return made
+
+
+def test_after_a_rebalance_nothing_later_is_folded_before_what_it_left_unfolded() -> None:
+    """0-2 were folded before the rebalance dropped their writes, 3 and 4 fetched before it; 5 and 6 come next
+    (the consumer's read offset had moved past the others, so the seek's copies were dropped). 5 and 6 wait,
+    unacked, until 0 comes again."""
+    state = State()
+    state.app.consumer = Consumer(read_offset=None)
+    fold = Fold(state, rebalance_after=2)
+    first = [with_tp(offset, generation=1) for offset in range(5)]
+    ahead = [with_tp(offset, generation=2) for offset in (5, 6)]
+    again = [with_tp(offset, generation=2) for offset in range(8)]
+    asyncio.run(fold_batches(state, Stream([first, ahead, again]), fold, "check-results", writer="checks",
+                             take=100, within=0.1))
+    assert fold.folded == [(0, 1), (1, 1), (2, 1)] + [(offset, 2) for offset in range(8)]
+    assert all(e.message.acked for e in ahead)   # left out of the commit: read again
+    assert not any(e.message.acked for e in again)
+
+
+def test_the_first_message_left_unfolded_is_sought_when_it_would_not_come_again(monkeypatch) -> None:
+    from engine import folding
+
+    monkeypatch.setattr(folding, "BEHIND_CHECK", 0.01)
+    app = SimpleNamespace(flow_control=SimpleNamespace(is_active=lambda: True), consumer=Consumer(read_offset=9))
+
+    async def watch(behind: dict) -> None:
+        watcher = asyncio.ensure_future(folding.keep_reading_behind(app, behind))
+        await asyncio.sleep(0.2)
+        watcher.cancel()
+
+    asyncio.run(watch({TP: 3}))
+    assert app.consumer.seeks[0] == (TP, 3)  # the consumer would have dropped offset 3: read again from it
+    app.consumer = Consumer(read_offset=3)
+    asyncio.run(watch({TP: 3}))
+    assert app.consumer.seeks == []          # it comes again by itself
+    app.consumer = Consumer(read_offset=9)
+    app.consumer.seek = lambda tp, offset: asyncio.sleep(0)  # never moves: the record is gone from the log
+    behind = {TP: 3}
+    asyncio.run(watch(behind))
+    assert behind == {}                      # given up after a few seeks: folding goes on
