@@ -143,9 +143,11 @@ def test_a_probe_serves_its_checks_and_schedule_lag(cluster: Cluster, api: Clien
         exported = set().union(*(families(p) for p in (process(cluster, "worker"), api_process, probe)))
         assert queried_metrics(dashboard()) <= exported, queried_metrics(dashboard()) - exported
 
-        def listed() -> list[dict]:  # the probe reports every 5 s on `probes`, which `pingstream status` reads
+        def listed() -> list[dict]:  # the probe reports on `probes` (at start, on assignment, then every 5 s),
+            # which `pingstream status` reads: until a report after it read the directory, it lists no monitors
             shown = json.loads(pingstream_status(cluster, "--json", "--interval", "0.1"))["probes"]
-            return [p for p in shown if p["region"] == region and p["id"].split(":")[1] == str(probe.popen.pid)]
+            return [p for p in shown if p["region"] == region and p["id"].split(":")[1] == str(probe.popen.pid)
+                    and p["monitors"] >= 1]
         [shown] = wait_for("pingstream status to list the probe", listed, 20, interval=1)
         assert shown["monitors"] >= 1 and not shown["stale"] and shown["partitions"]
     finally:
