@@ -189,7 +189,7 @@ async def keep_reading_behind(app: Any, behind: dict[Any, int]) -> None:
     hand it out again: its consumer drops what comes again below its read offset, and the read offset can
     move past that message after the assignment's seek (a batch fetched before it still being handed out).
     A partition no longer assigned is forgotten: its next owner reads it from the committed offset."""
-    tries: dict[Any, Any] = {}  # partition -> seeks back to the same offset so far
+    tries: dict[Any, tuple[int, int]] = {}  # partition -> (the offset sought back to, how many times)
     while True:
         await asyncio.sleep(BEHIND_CHECK)
         if not behind or not app.flow_control.is_active():
@@ -204,9 +204,10 @@ async def keep_reading_behind(app: Any, behind: dict[Any, int]) -> None:
                 read = read_offsets.get(tp)
                 if read is None or read <= first:
                     continue  # it comes again by itself
-                tries[tp] = tries.get(tp, 0) + 1 if tries.get((tp, "at")) == first else 1
-                tries[(tp, "at")] = first
-                if tries[tp] > SEEKS_BEFORE_GIVING_UP:  # gone from the log (retention): fold from what is there
+                sought, times = tries.get(tp, (first, 0))
+                times = times + 1 if sought == first else 1
+                tries[tp] = (first, times)
+                if times > SEEKS_BEFORE_GIVING_UP:  # gone from the log (retention): fold from what is there
                     behind.pop(tp, None)
                     log.warning("%s/%d: offset %d did not come again after %d seeks; folding on without it",
                                 tp.topic, tp.partition, first, SEEKS_BEFORE_GIVING_UP)

@@ -100,9 +100,12 @@ def record_attempt(delivery: dict, attempt: dict, channel: dict | None) -> str:
 
 
 def delivery_view(delivery: dict) -> dict:
+    return {"id": delivery["id"], "event": delivery["event"], **delivery_progress(delivery)}
+
+
+def delivery_progress(delivery: dict) -> dict:
+    """How a delivery went, as its log shows it (alert channels' and notification channels' deliveries alike)."""
     return {
-        "id": delivery["id"],
-        "event": delivery["event"],
         "status": delivery["status"],
         "reason": delivery.get("reason"),
         "created_at": iso(delivery["created_at"]),

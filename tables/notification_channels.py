@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tables.alert_channels import delivery_progress
 from tables.entity_keys import SEP
 from tables.monitor_views import iso
 
@@ -191,16 +192,8 @@ def record_attempt(delivery: dict, attempt: dict) -> str:
 
 
 def delivery_view(delivery: dict) -> dict:
-    return {
-        "id": delivery["id"],
-        "kind": delivery["kind"],
-        "subject": delivery["subject"],
-        "status": delivery["status"],
-        "reason": delivery.get("reason"),
-        "created_at": iso(delivery["created_at"]),
-        "next_attempt_at": iso(delivery["next_attempt_at"]),
-        "attempts": [{**attempt, "at": iso(attempt["at"])} for attempt in delivery["attempts"]],
-    }
+    return {"id": delivery["id"], "kind": delivery["kind"], "subject": delivery["subject"],
+            **delivery_progress(delivery)}
 
 
 def rendered(delivery: dict, code: str | None = None) -> tuple[str, str]:
