@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import faust
 
-from engine import metrics
+from engine import metrics, uncommitted_seek
 from engine.org_config import OrgConfig
 from engine.settings import Settings
 from tables import heartbeat_data, monitor_data, webhook_data
@@ -103,6 +103,7 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         logging_config=None,
     )
+    uncommitted_seek.install()  # a Faust defect on any broker: see the module
     if settings.on_tansu:
         from engine import tansu_fetch_wait, tansu_offsets
 
