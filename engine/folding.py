@@ -92,11 +92,13 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
     app = state.app
     keyed = getattr(fold, "fold_keyed_message", None)
     consumed = RECORDS.labels(topic)
-    # partition -> the first offset a rebalance left unfolded (read_in_order); compacted topics' keyed folds
-    # are left out: compaction may remove that very record, and their folds keep the last value anyway
+    # partition -> the first offset a rebalance left unfolded (read_in_order). Keyed folds of compacted topics
+    # too: left unfolded and never read again, their records would never be folded nor committed (a directory
+    # copied by a rescale, read while workers join). Should compaction remove that very record meanwhile, the
+    # watcher gives up after a few seeks and the fold goes on from what is there (it keeps the last value anyway)
     behind: dict[Any, int] = {}
     watcher = None
-    if keyed is None and hasattr(app, "consumer"):
+    if hasattr(app, "consumer"):
         watcher = asyncio.ensure_future(keep_reading_behind(app, behind))
     try:
         async for events in stream.take_events(take, within=within):
