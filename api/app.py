@@ -41,6 +41,8 @@ async def health_check(request: web.Request) -> web.Response:
     return json_response({"data": {
         "status": status,
         "partitions": gateway.partitions,
+        "generation": gateway.deployment.generation,
+        "moving_to": gateway.deployment.next_partitions if gateway.deployment.moving else None,
         "partitions_served": owned,
         "workers": sorted({url for url in gateway.owners.values()}),
         "incident_engine": incident_engine,

@@ -21,13 +21,13 @@ import asyncio
 import math
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from api.gateway import EngineUnavailable, Gateway
+from api.gateway import EngineUnavailable, Gateway, Ingest
 from engine import topics
 from schemas.heartbeat import MAX_BODY, MAX_MESSAGE
 
@@ -67,21 +67,21 @@ class SlidingWindow:
 
 
 class GroupCommit:
-    """Per partition, items wait while the previous batch is on its way, then go on together.
+    """Per partition (any key naming one), items wait while the previous batch is on its way, then go on together.
 
     `run(partition, items)` handles one batch and returns one result per item;
     a batch closes at `max_weight` (by `weight` of each item). Under load
     batches grow by themselves; alone, an item goes at once.
     """
 
-    def __init__(self, run: Callable[[int, list], Awaitable[list]], max_weight: int,
+    def __init__(self, run: Callable[[Any, list], Awaitable[list]], max_weight: int,
                  weight: Callable[[Any], int] = lambda item: 1) -> None:
         self.run, self.max_weight, self.weight = run, max_weight, weight
-        self.waiting: dict[int, list[tuple[Any, asyncio.Future]]] = {}
-        self.busy: set[int] = set()
+        self.waiting: dict[Hashable, list[tuple[Any, asyncio.Future]]] = {}
+        self.busy: set[Hashable] = set()
         self.draining: set[asyncio.Task] = set()  # held, so a running drain is never garbage-collected
 
-    async def submit(self, partition: int, item: Any) -> Any:
+    async def submit(self, partition: Hashable, item: Any) -> Any:
         done = asyncio.get_running_loop().create_future()
         self.waiting.setdefault(partition, []).append((item, done))
         if partition not in self.busy:
@@ -91,7 +91,7 @@ class GroupCommit:
             task.add_done_callback(self.draining.discard)
         return await done
 
-    async def _drain(self, partition: int) -> None:
+    async def _drain(self, partition: Hashable) -> None:
         try:
             while queue := self.waiting.get(partition):
                 taken, weight = 0, 0
@@ -136,12 +136,14 @@ class CheckInIngest:
 
     async def send(self, checkin: dict) -> None:
         """Returns once Kafka has the check-in (acks=all), sent in an envelope with its partition's others."""
-        await self.envelopes.submit(self.gateway.partition_of(checkin["heartbeat_id"]), checkin)
+        with self.gateway.ingesting() as ingest:  # envelopes are per generation: a rescale may switch meanwhile
+            await self.envelopes.submit((ingest, ingest.partition_of(checkin["heartbeat_id"])), checkin)
 
-    async def _produce(self, partition: int, checkins: list[dict]) -> list[None]:
+    async def _produce(self, where: tuple[Ingest, int], checkins: list[dict]) -> list[None]:
+        ingest, partition = where
         try:
-            sent = await self.gateway.producer.send(topics.HEARTBEATS, orjson.dumps({"checkins": checkins}),
-                                                    partition=partition)
+            sent = await self.gateway.producer.send(ingest.topic(topics.HEARTBEATS),
+                                                    orjson.dumps({"checkins": checkins}), partition=partition)
             await sent
         except Exception as exc:
             raise EngineUnavailable(f"Kafka did not take the check-in: {exc!r}") from exc

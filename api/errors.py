@@ -30,7 +30,10 @@ async def error_middleware(request: web.Request, handler):
         status = 400 if exc.code == "malformed_json" else 422
         return error_response(status, exc.code, exc.message, exc.errors)
     except EngineUnavailable as exc:
-        return error_response(503, "unavailable", f"{exc}. Retry in a few seconds.")
+        if exc.retry_after is not None:
+            return error_response(503, "rescaling", f"{exc}. Retry in {exc.retry_after} seconds.", None,
+                                  {"Retry-After": str(exc.retry_after)})
+        return error_response(503, "unavailable", f"{exc}. Retry in a few seconds.", None, {"Retry-After": "2"})
     except web.HTTPException as exc:
         if exc.status >= 400:
             code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status, "http_error")

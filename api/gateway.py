@@ -9,9 +9,14 @@ its own (invariant 2).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import time
 import uuid
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +26,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from api.directory import Directory
 from api.status_page_views import StatusPageViews
+from engine import deployment as deployments
+from engine.deployment import Ingest
 from engine import following, topics
 from engine.metrics import COMMAND_REPLY_SECONDS
 from engine.partitioning import entity_key, partition_for
@@ -33,7 +40,20 @@ SESSIONS_PRUNED_AT = 10_000   # live sessions held before the expired ones are d
 
 
 class EngineUnavailable(Exception):
-    """No worker answered for a partition within the request timeout."""
+    """No worker answered for a partition within the request timeout (or a rescale is switching over)."""
+
+    retry_after: int | None = None
+
+
+class Rescaling(EngineUnavailable):
+    """A rescale is moving the deployment: commands and owner reads wait until it is done; ingest does not."""
+
+    retry_after = deployments.RETRY_AFTER
+
+    def __init__(self, deployment: deployments.Deployment) -> None:
+        super().__init__(f"the deployment is moving from {deployment.partitions} to {deployment.next_partitions} "
+                         "partitions (pingstream rescale); check results, check-ins and webhook events are still "
+                         "accepted, other requests are answered once it is done")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +88,12 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.partitions = settings.partitions
+        #: the deployment as the `deployment` topic says (engine/deployment.py); where ingest goes
+        self.deployment = deployments.initial(settings)
+        self._in_flight: Counter[int] = Counter()  # generation -> ingest sends not yet acknowledged by Kafka
+        self._watch: deployments.Watch | None = None
+        self._switching: asyncio.Task | None = None
+        self.process = f"api:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.owners: dict[int, str] = {}          # partition -> owning worker's URL
         self.worker_partitions: dict[str, set[int]] = {}
         # what the `access` topic says (engine/access.py)
@@ -107,8 +133,20 @@ class Gateway:
             bootstrap_servers=bootstrap, acks="all", linger_ms=1, max_request_size=4 * 1024 * 1024,
         )
         await self.producer.start()
+        await topics.ensure_registries(self.settings)
+        self.deployment, _ = await deployments.read(self.settings)
+        await self._open_registry(self.deployment)
+        self._watch = deployments.Watch(self.settings, self.process, self._on_deployment, self._acknowledge)
+        await self._watch.start()
+        self._key_use_task = asyncio.create_task(self._report_key_use())
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout))
+
+    async def _open_registry(self, deployment: deployments.Deployment) -> None:
+        """Follow the registries of `deployment`'s generation: read them up to now, then keep following."""
+        topics.use_generation(deployment.generation)
+        self.partitions = deployment.partitions
         self.registry = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+            bootstrap_servers=self.settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", fetch_max_wait_ms=20,
         )
         await self.registry.start()
@@ -124,8 +162,61 @@ class Gateway:
             await self.registry.position(tp)  # resolve now: replies to come are read from here
         await self._catch_up(registry_tps)
         self._follow_task = asyncio.create_task(self._follow())
-        self._key_use_task = asyncio.create_task(self._report_key_use())
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout))
+
+    # -- a rescale (engine/deployment.py) ---------------------------------------
+
+    def _on_deployment(self, deployment: deployments.Deployment) -> None:
+        """Ingest follows a move at once; the rest switches once the new generation is active."""
+        self.deployment = deployment
+        if deployment.state == deployments.ACTIVE and deployment.generation != topics.GENERATION:
+            if self._switching is None or self._switching.done():
+                self._switching = asyncio.create_task(self._switch(deployment))
+
+    async def _switch(self, deployment: deployments.Deployment) -> None:
+        """Follow the new generation's registries instead of the old one's (reads wait until then)."""
+        old_registry, old_task = self.registry, self._follow_task
+        # the directory and status pages are kept: the new generation's topics hold the same entries, re-keyed,
+        # so ingest is checked against them all along; which worker owns which partition starts anew
+        self.owners, self.worker_partitions = {}, {}
+        if old_task is not None:
+            old_task.cancel()
+            await asyncio.gather(old_task, return_exceptions=True)
+        while True:
+            try:
+                await self._open_registry(deployment)
+                break
+            except Exception:
+                log.exception("following generation %d failed; retrying", deployment.generation)
+                await asyncio.sleep(1.0)
+        await old_registry.stop()
+        log.warning("now serving generation %d with %d partitions", deployment.generation, deployment.partitions)
+
+    @property
+    def switching(self) -> bool:
+        """A move is in progress, or this process still follows the old generation's registries."""
+        return self.deployment.moving or self.deployment.generation != topics.GENERATION or (
+            self._switching is not None and not self._switching.done())
+
+    def _acknowledge(self) -> int | None:
+        """The generation this process's ingest goes to, once nothing it sent elsewhere is on its way."""
+        generation = self.deployment.ingest[0]
+        if any(count for sent_to, count in self._in_flight.items() if sent_to != generation):
+            return None
+        return generation
+
+    @contextlib.contextmanager
+    def ingesting(self) -> Iterator[Ingest]:
+        """Where to produce ingest now; held until Kafka has it, so a rescale knows when the old topics stop."""
+        ingest = Ingest(*self.deployment.ingest)
+        self._in_flight[ingest.generation] += 1
+        try:
+            yield ingest
+        finally:
+            self._in_flight[ingest.generation] -= 1
+
+    def refuse_while_moving(self) -> None:
+        if self.switching:
+            raise Rescaling(self.deployment)
 
     @property
     def directory_tps(self) -> list[TopicPartition]:
@@ -167,7 +258,9 @@ class Gateway:
                         log.exception("ignoring an unreadable %s record", record.topic)
 
     async def stop(self) -> None:
-        for task in (self._follow_task, self._key_use_task):
+        if self._watch is not None:
+            await self._watch.stop()
+        for task in (self._follow_task, self._key_use_task, self._switching):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -200,7 +293,8 @@ class Gateway:
             if future is not None and not future.done():
                 future.set_result((value["status"], value["body"]))
         elif record.topic == topics.WORKERS:
-            self._on_announcement(value)
+            if value.get("generation", 0) == topics.GENERATION:  # a worker of another generation serves nothing here
+                self._on_announcement(value)
         elif record.topic == topics.ACCESS:
             self.apply_access(value)
 
@@ -305,6 +399,8 @@ class Gateway:
 
     async def _flush_key_use(self) -> None:
         """One key.touch command per team: the team's partition records last_used_at (invariant 1)."""
+        if self.switching:
+            return  # a rescale is moving the deployment: reported once it is done
         used, self.keys_used = self.keys_used, {}
         if self.producer is not None:
             for org_id, keys in used.items():
@@ -319,6 +415,7 @@ class Gateway:
     async def send_command(self, kind: str, org_id: str, entity_id: str, body: Any = None,
                            request_id: str | None = None) -> None:
         """Put a command on the entity's partition (acks=all); nobody waits for its answer."""
+        self.refuse_while_moving()
         command = {"id": request_id or uuid.uuid4().hex, "kind": kind, "org_id": org_id, "entity_id": entity_id,
                    "body": body, "at": time.time()}
         await self.producer.send_and_wait(topics.COMMANDS, orjson.dumps(command), key=entity_key(entity_id),
@@ -367,11 +464,12 @@ class Gateway:
             await self.sync_directory()
         return status, reply
 
-    async def produce_results(self, org_id: str, by_partition: dict[int, list[dict]]) -> None:
-        """One envelope per partition; returns once Kafka acknowledged every one (acks=all)."""
+    async def produce_results(self, ingest: Ingest, org_id: str, by_partition: dict[int, list[dict]]) -> None:
+        """One envelope per partition of `ingest`; returns once Kafka acknowledged every one (acks=all)."""
+        topic = ingest.topic(topics.CHECK_RESULTS)
         sends = [
             await self.producer.send(
-                topics.CHECK_RESULTS, orjson.dumps({"org_id": org_id, "results": results}), partition=partition,
+                topic, orjson.dumps({"org_id": org_id, "results": results}), partition=partition,
             )
             for partition, results in by_partition.items()
         ]
@@ -390,6 +488,7 @@ class Gateway:
     async def read_from_owner(self, partition: int, path: str,
                               params: dict[str, Any] | None = None) -> tuple[int, Any, str]:
         """Like read(), also naming the worker that answered."""
+        self.refuse_while_moving()
         deadline = time.monotonic() + self.settings.request_timeout
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
         headers = {INTERNAL_HEADER: self.settings.internal_token}

@@ -105,8 +105,10 @@ async def receive_event(request: web.Request) -> web.Response:
         event["json"] = orjson.loads(raw)
     except orjson.JSONDecodeError:
         event["text"] = raw.decode("utf-8", "replace")
-    await gateway.producer.send_and_wait(topics.WEBHOOK_EVENTS, orjson.dumps({"org_id": org_id, "events": [event]}),
-                                         key=entity_key(webhook_id), partition=gateway.partition_of(webhook_id))
+    with gateway.ingesting() as ingest:
+        await gateway.producer.send_and_wait(ingest.topic(topics.WEBHOOK_EVENTS),
+                                             orjson.dumps({"org_id": org_id, "events": [event]}),
+                                             key=entity_key(webhook_id), partition=ingest.partition_of(webhook_id))
     return json_response({"data": {"id": event["id"], "ip": event["ip"], "content_type": event["content_type"],
                                    "parsed": "json" in event}}, 202)
 

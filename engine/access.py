@@ -25,6 +25,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from engine import topics
+from engine.deployment import current
 from engine.partitioning import entity_key, partition_for
 from engine.settings import Settings
 from tables.access import ALL_SCOPES, key_fields, new_secret, new_team_id
@@ -42,6 +43,7 @@ async def bootstrap(settings: Settings, name: str = "Default organisation", plan
     Both are commands to the team's partition, applied by whichever worker owns
     it (now, or when one starts): the key works once a worker has applied them.
     """
+    partitions = (await current(settings)).partitions  # a rescale may have changed the count
     org_id = new_team_id()
     secret = new_secret()
     team = {"name": name, "plan": plan}
@@ -51,7 +53,7 @@ async def bootstrap(settings: Settings, name: str = "Default organisation", plan
         for message in (command("team.create", org_id, team),
                         command("key.create", org_id, key_fields(secret, "admin", scopes, None))):
             await producer.send_and_wait(topics.COMMANDS, orjson.dumps(message), key=entity_key(org_id),
-                                         partition=partition_for(org_id, settings.partitions))
+                                         partition=partition_for(org_id, partitions))
     finally:
         await producer.stop()
     return {"id": org_id, **team}, secret

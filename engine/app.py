@@ -6,10 +6,11 @@ composition root (agents/__init__.py) and wired by engine/worker.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import faust
 
-from engine import metrics, uncommitted_seek
+from engine import metrics, topics, uncommitted_seek
 from engine.org_config import OrgConfig
 from engine.settings import Settings
 from tables import heartbeat_data, monitor_data, webhook_data
@@ -83,12 +84,21 @@ class Engine:
         return self.settings.partitions
 
 
+def worker_dir(settings: Settings) -> Path:
+    """Where this worker keeps its RocksDB state: one directory per generation of topics (engine/topics.py)."""
+    home = settings.data_dir / f"worker-{settings.worker_port}"
+    if topics.GENERATION == 0:
+        return home
+    (home / f"g{topics.GENERATION}").mkdir(parents=True, exist_ok=True)  # Faust makes one level only
+    return home / f"g{topics.GENERATION}"
+
+
 def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
         store="rocksdb://",
-        datadir=str(settings.data_dir / f"worker-{settings.worker_port}"),
+        datadir=str(worker_dir(settings)),
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         broker_session_timeout=settings.session_timeout,

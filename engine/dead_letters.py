@@ -25,6 +25,8 @@ class DeadLetters:
             original = bytes(payload[:MAX_PAYLOAD]).decode("utf-8", "replace")
         else:
             original = orjson.dumps(payload, default=str)[:MAX_PAYLOAD].decode("utf-8", "replace")
+        if offset >= topics.offset_base():
+            offset -= topics.offset_base()  # folds see offsets shifted by their generation (engine/topics.py)
         letter = {
             "id": f"{topic}/{partition}/{offset}/{index}",
             "topic": topic,
@@ -36,6 +38,6 @@ class DeadLetters:
             "payload": original,
             "at": time.time(),
         }
-        self.counts[topic] += 1
+        self.counts[topics.named(topic, 0) if topic.split(".g")[0] in topics.TOPIC_NAMES else topic] += 1
         DEAD_LETTERS.labels(topic, reason_kind(reason)).inc()
         self.state.emit(topics.DEAD_LETTERS, topic.encode(), orjson.dumps(letter), partition)

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Protocol
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from engine import topics
 from engine.dead_letters import DeadLetters
 from engine.metrics import RECORDS
 from engine.partitioning import entity_key, partition_for
@@ -115,6 +116,7 @@ async def fold_events(state: StateStore, fold: Fold, topic: str, events: list[An
                       keyed: Any, ready: asyncio.Event | None) -> None:
     """One batch: fold it, flush its state, and mark what must be read again as never acked."""
     app, clock, loop = state.app, time.perf_counter, asyncio.get_running_loop()
+    base = topics.offset_base()  # positions keep growing across a rescale's generations
     stale, folded = [], []  # events not folded; (event, the state epoch it was folded in)
     try:
         if ready is not None:
@@ -134,9 +136,9 @@ async def fold_events(state: StateStore, fold: Fold, topic: str, events: list[An
             folded.append((event, state.epoch))
             try:
                 if keyed is not None:  # a fold of a topic whose key says what a tombstone deletes
-                    keyed(message.partition, message.offset, message.key, message.value)
+                    keyed(message.partition, base + message.offset, message.key, message.value)
                 else:
-                    fold.fold_message(message.partition, message.offset, message.value, message.timestamp)
+                    fold.fold_message(message.partition, base + message.offset, message.value, message.timestamp)
             except Exception as exc:  # a message we cannot fold must not stop the stream
                 log.exception("folding %s %d/%d failed", topic, message.partition, message.offset)
                 fold.dead_letters.send(topic, message.partition, message.offset, 0, message.value,

@@ -23,24 +23,42 @@ from engine.metrics import TIMER_DUE, TIMER_FIRED
 from tables.store import StateStore
 
 ANNOUNCE_EVERY = 10.0
-#: the topic whose assignment names this worker's partitions (every keyed topic has the same)
-REFERENCE_TOPIC = topics.CHECK_RESULTS
+
+
+def reference_topic() -> str:
+    """The topic whose assignment names this worker's partitions (every keyed topic has the same)."""
+    return topics.CHECK_RESULTS
+
+
+#: apps pausing for a rescale (engine/deployment.py): they fold what is left, and serve nothing
+_PAUSED: set[int] = set()
+
+
+def pause(app: faust.App) -> None:
+    """Serve no partition from now on: timers send no ticks, effects start nothing, owner reads answer 421.
+
+    The folds go on, so the topics are read to their end; a rescale waits for that."""
+    _PAUSED.add(id(app))
+
+
+def paused(app: faust.App) -> bool:
+    return id(app) in _PAUSED
 
 
 def assigned(app: faust.App) -> set[int]:
     """The partitions assigned to this worker, restored or not."""
-    return {tp.partition for tp in app.consumer.assignment() if tp.topic == REFERENCE_TOPIC}
+    return {tp.partition for tp in app.consumer.assignment() if tp.topic == reference_topic()}
 
 
 def serving(app: faust.App) -> list[int]:
     """The partitions this worker serves now: none while a rebalance is in progress."""
-    if app.rebalancing:
-        return []  # restoring: the state may not be complete yet
+    if app.rebalancing or id(app) in _PAUSED:
+        return []  # restoring: the state may not be complete yet; or pausing for a rescale
     return sorted(assigned(app))
 
 
 def serves(app: faust.App, partition: int) -> bool:
-    return not app.rebalancing and partition in assigned(app)
+    return not app.rebalancing and id(app) not in _PAUSED and partition in assigned(app)
 
 
 async def send_ticks(app: faust.App, topic: str, partitions: Iterable[int], at: float, kind: str = "tick") -> None:
@@ -94,7 +112,7 @@ def announce_ownership(app: faust.App, state: StateStore, url: str) -> None:
     last = {"partitions": None, "at": 0.0}
 
     async def announce(partitions: list[int]) -> None:
-        announcement = {"url": url, "partitions": partitions, "at": time.time()}
+        announcement = {"url": url, "partitions": partitions, "at": time.time(), "generation": topics.GENERATION}
         await app.producer.send_and_wait(topics.WORKERS, url.encode(), orjson.dumps(announcement), 0, None, None)
         last.update(partitions=partitions, at=time.monotonic())
 
@@ -106,7 +124,7 @@ def announce_ownership(app: faust.App, state: StateStore, url: str) -> None:
 
     @app.on_partitions_revoked.connect
     async def withdraw(app, revoked, **kwargs) -> None:
-        revoked_here = {tp.partition for tp in revoked if tp.topic == REFERENCE_TOPIC}
+        revoked_here = {tp.partition for tp in revoked if tp.topic == reference_topic()}
         state.forget(revoked_here)
         if revoked_here:
             await announce([])  # stop owner reads coming here until the new assignment is restored

@@ -47,11 +47,15 @@ def run_worker(settings: Settings) -> None:
     from agents import build_worker
     from api.app import create_app
     from api.gateway import Gateway
-    from engine.topics import ensure_topics
+    from engine import deployment, topics
 
-    asyncio.run(ensure_topics(settings))
+    running = asyncio.run(deployment.joinable(settings, "worker"))
+    topics.use_generation(running.generation)
+    api_settings, settings = settings, deployment.generation_settings(settings, running)
+    asyncio.run(topics.ensure_topics(settings))
     tune_gc()
-    engine = build_worker(settings, public_app=lambda: create_app(Gateway(settings)))
+    engine = build_worker(settings, public_app=lambda: create_app(Gateway(api_settings)))
+    engine.app.service(deployment.watch_as_worker(engine.app, running, settings))
     Worker(engine.app, loglevel=os.environ.get("PINGSTREAM_LOG_LEVEL", "warning"),
            redirect_stdouts=False).execute_from_commandline()
 
@@ -95,22 +99,36 @@ def run_plan(settings: Settings, org_id: str, plan: str) -> None:
     """Move a team to another plan (an operator's action: there is no billing here)."""
     from aiokafka import AIOKafkaProducer
 
+    from engine import deployment, topics
     from engine.access import command
     from engine.partitioning import entity_key, partition_for
-    from engine.topics import COMMANDS
 
     async def go() -> None:
+        current = await deployment.current(settings)
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
         await producer.start()
         try:
             message = command("team.update", org_id, {"plan": plan})
-            await producer.send_and_wait(COMMANDS, orjson.dumps(message), key=entity_key(org_id),
-                                         partition=partition_for(org_id, settings.partitions))
+            await producer.send_and_wait(topics.COMMANDS, orjson.dumps(message), key=entity_key(org_id),
+                                         partition=partition_for(org_id, current.partitions))
         finally:
             await producer.stop()
 
     asyncio.run(go())
     print(f"team {org_id} moves to plan {plan}")
+
+
+def run_rescale(settings: Settings, partitions: int, drain_timeout: float) -> None:
+    """Move the deployment to `partitions` partitions (engine/rescale.py), saying what happens as it goes."""
+    from engine.rescale import RescaleError, rescale
+
+    def say(line: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+    try:
+        asyncio.run(rescale(settings, partitions, say=say, drain_timeout=drain_timeout))
+    except RescaleError as exc:
+        raise SystemExit(f"pingstream: {exc}") from None
 
 
 def run_status(settings: Settings, interval: float, as_json: bool) -> None:
@@ -306,6 +324,12 @@ def main(argv: list[str] | None = None) -> None:
     status.add_argument("--interval", type=float, default=1.0,
                         help="seconds between the two scrapes records/s are measured over (default 1)")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
+    rescale = commands.add_parser("rescale", help="move the running deployment to another partition count")
+    rescale.add_argument("--partitions", type=int, required=True,
+                         help="the partition count to move to (run again with the same count to finish a move "
+                              "that was interrupted)")
+    rescale.add_argument("--drain-timeout", type=float, default=600.0,
+                         help="seconds to wait for the workers to fold what is left in the old topics (default 600)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("PINGSTREAM_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -314,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as exc:
         raise SystemExit(f"pingstream: {exc}") from None
     embedded = settings.data_dir / "broker-url"
-    if args.command == "status" and not settings.broker and embedded.exists():  # the broker `up` started
+    if args.command in ("status", "rescale") and not settings.broker and embedded.exists():  # `up`'s broker
         settings = Settings.from_env({**os.environ, "PINGSTREAM_BROKER": embedded.read_text().strip()})
     if args.command != "up" and not settings.broker:
         raise SystemExit("pingstream: set PINGSTREAM_BROKER=kafka://host:port (or use `pingstream up`)")
@@ -336,6 +360,8 @@ def main(argv: list[str] | None = None) -> None:
         run_plan(settings, args.org_id, args.plan)
     elif args.command == "status":
         run_status(settings, args.interval, args.json)
+    elif args.command == "rescale":
+        run_rescale(settings, args.partitions, args.drain_timeout)
     elif args.command == "up":
         if not 1 <= args.workers <= settings.partitions:
             raise SystemExit(f"pingstream: --workers must be between 1 and PINGSTREAM_PARTITIONS "

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.probes import STALE_AFTER as PROBE_STALE_AFTER
+from engine import deployment as deployments
 from engine import topics
 from engine.ownership import ANNOUNCE_EVERY
 from engine.settings import Settings
@@ -107,7 +108,9 @@ async def worker_status(http: aiohttp.ClientSession, url: str, announcement: dic
 
 async def gather_status(settings: Settings, interval: float = 1.0) -> dict[str, Any]:
     """What `pingstream status` shows, as data."""
-    announcements = await latest_records(settings, topics.WORKERS)
+    deployment = await deployments.current(settings)
+    announcements = {url: a for url, a in (await latest_records(settings, topics.WORKERS)).items()
+                     if a.get("generation", 0) == deployment.generation}  # older ones serve nothing now
     probes = await latest_records(settings, topics.PROBES)
     now = time.time()
     # the newest announcement naming a partition names its owner (an older one may be a dead worker's)
@@ -132,8 +135,10 @@ async def gather_status(settings: Settings, interval: float = 1.0) -> dict[str, 
         for topic, partitions in worker.lag.items():
             lag[topic] = lag.get(topic, 0.0) + sum(partitions.values())
     return {
-        "partitions": settings.partitions,
-        "owners": {str(p): owners[p][1] if p in owners else None for p in range(settings.partitions)},
+        "partitions": deployment.partitions,
+        "generation": deployment.generation,
+        "moving_to": deployment.next_partitions if deployment.moving else None,
+        "owners": {str(p): owners[p][1] if p in owners else None for p in range(deployment.partitions)},
         "workers": [vars(worker) for worker in sorted(workers, key=lambda w: w.url)],
         "probes": [{**probe, "stale": now - probe["last_seen"] > PROBE_STALE_AFTER}
                    for probe in sorted(probes.values(), key=lambda p: (p["region"], p["id"]))],
@@ -146,7 +151,8 @@ def render(status: dict[str, Any]) -> str:
     """The status as a terminal page."""
     lines = []
     owned = sum(1 for url in status["owners"].values() if url)
-    lines.append(f"partitions  {owned}/{status['partitions']} owned")
+    moving = f"  (moving to {status['moving_to']}: pingstream rescale)" if status.get("moving_to") else ""
+    lines.append(f"partitions  {owned}/{status['partitions']} owned{moving}")
     lines.append("")
     lines.append(f"{'WORKER':<32} {'PARTITIONS':<14} {'STATE':<12} RECORDS/S")
     for worker in status["workers"]:

@@ -10,13 +10,13 @@ Kafka did not take is forgotten: the next check sends again.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import logging
 import time
 from typing import Any
 
 import orjson
 
-from engine import topics
 from engine.partitioning import entity_key
 from probe.outcome import Outcome
 
@@ -48,9 +48,11 @@ class CertificateReports:
     def __init__(self) -> None:
         self.sent: dict[str, tuple[tuple[str, bool | None], float]] = {}  # monitor -> (what, when: monotonic)
         self.sends: set[asyncio.Task] = set()
+        self.sending: Counter[str] = Counter()  # topic -> sends on their way (a rescale waits for them)
 
-    def saw(self, producer: Any, monitor_id: str, partition: int, entry: dict, region: str, outcome: Outcome,
-            observed_at: float) -> None:
+    def saw(self, producer: Any, monitor_id: str, where: tuple[str, int], entry: dict, region: str,
+            outcome: Outcome, observed_at: float) -> None:
+        """Send what the check saw of the monitor's certificate to `where` (topic, partition), unless sent lately."""
         if outcome.certificate is None or producer is None:
             return
         message = observation(monitor_id, region, entry["spec"], outcome, observed_at)
@@ -62,15 +64,18 @@ class CertificateReports:
             self.sent.clear()
         self.sent[monitor_id] = (what, now)
         envelope = orjson.dumps({"observations": [message], "org_id": entry.get("org_id")})
-        task = asyncio.create_task(self._send(producer, monitor_id, partition, envelope))
+        task = asyncio.create_task(self._send(producer, monitor_id, where, envelope))
         self.sends.add(task)
         task.add_done_callback(self.sends.discard)
 
-    async def _send(self, producer: Any, monitor_id: str, partition: int, envelope: bytes) -> None:
+    async def _send(self, producer: Any, monitor_id: str, where: tuple[str, int], envelope: bytes) -> None:
+        topic, partition = where
+        self.sending[topic] += 1
         try:
-            await producer.send_and_wait(topics.CERTIFICATES, envelope, key=entity_key(monitor_id),
-                                         partition=partition)
+            await producer.send_and_wait(topic, envelope, key=entity_key(monitor_id), partition=partition)
         except Exception as exc:
             log.warning("Kafka did not take the certificate of %s (%r); the next check sends it again",
                         monitor_id, exc)
             self.sent.pop(monitor_id, None)
+        finally:
+            self.sending[topic] -= 1

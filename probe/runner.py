@@ -24,6 +24,7 @@ import os
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -32,7 +33,9 @@ import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
+from engine import deployment as deployments
 from engine import following, topics
+from engine.deployment import Ingest
 from engine.directory import MONITOR
 from engine.metrics import (PROBE_CHECKS, PROBE_IN_FLIGHT, PROBE_MONITORS, PROBE_RESULTS_PENDING, PROBE_SCHEDULE_LAG,
                             serve_metrics)
@@ -95,6 +98,10 @@ class Probe:
         self.started_at = time.time()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        #: where results go: this generation's topics, or the next one's while a rescale moves the deployment
+        self.ingest = Ingest(topics.GENERATION, settings.partitions)
+        self.sending: Counter[int] = Counter()  # generation -> result envelopes on their way
+        self.restart = False                    # a rescale finished: run again on the new generation
         self.checks_made, self.lateness = PROBE_CHECKS.labels(region), PROBE_SCHEDULE_LAG.labels(region)
         # read at scrape time only
         PROBE_MONITORS.labels(region).set_function(lambda: len(self.schedule.monitors))
@@ -103,8 +110,35 @@ class Probe:
 
     # -- lifecycle ------------------------------------------------------------
 
+    # -- a rescale (engine/deployment.py) ---------------------------------------
+
+    def route(self, topic: str, monitor_id: str, partition: int) -> tuple[str, int]:
+        """Where something about `monitor_id` (found in `partition` of this generation's directory) goes now."""
+        if self.ingest.generation == topics.GENERATION:
+            return topic, partition
+        return self.ingest.topic(topic), self.ingest.partition_of(monitor_id)
+
+    def _acknowledge(self) -> int | None:
+        generation = self.ingest.generation
+        if any(n for sent_to, n in self.sending.items() if sent_to != generation) or any(
+                n for topic, n in self.certificates.sending.items() if topic != topics.named(topic, generation)):
+            return None
+        return generation
+
+    def _on_deployment(self, deployment: deployments.Deployment, stop: asyncio.Event) -> None:
+        self.ingest = Ingest(*deployment.ingest)
+        if deployment.state == deployments.ACTIVE and deployment.generation != topics.GENERATION:
+            log.warning("the deployment moved to %d partitions: this probe starts again on it", deployment.partitions)
+            self.restart = True
+            stop.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
+        current = await deployments.joinable(s, "probe")
+        topics.use_generation(current.generation)
+        self.ingest = Ingest(*current.ingest)
+        watch = deployments.Watch(s, f"probe:{self.id}", lambda d: self._on_deployment(d, stop), self._acknowledge)
+        await watch.start()
         self.producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", linger_ms=5,
                                          max_request_size=4 * 1024 * 1024)
         self.consumer = AIOKafkaConsumer(
@@ -129,6 +163,7 @@ class Probe:
             await asyncio.gather(*self.in_flight, return_exceptions=True)
             await self._send_pending()
             await self._publish(None)  # gone: no longer listed
+            await watch.stop()
             await self.consumer.stop()
             await self.producer.stop()
 
@@ -186,8 +221,9 @@ class Probe:
                     outcome = down(f"timeout after {spec['timeout_seconds']} s")
             result = outcome.as_result(monitor_id, self.region, checked_at)
             result["id"], result["probe"] = uuid.uuid4().hex, self.id
-            self.certificates.saw(self.producer, monitor_id, scheduled.partition, scheduled.entry, self.region,
-                                  outcome, checked_at)
+            self.certificates.saw(self.producer, monitor_id, self.route(topics.CERTIFICATES, monitor_id,
+                                                                       scheduled.partition),
+                                  scheduled.entry, self.region, outcome, checked_at)
             self.pending.setdefault(scheduled.partition, []).append(result)
             self.has_pending.set()
             self.checked += 1
@@ -209,14 +245,26 @@ class Probe:
     async def _send_pending(self) -> bool:
         """Send every pending result, an envelope per partition (acks=all); False if Kafka refused some."""
         taken, self.pending = self.pending, {}
+        ingest = self.ingest
+        if ingest.generation != topics.GENERATION:  # a rescale is moving the deployment: the new partitions
+            moved: dict[int, list[dict]] = {}
+            for results in taken.values():
+                for result in results:
+                    moved.setdefault(ingest.partition_of(result["monitor_id"]), []).append(result)
+            taken = moved
+        topic = ingest.topic(topics.CHECK_RESULTS)
         sends = []
         for partition, results in taken.items():
             for start in range(0, len(results), ENVELOPE_RESULTS):
                 chunk = results[start:start + ENVELOPE_RESULTS]
-                sends.append((partition, chunk, self._send(partition, chunk)))
+                sends.append((partition, chunk, self._send(topic, partition, chunk)))
         ok = True
-        for (partition, chunk, send), outcome in zip(sends, await asyncio.gather(*(s for _, _, s in sends),
-                                                                                  return_exceptions=True)):
+        self.sending[ingest.generation] += 1
+        try:
+            outcomes = await asyncio.gather(*(s for _, _, s in sends), return_exceptions=True)
+        finally:
+            self.sending[ingest.generation] -= 1
+        for (partition, chunk, send), outcome in zip(sends, outcomes):
             if isinstance(outcome, BaseException):
                 ok = False
                 log.warning("Kafka did not take %d results of partition %d (%r); sending them again",
@@ -225,9 +273,8 @@ class Probe:
         self._bound_pending()
         return ok
 
-    async def _send(self, partition: int, results: list[dict]) -> None:
-        await self.producer.send_and_wait(topics.CHECK_RESULTS, orjson.dumps({"results": results}),
-                                          partition=partition)
+    async def _send(self, topic: str, partition: int, results: list[dict]) -> None:
+        await self.producer.send_and_wait(topic, orjson.dumps({"results": results}), partition=partition)
 
     def _bound_pending(self) -> None:
         total = sum(len(results) for results in self.pending.values())
@@ -315,9 +362,12 @@ def run_probe(settings: Settings, region: str) -> None:
         metrics = await serve_probe_metrics(settings)
         try:
             async with ProbeSession(tls_context=verifying_context(settings.probe_ca_file)) as session:
-                await Probe(settings, region, lambda spec: run_check(spec, session)).run(stop)
+                probe = Probe(settings, region, lambda spec: run_check(spec, session))
+                await probe.run(stop)
+                return probe.restart
         finally:
             if metrics is not None:
                 await metrics.cleanup()
 
-    asyncio.run(main())
+    if asyncio.run(main()):
+        deployments.restart_process("the deployment moved to a new generation of topics")

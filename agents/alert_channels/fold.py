@@ -175,7 +175,7 @@ class AlertChannelFold:
     def launch(self) -> None:
         """Start the attempts the last fold made due (its state is durable by now)."""
         launching, self.to_launch = self.to_launch, []
-        owned_now = ownership.assigned(self.engine.app)
+        owned_now = set() if ownership.paused(self.engine.app) else ownership.assigned(self.engine.app)
         for partition, key in launching:
             if key in self.in_flight or partition not in owned_now:
                 continue

@@ -223,7 +223,8 @@ class NotificationFold:
             if claim is not None and not claim.done():
                 claim.set_result(won)
         launching, self.to_launch = self.to_launch, []
-        owned_now, now = ownership.assigned(self.engine.app), time.time()
+        owned_now = set() if ownership.paused(self.engine.app) else ownership.assigned(self.engine.app)
+        now = time.time()
         for partition, key in launching:
             if key in self.in_flight or partition not in owned_now:
                 continue

@@ -41,7 +41,7 @@ async def test_a_certificate_is_sent_when_it_changes_and_again_only_after_a_whil
     monkeypatch.setattr("probe.certificates.time.monotonic", lambda: clock[0])
 
     def check(outcome: Outcome) -> None:
-        reports.saw(producer, "mon_a", 2, ENTRY, "eu", outcome, 1_795_000_000.0)
+        reports.saw(producer, "mon_a", ("certificates", 2), ENTRY, "eu", outcome, 1_795_000_000.0)
 
     check(Outcome("up", certificate=certificate("a")))
     check(Outcome("up", certificate=certificate("a")))                 # the same: not again
@@ -61,9 +61,9 @@ async def test_a_certificate_is_sent_when_it_changes_and_again_only_after_a_whil
 
 async def test_a_send_kafka_did_not_take_is_made_again_by_the_next_check() -> None:
     reports, failing = CertificateReports(), Producer(fail=True)
-    reports.saw(failing, "mon_a", 2, ENTRY, "eu", Outcome("up", certificate=certificate("a")), 1_795_000_000.0)
+    reports.saw(failing, "mon_a", ("certificates", 2), ENTRY, "eu", Outcome("up", certificate=certificate("a")), 1_795_000_000.0)
     await asyncio.gather(*reports.sends)
     working = Producer()
-    reports.saw(working, "mon_a", 2, ENTRY, "eu", Outcome("up", certificate=certificate("a")), 1_795_000_060.0)
+    reports.saw(working, "mon_a", ("certificates", 2), ENTRY, "eu", Outcome("up", certificate=certificate("a")), 1_795_000_060.0)
     await asyncio.gather(*reports.sends)
     assert len(working.sent) == 1
