@@ -25,11 +25,12 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.run import PARTITIONS, backlog_folded, create_monitors, start_cluster
+from bench.run import PARTITIONS, create_monitors, start_cluster
 from engine import topics
 from engine.broker import EmbeddedBroker
 from engine.partitioning import partition_for
-from engine.rescale import _end_offsets, rescale
+from engine.deployment import Deployment
+from engine.rescale import _end_offsets, _lag, rescale
 from tests.integration.cluster import wait_for
 
 HOUR = 3600
@@ -103,7 +104,8 @@ def main() -> None:
             monitors = create_monitors(client, args.monitors)
             started = time.perf_counter()
             results = asyncio.run(produce_history(settings.bootstrap_servers, monitors, args.days))
-            wait_for("the history to be folded", lambda: backlog_folded(cluster, worker), 1800, interval=1.0)
+            folding = Deployment(0, PARTITIONS)  # folded means committed: the worker group has no lag left
+            wait_for("the history to be folded", lambda: not asyncio.run(_lag(settings, folding)), 1800, interval=2.0)
             print(f"{results:,} results over {args.days} days produced and folded in "
                   f"{time.perf_counter() - started:.0f} s", flush=True)
             records, read_seconds = asyncio.run(read_changelog(settings, PARTITIONS))
