@@ -177,6 +177,10 @@ def stored_secret(data_dir, name: str) -> str:
     return path.read_text().strip()
 
 
+RESTART_WINDOW = 60.0      # seconds: `up` starts a process that died again, unless it died this often in them
+RESTARTS_PER_WINDOW = 5
+
+
 def worker_roles(settings: Settings, workers: int) -> list[tuple[str, list[str], dict[str, str]]]:
     """`workers` workers, each on its own port from worker_port on (its data directory is named by it)."""
     if workers == 1:
@@ -243,10 +247,12 @@ def run_up(settings: Settings, workers: int = 1) -> None:
         roles += [(f"probe-{region}", ["probe", "--region", region],  # one metrics port each
                    {"PINGSTREAM_PROBE_PORT": str(settings.probe_port + n) if settings.probe_port else "0"})
                   for n, region in enumerate(regions)]
-        for name, argv, own_env in roles:
+        def spawn(name: str, argv: list[str], own_env: dict[str, str]) -> subprocess.Popen:
             with open(logs / f"{name}.log", "ab") as out:
-                processes.append(subprocess.Popen([sys.executable, "-m", "pingstream.cli", *argv],
-                                                  env={**env, **own_env}, stdout=out, stderr=subprocess.STDOUT))
+                return subprocess.Popen([sys.executable, "-m", "pingstream.cli", *argv],
+                                        env={**env, **own_env}, stdout=out, stderr=subprocess.STDOUT)
+
+        processes.extend(spawn(*role) for role in roles)
         api = f"http://{settings.api_host}:{settings.api_port}"
         wait_ok(f"{api}/v1/health-check", processes, time.monotonic() + 120, "the API did not become healthy")
         if not resumed:  # a resumed key was working, unless someone revoked it since: no reason to wait on it
@@ -270,7 +276,7 @@ pingstream is up.
   try           curl -H "Authorization: Bearer $(cat {key_file})" {api}/v1/monitors
   mail          {f"via {settings.smtp_host}" if settings.smtp_host else f"{data_dir / 'outbox'}/  (sign-up codes, invitations: no PINGSTREAM_SMTP_HOST set)"}
   logs          {logs}/
-Ctrl-C stops everything.
+Ctrl-C stops everything; a process that dies is started again.
 """, flush=True)
         stop = False
 
@@ -280,7 +286,19 @@ Ctrl-C stops everything.
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        while not stop and all(process.poll() is None for process in processes):
+        restarts: dict[str, list[float]] = {}
+        while not stop:
+            for n, process in enumerate(processes):  # a process that dies is started again, as a supervisor would
+                if process.poll() is None:
+                    continue
+                name, now = roles[n][0], time.monotonic()
+                recent = restarts[name] = [at for at in restarts.get(name, []) if at > now - RESTART_WINDOW] + [now]
+                if len(recent) > RESTARTS_PER_WINDOW:
+                    raise SystemExit(f"pingstream: {name} exited {len(recent)} times within {RESTART_WINDOW:g} s "
+                                     f"(last with {process.returncode}); see {logs / name}.log")
+                log.warning("%s exited with %s; starting it again (its log: %s)", name, process.returncode,
+                            logs / f"{name}.log")
+                processes[n] = spawn(*roles[n])
             if broker is not None and not broker.running:
                 if not broker.durable:
                     raise SystemExit("pingstream: the embedded broker exited, and its data with it; see "

@@ -30,7 +30,22 @@ def free_port_is(port: int) -> bool:
     return True
 
 
-def test_up_with_two_workers_splits_the_partitions_between_them_and_status_shows_both(tmp_path: Path) -> None:
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every process whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat, command = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append((int(entry.name), command.replace(b"\0", b" ").decode()))
+    return found
+
+
+def test_up_with_two_workers_shares_the_partitions_shows_both_and_starts_a_dead_one_again(tmp_path: Path) -> None:
     worker_port, api_port = two_free_ports(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("PINGSTREAM_")}
     env.update({"PINGSTREAM_DATA_DIR": str(tmp_path), "PINGSTREAM_WORKER_PORT": str(worker_port),
@@ -60,6 +75,15 @@ def test_up_with_two_workers_splits_the_partitions_between_them_and_status_shows
         assert set(status["owners"].values()) == set(urls)
         owned = sorted(p for w in status["workers"] for p in w["partitions"])
         assert owned == [0, 1, 2, 3]
+        # a worker that dies is started again by `up`, on its port, and takes its share back
+        victim = next(pid for pid, command in children(up.pid) if "pingstream.cli worker" in command)
+        os.kill(victim, signal.SIGKILL)
+        wait_for("`up` to start the dead worker again", lambda: any(
+            pid != victim and "pingstream.cli worker" in command for pid, command in children(up.pid)) and len(
+            [c for c in children(up.pid) if "pingstream.cli worker" in c[1]]) == 2, 30, interval=0.5)
+        status = wait_for("both workers to serve partitions again", shared, 90, interval=0.5)
+        assert sorted(p for w in status["workers"] for p in w["partitions"]) == [0, 1, 2, 3]
+        assert up.poll() is None and "worker" in output.read_text() and "starting it again" in output.read_text()
     finally:
         up.send_signal(signal.SIGINT)
         try:
