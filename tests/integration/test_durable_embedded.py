@@ -26,7 +26,7 @@ from engine.broker import free_port
 from tests.integration.cluster import ROOT, Client, wait_for
 from tests.integration.crash_scenario import make_batches, post_all
 
-BANNER_END = "Ctrl-C stops everything."
+BANNER_END = "Ctrl-C stops everything"
 
 
 @dataclass
@@ -125,7 +125,8 @@ def test_up_after_up_shows_the_same_monitors_statistics_and_key(durable_up: dict
     wait_for("the new result to be counted", lambda: api.get(uptime).body["data"]["total_checks"] == 5, 30)
 
 
-def test_a_broker_killed_under_load_comes_back_with_every_result_counted_once(durable_up: dict) -> None:
+@pytest.mark.parametrize("program", ["tansu", "weed"])  # the broker, then the storage under it
+def test_a_broker_killed_under_load_comes_back_with_every_result_counted_once(durable_up: dict, program: str) -> None:
     up: Up = durable_up["up"]
     api = Client(up.api, up.key)
     monitors = []
@@ -141,9 +142,9 @@ def test_a_broker_killed_under_load_comes_back_with_every_result_counted_once(du
 
     def kill_when_busy() -> None:
         time.sleep(2.0)  # posting all along: results are in flight through the API and the worker
-        pid = up.child_pid("tansu")
+        pid = up.child_pid(program)
         os.kill(pid, signal.SIGKILL)
-        wait_for("`up` to start the broker again", lambda: up.child_pid("tansu") != pid, 30, 0.1)
+        wait_for(f"`up` to start {program} again", lambda: up.child_pid(program) != pid, 30, 0.1)
         killed.append(pid)
 
     killer = threading.Thread(target=kill_when_busy, daemon=True)
@@ -164,5 +165,5 @@ def test_a_broker_killed_under_load_comes_back_with_every_result_counted_once(du
         got = counts()
         lost = sum(max(0, want[m][0] - got[m][0]) for m in monitors)
         twice = sum(max(0, got[m][0] - want[m][0]) for m in monitors)
-        raise AssertionError(f"after a SIGKILL of the broker: {lost} lost, {twice} counted twice") from None
+        raise AssertionError(f"after a SIGKILL of {program}: {lost} lost, {twice} counted twice") from None
     assert up.popen.poll() is None
