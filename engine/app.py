@@ -10,7 +10,7 @@ from pathlib import Path
 
 import faust
 
-from engine import metrics, topics, uncommitted_seek
+from engine import commit_holds, metrics, topics, uncommitted_seek
 from engine.org_config import OrgConfig
 from engine.settings import Settings
 from tables import heartbeat_data, monitor_data, webhook_data
@@ -113,7 +113,8 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         logging_config=None,
     )
-    uncommitted_seek.install()  # a Faust defect on any broker: see the module
+    uncommitted_seek.install()  # Faust defects on any broker: see the modules
+    commit_holds.install()
     if settings.on_tansu:
         from engine import tansu_fetch_wait, tansu_offsets
 

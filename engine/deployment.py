@@ -15,10 +15,10 @@ partitions) to g+1 (N partitions) goes through three states:
     active    {generation: g+1, partitions: N}: workers start on g+1, restore
               that state and fold the ingest that waited.
 
-Every process that produces ingest (API processes, workers' mounted API,
-probes) also publishes, every ACK_EVERY seconds, which generation its ingest
-goes to (key `ack:<process>`), once nothing it sent elsewhere is still in
-flight. The rescale waits for every live process to say g+1 before it counts
+While a move is in progress, every process that produces ingest (API
+processes, workers' mounted API, probes) publishes, every ACK_EVERY seconds,
+which generation its ingest goes to (key `ack:<process>`), once nothing it
+sent elsewhere is still in flight. The rescale waits for every live process to say g+1 before it counts
 on g's topics having stopped growing.
 """
 from __future__ import annotations
@@ -230,7 +230,8 @@ class Watch:
         await producer.start()
         try:
             while True:
-                generation = self.acknowledge()
+                # only a move needs them: a deployment at rest writes nothing here
+                generation = self.acknowledge() if self.current is not None and self.current.moving else None
                 if generation is not None:
                     try:
                         key, value = ack_record(self.process, generation)

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Protocol
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from engine import topics
+from engine import commit_holds, topics
 from engine.dead_letters import DeadLetters
 from engine.metrics import RECORDS
 from engine.partitioning import entity_key, partition_for
@@ -100,6 +100,7 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
     behind: dict[Any, int] = {}
     watcher = None
     if hasattr(app, "consumer"):
+        commit_holds.hold(app.consumer, behind)  # nothing is committed past what it holds
         watcher = asyncio.ensure_future(keep_reading_behind(app, behind))
     try:
         async for events in stream.take_events(take, within=within):
@@ -145,8 +146,11 @@ async def fold_events(state: StateStore, fold: Fold, topic: str, events: list[An
                                        f"failed: {exc!r}")
                 state.forget_cached()
         cut_in = await state.flush()
-    except BaseException:
+    except BaseException:  # cancelled (a stop, a rebalance) or failed mid-batch: all of it is read again
         never_acked(events)
+        if behind is not None:
+            for event in events:
+                left_behind(behind, event.message)
         raise
     unsettled = [event for event, epoch in folded if epoch != cut_in]
     if stale or unsettled:
