@@ -1,7 +1,8 @@
 """`pingstream rescale`: 4 → 8 → 3 partitions under a stream of results and check-ins, each move killed once.
 
 Through the public surface only: the CLI moves the deployment while a poster
-keeps sending results and pings and a reader keeps reading. Afterwards every
+keeps sending results and check-ins, a reader keeps reading and a probe keeps
+checking. Afterwards every
 accepted result and ping is counted exactly once, every resource is readable,
 ingest was never refused, and reads answered 503 (with Retry-After) at most.
 """
@@ -93,6 +94,10 @@ def test_rescale_4_to_8_to_3_under_ingest_loses_and_repeats_nothing(tmp_path: Pa
         org_id, key = cluster.new_org()
         api = ready_client(cluster, key)
         monitors = [create(api, name=f"rescale {n}", regions=[])["id"] for n in range(MONITORS)]
+        # a probe checks one more monitor (the API's health check) every 10 s, and must follow every move
+        cluster.start_probe("eu")
+        watched = create(api, name="watched", url=f"{api_process.url}/v1/health-check", regions=["eu"],
+                         interval_seconds=10, timeout_seconds=5)["id"]
         heartbeats = []
         for n in range(HEARTBEATS):
             created = api.post("/v1/heartbeats", {"name": f"rescale {n}", "interval": 3600, "grace": 3600})
@@ -145,13 +150,17 @@ def test_rescale_4_to_8_to_3_under_ingest_loses_and_repeats_nothing(tmp_path: Pa
             raise AssertionError(f"counted vs posted: {seen}") from None
 
         # every resource is where the new count puts it, and readable
-        assert api.get("/v1/monitors").body["meta"]["total"] == MONITORS
+        assert api.get("/v1/monitors").body["meta"]["total"] == MONITORS + 1
         for mid in monitors:
             assert api.get(f"/v1/monitors/{mid}").status == 200
         for hid in heartbeats:
             assert api.get(f"/v1/heartbeats/{hid}").status == 200
         for path, response in others.items():
             assert api.get(f"{path}/{response.body['data']['id']}").status == 200, path
+        # the probe went on checking on the last generation: its results are counted there
+        checked = api.get(f"/v1/monitors/{watched}/uptime").body["data"]["total_checks"]
+        wait_for("a check by the probe after the moves", lambda: api.get(
+            f"/v1/monitors/{watched}/uptime").body["data"]["total_checks"] > checked, 60, interval=1.0)
         # and commands work again, on the new partitions
         assert api.post("/v1/monitors", {"name": "after", "url": "https://example.com", "regions": []}).status == 201
         health = Client(api_process.url).get("/v1/health-check", headers={"X-Pingstream-Internal": cluster.token})
