@@ -27,7 +27,7 @@ from tests.mailbox import Mailbox
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
-EXAMPLES_PER_OPERATION = 5
+EXAMPLES_PER_OPERATION = 3
 KEY_PROCESSES = 3           # schemathesis processes side by side over the operations an API key can reach
 #: what ends the credentials in use (a key can revoke itself; a person can sign out, go, or delete their team)
 ENDING = ("DELETE /v1/keys/{id}", "DELETE /v1/team/{id}", "DELETE /v1/auth", "DELETE /v1/customer")
