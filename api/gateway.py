@@ -223,12 +223,7 @@ class Gateway:
         return [TopicPartition(topics.DIRECTORY, p) for p in range(self.partitions)]
 
     async def _end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        ends = await self.registry.end_offsets(tps)
-        if self.settings.on_tansu:
-            from engine.tansu_offsets import true_end_offsets
-
-            ends = await true_end_offsets(self.settings.bootstrap_servers, tps, ends)
-        return ends
+        return await following.end_offsets(self.settings, self.registry, tps)
 
     async def _catch_up(self, tps: list[TopicPartition]) -> None:
         """Read API keys, worker announcements and the directory up to now before serving anything."""

@@ -30,7 +30,8 @@ from engine import topics
 from engine.broker import EmbeddedBroker
 from engine.partitioning import partition_for
 from engine.deployment import Deployment
-from engine.rescale import _end_offsets, _lag, rescale
+from engine.following import end_offsets
+from engine.rescale import _lag, rescale
 from tests.integration.cluster import wait_for
 
 HOUR = 3600
@@ -73,7 +74,7 @@ async def read_changelog(settings, partitions: int) -> tuple[int, float]:
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         started = time.perf_counter()
-        ends = await _end_offsets(settings, consumer, tps)
+        ends = await end_offsets(settings, consumer, tps)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         records = 0

@@ -107,14 +107,12 @@ def initial(settings: Settings) -> Deployment:
 
 def generation_settings(settings: Settings, deployment: Deployment) -> Settings:
     """The settings of a worker of `deployment`'s current generation: its partitions and consumer group."""
-    app_id = settings.app_id if deployment.generation == 0 else f"{settings.app_id}.g{deployment.generation}"
-    return replace(settings, partitions=deployment.partitions, app_id=app_id)
+    return replace(settings, partitions=deployment.partitions, app_id=app_id_of(settings, deployment.generation))
 
 
 def app_id_of(settings: Settings, generation: int) -> str:
     """The worker group (and changelog prefix) of a generation; `settings.app_id` names generation 0's."""
-    base = settings.app_id.rsplit(".g", 1)[0] if ".g" in settings.app_id else settings.app_id
-    return base if generation == 0 else f"{base}.g{generation}"
+    return settings.app_id if generation == 0 else f"{settings.app_id}.g{generation}"
 
 
 async def read(settings: Settings, *, acks: bool = False) -> tuple[Deployment, dict[str, dict]]:

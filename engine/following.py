@@ -9,6 +9,16 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+async def end_offsets(settings: Any, consumer: Any, tps: list[Any]) -> dict[Any, int]:
+    """Where each of `tps` ends now, as `consumer` asks the broker; corrected on Tansu (engine/tansu_offsets.py)."""
+    ends = await consumer.end_offsets(tps)
+    if settings.on_tansu:
+        from engine.tansu_offsets import true_end_offsets
+
+        ends = await true_end_offsets(settings.bootstrap_servers, tps, ends)
+    return ends
+
+
 async def batches(consumer: Any, what: str, retry_after: float = 0.5) -> AsyncIterator[dict]:
     """Every batch `consumer` fetches, forever; a failed fetch is logged and tried again after `retry_after` s."""
     while True:

@@ -28,7 +28,7 @@ import mode
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from engine import topics
+from engine import following, topics
 from engine.settings import Settings
 from tables.conditions import Condition, compile_conditions
 
@@ -156,11 +156,7 @@ def follow(settings: Settings, replica: OrgConfig) -> type[mode.Service]:
         async def _catch_up(self) -> None:
             while True:
                 try:
-                    ends = await self.consumer.end_offsets([self.tp])
-                    if settings.on_tansu:
-                        from engine.tansu_offsets import true_end_offsets
-
-                        ends = await true_end_offsets(settings.bootstrap_servers, [self.tp], ends)
+                    ends = await following.end_offsets(settings, self.consumer, [self.tp])
                     while await self.consumer.position(self.tp) < ends[self.tp]:
                         self._apply(await self.consumer.getmany(self.tp, timeout_ms=200))
                     return

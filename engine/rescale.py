@@ -40,7 +40,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from engine import deployment as deployments
-from engine import topics
+from engine import following, topics
 from engine.deployment import Deployment
 from engine.partitioning import partition_for
 from engine.settings import Settings
@@ -176,7 +176,7 @@ async def _lag(settings: Settings, moving: Deployment) -> dict[str, int]:
                                 enable_auto_commit=False)
     await consumer.start()
     try:
-        ends = await _end_offsets(settings, consumer, tps)
+        ends = await following.end_offsets(settings, consumer, tps)
         lag: dict[str, int] = {}
         for tp in tps:
             committed = await consumer.committed(tp) or 0
@@ -186,16 +186,6 @@ async def _lag(settings: Settings, moving: Deployment) -> dict[str, int]:
         return lag
     finally:
         await consumer.stop()
-
-
-async def _end_offsets(settings: Settings, consumer: AIOKafkaConsumer,
-                       tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-    ends = await consumer.end_offsets(tps)
-    if settings.on_tansu:
-        from engine.tansu_offsets import true_end_offsets
-
-        ends = await true_end_offsets(settings.bootstrap_servers, tps, ends)
-    return ends
 
 
 async def _wait_until_drained(settings: Settings, moving: Deployment, say: Callable[[str], None],
@@ -255,7 +245,7 @@ async def _copy_state(settings: Settings, copying: Deployment, report: Report, s
     await producer.start()
     try:
         tps = [TopicPartition(old_topic, p) for p in range(copying.partitions)]
-        ends = await _end_offsets(settings, consumer, tps)
+        ends = await following.end_offsets(settings, consumer, tps)
         merged: dict[tuple[int, bytes], bytes] = {}
         for tp in tps:
             state = await _read_partition(settings, consumer, tp, ends[tp])
@@ -310,7 +300,7 @@ async def _copy_followed(settings: Settings, copying: Deployment, report: Report
         for base, home_of in FOLLOWED.items():
             old, new = topics.named(base, copying.generation), topics.named(base, copying.next_generation)
             tps = [TopicPartition(old, p) for p in range(copying.partitions)]
-            ends = await _end_offsets(settings, consumer, tps)
+            ends = await following.end_offsets(settings, consumer, tps)
             for tp in tps:
                 sends = []
                 for key, value in (await _read_partition(settings, consumer, tp, ends[tp])).items():
