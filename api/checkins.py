@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from api.gateway import EngineUnavailable, Gateway, Ingest
+from api.gateway import Gateway, Ingest
 from engine import topics
 from schemas.heartbeat import MAX_BODY, MAX_MESSAGE
 
@@ -141,12 +141,8 @@ class CheckInIngest:
 
     async def _produce(self, where: tuple[Ingest, int], checkins: list[dict]) -> list[None]:
         ingest, partition = where
-        try:
-            sent = await self.gateway.producer.send(ingest.topic(topics.HEARTBEATS),
-                                                    orjson.dumps({"checkins": checkins}), partition=partition)
-            await sent
-        except Exception as exc:
-            raise EngineUnavailable(f"Kafka did not take the check-in: {exc!r}") from exc
+        await self.gateway.produce(ingest.topic(topics.HEARTBEATS), orjson.dumps({"checkins": checkins}),
+                                   partition=partition, what="the check-in")
         return [None] * len(checkins)
 
 

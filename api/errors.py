@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiokafka.errors import KafkaError
 
 from api.gateway import EngineUnavailable
 from engine.responses import error_response
@@ -34,6 +35,10 @@ async def error_middleware(request: web.Request, handler):
             return error_response(503, "rescaling", f"{exc}. Retry in {exc.retry_after} seconds.", None,
                                   {"Retry-After": str(exc.retry_after)})
         return error_response(503, "unavailable", f"{exc}. Retry in a few seconds.", None, {"Retry-After": "2"})
+    except KafkaError as exc:  # a write the broker refused: nothing was acknowledged, so never a 202
+        log.warning("Kafka refused a write for %s %s: %r", request.method, request.path, exc)
+        return error_response(503, "unavailable", f"Kafka did not take the request ({type(exc).__name__}); "
+                              "nothing was acknowledged. Retry in a few seconds.", None, {"Retry-After": "2"})
     except web.HTTPException as exc:
         if exc.status >= 400:
             code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status, "http_error")

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from api.directory import Directory
 from api.status_page_views import StatusPageViews
@@ -413,8 +414,8 @@ class Gateway:
         self.refuse_while_moving()
         command = {"id": request_id or uuid.uuid4().hex, "kind": kind, "org_id": org_id, "entity_id": entity_id,
                    "body": body, "at": time.time()}
-        await self.producer.send_and_wait(topics.COMMANDS, orjson.dumps(command), key=entity_key(entity_id),
-                                          partition=partition_for(entity_id, self.partitions))
+        await self.produce(topics.COMMANDS, orjson.dumps(command), key=entity_key(entity_id),
+                           partition=partition_for(entity_id, self.partitions), what="the command")
 
     async def command(self, kind: str, org_id: str, entity_id: str, body: Any = None) -> tuple[int, Any]:
         """Send a command to the entity's partition and wait for the owning agent's answer."""
@@ -462,13 +463,33 @@ class Gateway:
     async def produce_results(self, ingest: Ingest, org_id: str, by_partition: dict[int, list[dict]]) -> None:
         """One envelope per partition of `ingest`; returns once Kafka acknowledged every one (acks=all)."""
         topic = ingest.topic(topics.CHECK_RESULTS)
-        sends = [
-            await self.producer.send(
-                topic, orjson.dumps({"org_id": org_id, "results": results}), partition=partition,
-            )
-            for partition, results in by_partition.items()
-        ]
-        await asyncio.gather(*sends)
+        await asyncio.gather(*[self.produce(topic, orjson.dumps({"org_id": org_id, "results": results}),
+                                            partition=partition, what="the check results")
+                               for partition, results in by_partition.items()])
+
+    async def produce(self, topic: str, value: bytes, *, partition: int, key: bytes | None = None,
+                      what: str = "the request") -> None:
+        """Returns once Kafka acknowledged the record (acks=all); a broker that fails is asked again.
+
+        Never a false 202, and no half-stored batch either: when a batch spans
+        partitions and one of them fails (a broker restarting, its storage gone
+        for a moment), answering 503 would make the client send the stored
+        part again, counted twice. So a failed record is sent again until the
+        request timeout; only then does the client hear 503.
+        """
+        deadline = time.monotonic() + self.settings.request_timeout
+        pause = 0.1
+        while True:
+            try:
+                await (await self.producer.send(topic, value, key=key, partition=partition))
+                return
+            except KafkaError as exc:
+                if time.monotonic() + pause > deadline:
+                    raise EngineUnavailable(f"Kafka did not take {what} within {self.settings.request_timeout:g} s "
+                                            f"({exc!r}); is the broker running?") from exc
+                log.warning("Kafka did not take a record for %s[%d] (%r); sending it again", topic, partition, exc)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     # -- reads ----------------------------------------------------------------
 

@@ -106,9 +106,9 @@ async def receive_event(request: web.Request) -> web.Response:
     except orjson.JSONDecodeError:
         event["text"] = raw.decode("utf-8", "replace")
     with gateway.ingesting() as ingest:
-        await gateway.producer.send_and_wait(ingest.topic(topics.WEBHOOK_EVENTS),
-                                             orjson.dumps({"org_id": org_id, "events": [event]}),
-                                             key=entity_key(webhook_id), partition=ingest.partition_of(webhook_id))
+        await gateway.produce(ingest.topic(topics.WEBHOOK_EVENTS), orjson.dumps({"org_id": org_id, "events": [event]}),
+                              key=entity_key(webhook_id), partition=ingest.partition_of(webhook_id),
+                              what="the webhook event")
     return json_response({"data": {"id": event["id"], "ip": event["ip"], "content_type": event["content_type"],
                                    "parsed": "json" in event}}, 202)
 
