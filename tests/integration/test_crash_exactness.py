@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from engine.partitioning import entity_key, partition_for
 from tables.monitor_state import MonitorState, apply_result
@@ -85,11 +86,55 @@ async def produce(bootstrap: str, results: list[tuple[str, dict]], partitions: i
         await producer.stop()
 
 
-def assert_exact(api: Client, expected: dict[str, Expected]) -> None:
+async def stored_per_monitor(bootstrap: str, partitions: int) -> Counter[str]:
+    """How many results of each monitor `check-results` holds (envelopes and single results)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition("check-results", p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        stored: Counter[str] = Counter()
+        while batch := await consumer.getmany(timeout_ms=1000):
+            for record in (r for records in batch.values() for r in records):
+                value = orjson.loads(record.value)
+                stored.update(item["monitor_id"] for item in value.get("results", [value]))
+        return stored
+    finally:
+        await consumer.stop()
+
+
+def why_not_counted(cluster: Cluster, api: Client, expected: dict[str, Expected]) -> str:
+    """Where the missing results are: per partition, counted vs in Kafka vs produced; what the workers say."""
+    counted = {mid: api.get(f"/v1/monitors/{mid}/uptime?period=24h").body["data"]["total_checks"] for mid in expected}
+    stored = asyncio.run(stored_per_monitor(bootstrap_of(cluster), cluster.partitions))
+    rows: dict[int, list[int]] = {}
+    for mid, e in expected.items():
+        row = rows.setdefault(partition_for(mid, cluster.partitions), [0, 0, 0])
+        row[0] += counted[mid]
+        row[1] += stored[mid]
+        row[2] += e.total
+    workers = {}
+    for process in cluster.processes:
+        if process.name.startswith("worker") and process.popen.poll() is None:
+            h = health(process)
+            workers[process.name] = {k: h.get(k) for k in ("partitions", "rebalancing", "results_applied",
+                                                            "results_redelivered_and_skipped")}
+    notes = [line for process in cluster.processes if process.name.startswith("worker")
+             for line in (cluster.root / f"{process.name}.log").read_text(errors="replace").splitlines()
+             if "unfolded" in line or "did not come again" in line or "Traceback" in line]
+    return (f"(counted, in check-results, produced) per partition: {rows}; workers: {workers}; "
+            f"their logs say: {notes[-12:]}")
+
+
+def assert_exact(cluster: Cluster, api: Client, expected: dict[str, Expected]) -> None:
     def all_counted() -> bool:
         return all(api.get(f"/v1/monitors/{mid}/uptime?period=24h").body["data"]["total_checks"] >= e.total
                    for mid, e in expected.items())
-    wait_for("every result to be counted", all_counted, 180, interval=0.5)
+    try:
+        wait_for("every result to be counted", all_counted, 180, interval=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {why_not_counted(cluster, api, expected)}") from None
     usage = api.get("/v1/account/usage").body["data"]  # the organisation's per-partition counters, added up
     assert usage["checks_last_24h"] == sum(e.total for e in expected.values())
     for mid, e in expected.items():
@@ -143,7 +188,7 @@ def test_sigkill_and_restart_with_the_same_data_directory(crash_cluster: Cluster
              lambda: health(restarted)["results_applied"] + health(restarted)["results_redelivered_and_skipped"] > 0,
              30, 0.1)
     cluster.wait_serving(restarted)
-    assert_exact(api, expected)
+    assert_exact(cluster, api, expected)
     assert health(restarted)["results_redelivered_and_skipped"] > 0  # the crash really made Kafka redeliver
 
 
@@ -164,7 +209,7 @@ def test_a_second_worker_joins_and_is_sigkilled(crash_cluster: Cluster) -> None:
     wait_for("the first worker to own every partition again",
              lambda: len(health(first)["partitions"]) == cluster.partitions and not health(first)["rebalancing"],
              90, 0.2)
-    assert_exact(api, expected)
+    assert_exact(cluster, api, expected)
 
 
 def test_results_posted_through_the_api_survive_repeated_sigkills_under_contention(tmp_path) -> None:
