@@ -95,10 +95,14 @@ async def stored_per_monitor(bootstrap: str, partitions: int) -> Counter[str]:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         stored: Counter[str] = Counter()
+        seen: set[tuple[int, int]] = set()  # Tansu may hand a record out twice in one read
         while batch := await consumer.getmany(timeout_ms=1000):
             for record in (r for records in batch.values() for r in records):
-                value = orjson.loads(record.value)
-                stored.update(item["monitor_id"] for item in value.get("results", [value]))
+                if (record.partition, record.offset) not in seen:
+                    seen.add((record.partition, record.offset))
+                    value = orjson.loads(record.value)
+                    stored.update(item["monitor_id"] for item in value.get("results", [value])
+                                  if "kind" not in item)  # a monitor's control records are no results
         return stored
     finally:
         await consumer.stop()
