@@ -127,7 +127,10 @@ def why_not_counted(cluster: Cluster, api: Client, expected: dict[str, Expected]
     notes = [line for process in cluster.processes if process.name.startswith("worker")
              for line in (cluster.root / f"{process.name}.log").read_text(errors="replace").splitlines()
              if "unfolded" in line or "did not come again" in line or "Traceback" in line]
-    return (f"(counted, in check-results, produced) per partition: {rows}; workers: {workers}; "
+    short = {mid: (partition_for(mid, cluster.partitions), counted[mid], stored[mid]) for mid, e in expected.items()
+             if counted[mid] != e.total}
+    return (f"(counted, in check-results, produced) per partition: {rows}; monitors short (partition, counted, "
+            f"stored): {short}; workers: {workers}; "
             f"their logs say: {notes[-12:]}")
 
 
