@@ -26,6 +26,7 @@ from tables.monitor_state import MonitorState, apply_result
 from tests.integration.cluster import Client, Cluster, cpu_burners, wait_for
 from tests.integration.conftest import ready_client, running_cluster
 from tests.integration.crash_scenario import health, scenario
+from tests.integration.test_dead_letters import dead_letters
 
 MONITORS = 40
 PER_MONITOR = 1500     # results per monitor: 60,000 in all
@@ -129,8 +130,9 @@ def why_not_counted(cluster: Cluster, api: Client, expected: dict[str, Expected]
              if "unfolded" in line or "did not come again" in line or "Traceback" in line]
     short = {mid: (partition_for(mid, cluster.partitions), counted[mid], stored[mid]) for mid, e in expected.items()
              if counted[mid] != e.total}
+    letters = Counter(letter.get("reason", "?")[:80] for letter in asyncio.run(dead_letters(cluster)))
     return (f"(counted, in check-results, produced) per partition: {rows}; monitors short (partition, counted, "
-            f"stored): {short}; workers: {workers}; "
+            f"stored): {short}; dead letters by reason: {dict(letters)}; workers: {workers}; "
             f"their logs say: {notes[-12:]}")
 
 
