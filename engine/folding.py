@@ -98,14 +98,17 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
     # copied by a rescale, read while workers join). Should compaction remove that very record meanwhile, the
     # watcher gives up after a few seeks and the fold goes on from what is there (it keeps the last value anyway)
     behind: dict[Any, int] = {}
-    watcher = None
+    watcher = sequence = None
     if hasattr(app, "consumer"):
         commit_holds.hold(app.consumer, behind)  # nothing is committed past what it holds
-        watcher = asyncio.ensure_future(keep_reading_behind(app, behind))
+        if not any(spec.name == topic and spec.compacted for spec in topics.TOPICS):
+            sequence = Sequence(app)  # offsets without holes: one skipped is a message Faust would lose
+        watcher = asyncio.ensure_future(keep_reading_behind(app, behind, sequence))
     try:
         async for events in stream.take_events(take, within=within):
             consumed.inc(len(events))  # per batch: the fold is the hot path
-            await fold_events(state, fold, topic, events, behind if watcher is not None else None, keyed, ready)
+            await fold_events(state, fold, topic, events, behind if watcher is not None else None, keyed, ready,
+                              sequence)
             if after is not None:
                 after()
     finally:
@@ -114,7 +117,7 @@ async def fold_batches(state: StateStore, stream: Any, fold: Fold, topic: str, *
 
 
 async def fold_events(state: StateStore, fold: Fold, topic: str, events: list[Any], behind: dict[Any, int] | None,
-                      keyed: Any, ready: asyncio.Event | None) -> None:
+                      keyed: Any, ready: asyncio.Event | None, sequence: Sequence | None = None) -> None:
     """One batch: fold it, flush its state, and mark what must be read again as never acked."""
     app, clock, loop = state.app, time.perf_counter, asyncio.get_running_loop()
     base = topics.offset_base()  # positions keep growing across a rescale's generations
@@ -134,6 +137,12 @@ async def fold_events(state: StateStore, fold: Fold, topic: str, events: list[An
             if behind and not read_in_order(behind, message):
                 stale.append(event)
                 continue
+            if sequence is not None and behind is not None:
+                skipped = sequence.skipped_to(message)
+                if skipped is not None:  # read from there again before this one: keep_reading_behind seeks
+                    behind[message.tp] = min(skipped, behind.get(message.tp, skipped))
+                    stale.append(event)
+                    continue
             folded.append((event, state.epoch))
             try:
                 if keyed is not None:  # a fold of a topic whose key says what a tombstone deletes
@@ -161,6 +170,44 @@ async def fold_events(state: StateStore, fold: Fold, topic: str, events: list[An
         if behind is not None:
             for event in stale + unsettled:
                 left_behind(behind, event.message)
+
+
+class Sequence:
+    """The offset each partition's fold expects next, in this assignment, on a topic that is not compacted.
+
+    Faust's consumer can hand out a message fetched before its seek to the
+    committed offset, past records not read yet: seen after a worker took a
+    partition back from a SIGKILLed one (committed 980, the first message
+    handed out 1251). Faust takes 981-1250 for a gap in the log (as compaction
+    leaves), commits past them, and drops them when they come after 1251:
+    all lost. Offsets of a topic that is not compacted have no holes, so a
+    message beyond the one expected is not folded; the fold reads again from
+    the expected one (as for what a rebalance left unfolded), and commit_holds
+    commits nothing past it meanwhile.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.generation: Any = None
+        self.next: dict[Any, int] = {}  # partition -> the offset after the last one folded in this assignment
+
+    def skipped_to(self, message: Any) -> int | None:
+        """The offset expected before `message`, if it skipped ahead of it; else None (and it is expected)."""
+        tp = getattr(message, "tp", None)
+        if tp is None:
+            return None
+        if self.app.consumer_generation_id != self.generation:  # a new assignment: Faust sought to committed
+            self.generation = self.app.consumer_generation_id
+            self.next.clear()
+        expected = self.next[tp] if tp in self.next else getattr(self.app.consumer, "_committed_offset", {}).get(tp)
+        if expected is not None and message.offset > expected:
+            return expected
+        self.next[tp] = message.offset + 1
+        return None
+
+    def gone(self, tp: Any) -> None:
+        """What was expected is not in the log any more (retention): whatever comes next is."""
+        self.next[tp] = None
 
 
 def left_behind(behind: dict[Any, int], message: Any) -> None:
@@ -192,7 +239,7 @@ BEHIND_CHECK = 1.0  # seconds between looks at what a rebalance left behind
 SEEKS_BEFORE_GIVING_UP = 5
 
 
-async def keep_reading_behind(app: Any, behind: dict[Any, int]) -> None:
+async def keep_reading_behind(app: Any, behind: dict[Any, int], sequence: Sequence | None = None) -> None:
     """Seek a partition back to the first message a rebalance left unfolded, whenever Faust would not
     hand it out again: its consumer drops what comes again below its read offset, and the read offset can
     move past that message after the assignment's seek (a batch fetched before it still being handed out).
@@ -217,6 +264,8 @@ async def keep_reading_behind(app: Any, behind: dict[Any, int]) -> None:
                 tries[tp] = (first, times)
                 if times > SEEKS_BEFORE_GIVING_UP:  # gone from the log (retention): fold from what is there
                     behind.pop(tp, None)
+                    if sequence is not None:
+                        sequence.gone(tp)
                     log.warning("%s/%d: offset %d did not come again after %d seeks; folding on without it",
                                 tp.topic, tp.partition, first, SEEKS_BEFORE_GIVING_UP)
                     continue

@@ -155,3 +155,38 @@ def test_the_first_message_left_unfolded_is_sought_when_it_would_not_come_again(
     behind = {TP: 3}
     asyncio.run(watch(behind))
     assert behind == {}                      # given up after a few seeks: folding goes on
+
+
+def test_a_message_handed_out_past_the_committed_offset_waits_until_the_ones_it_skipped_come() -> None:
+    """Seen after a worker took a partition back from a SIGKILLed one: Faust sought to the committed offset
+    (980) and then handed out 1251, fetched before; it took 981-1250 for a hole in the log, and dropped them
+    when they came. Here: committed 3, then 7 and 8 handed out first. They wait, unacked, until 3 comes."""
+    state = State()
+    state.app.consumer = Consumer(read_offset=None)
+    state.app.consumer._committed_offset = {TP: 3}
+    fold = Fold(state, rebalance_after=-1)
+    ahead = [with_tp(offset, generation=1) for offset in (7, 8)]
+    again = [with_tp(offset, generation=1) for offset in range(3, 10)]
+    asyncio.run(fold_batches(state, Stream([ahead, again]), fold, "check-results", writer="checks",
+                             take=100, within=0.1))
+    assert [offset for offset, _ in fold.folded] == list(range(3, 10))
+    assert all(e.message.acked for e in ahead)      # left out of the commit: read again
+    assert not any(e.message.acked for e in again)
+
+
+def test_offsets_are_expected_in_sequence_only_where_the_log_has_no_holes() -> None:
+    from engine.folding import Sequence
+
+    consumer = Consumer(read_offset=None)
+    consumer._committed_offset = {}
+    app = SimpleNamespace(consumer_generation_id=1, consumer=consumer)
+    sequence = Sequence(app)
+    assert sequence.skipped_to(with_tp(5, 1).message) is None      # never committed: the first one sets it
+    assert sequence.skipped_to(with_tp(6, 1).message) is None
+    assert sequence.skipped_to(with_tp(9, 1).message) == 7         # 7 and 8 are not folded yet
+    assert sequence.skipped_to(with_tp(2, 1).message) is None      # read again from before: in order from here
+    sequence.gone(TP)                                              # retention took what was expected
+    assert sequence.skipped_to(with_tp(40, 1).message) is None
+    app.consumer_generation_id = 2                                 # a new assignment: from the committed offset
+    consumer._committed_offset = {TP: 50}
+    assert sequence.skipped_to(with_tp(52, 2).message) == 50
