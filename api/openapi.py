@@ -20,7 +20,7 @@ ERROR_MEANING = {
     403: "the credentials may not do this", 404: "no such resource (in your organisation)",
     409: "conflicts with the current state", 410: "gone: expired", 413: "the body is too large",
     422: "invalid input: `errors` says which fields and why", 429: "rate limited: retry after Retry-After seconds",
-    503: "no worker answered in time (starting, rebalancing or down): retry",
+    503: "no worker or Kafka answered in time (starting, rebalancing or down): retry after Retry-After",
 }
 #: aiohttp refuses a request line or header longer than 8190 bytes before any route sees it, in plain text
 BAD_HTTP = "the request is not valid HTTP (e.g. a URL or a header longer than 8190 bytes)"
