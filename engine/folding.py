@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Protocol
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from engine import commit_holds, topics
+from engine import commit_holds, topics, uncommitted_seek
 from engine.dead_letters import DeadLetters
 from engine.metrics import RECORDS
 from engine.partitioning import entity_key, partition_for
@@ -199,7 +199,13 @@ class Sequence:
         if self.app.consumer_generation_id != self.generation:  # a new assignment: Faust sought to committed
             self.generation = self.app.consumer_generation_id
             self.next.clear()
-        expected = self.next[tp] if tp in self.next else getattr(self.app.consumer, "_committed_offset", {}).get(tp)
+        if tp in self.next:
+            expected = self.next[tp]
+        else:  # the first of this assignment: the committed offset, or the log's first if it has none
+            consumer = self.app.consumer
+            expected = getattr(consumer, "_committed_offset", {}).get(tp)
+            if expected is None and tp in uncommitted_seek.from_beginning(consumer):
+                expected = 0  # a log that starts later (retention): `gone` after a few seeks
         if expected is not None and message.offset > expected:
             return expected
         self.next[tp] = message.offset + 1

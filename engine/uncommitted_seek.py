@@ -27,6 +27,12 @@ from typing import Any
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 _PATCH_MARK = "__pingstream_uncommitted_seek__"
+_FROM_BEGINNING = "_pingstream_from_beginning"
+
+
+def from_beginning(consumer: Any) -> frozenset:
+    """The partitions Faust's last seek to committed offsets sent to their beginning (never committed)."""
+    return getattr(consumer, _FROM_BEGINNING, frozenset())
 
 
 def install() -> None:
@@ -40,6 +46,7 @@ def install() -> None:
         never = [tp for tp, offset in committed.items() if offset is None or offset < 0]
         if never:
             await self.call_thread(self._ensure_consumer().seek_to_beginning, *never)
+        setattr(self.consumer, _FROM_BEGINNING, frozenset(never))  # the fold expects their first record
         return committed
 
     setattr(seek_to_committed, _PATCH_MARK, True)

@@ -190,3 +190,8 @@ def test_offsets_are_expected_in_sequence_only_where_the_log_has_no_holes() -> N
     app.consumer_generation_id = 2                                 # a new assignment: from the committed offset
     consumer._committed_offset = {TP: 50}
     assert sequence.skipped_to(with_tp(52, 2).message) == 50
+    app.consumer_generation_id = 3                                 # never committed: sought to its beginning
+    consumer._committed_offset = {}
+    consumer._pingstream_from_beginning = frozenset({TP})
+    assert sequence.skipped_to(with_tp(4, 3).message) == 0         # fetched before that seek
+    assert sequence.skipped_to(with_tp(0, 3).message) is None

@@ -37,3 +37,6 @@ def test_partitions_without_a_committed_offset_are_sought_to_their_beginning() -
     answer = asyncio.run(AIOKafkaConsumerThread.seek_to_committed(Thread(consumer)))
     assert answer == consumer.committed  # Faust still learns the committed offsets
     assert consumer.to_beginning == ["never", "reset"]
+    thread = Thread(consumer)
+    asyncio.run(AIOKafkaConsumerThread.seek_to_committed(thread))
+    assert uncommitted_seek.from_beginning(thread.consumer) == {"never", "reset"}  # folds expect their first
