@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import Iterator
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.partitioning import partition_for
 from tests.integration.cluster import Client, Cluster, wait_for
+from tests.integration.conftest import ready_client
 from tests.integration.test_monitors import create, post_results
 
 
@@ -118,9 +122,15 @@ def test_an_open_window_shows_maintenance_and_is_announced_as_it_starts_and_ends
 # -- stale regions -------------------------------------------------------------------------
 
 
-def test_a_region_whose_probe_went_quiet_becomes_unknown_and_the_rest_decide(cluster: Cluster,
-                                                                             api: Client) -> None:
-    # stale after 3 x 10 s + 1 s = 31 s without a result arriving
+@pytest.fixture(scope="module", autouse=True)
+def quiet_region(cluster: Cluster) -> Iterator[dict]:
+    """A monitor whose eu-west probe goes quiet at the module's start while us-east's reports every 3 s.
+
+    eu-west turns stale after 3 x 10 s + 1 s = 31 s without a result: started here,
+    that wait passes while the module's other tests run, not on its own.
+    """
+    _, key = cluster.new_org()
+    api = ready_client(cluster, key)
     mid = create(api, regions=["eu-west", "us-east"], interval_seconds=10, timeout_seconds=1)["id"]
     posted = time.time()
     post_results(api, [
@@ -128,14 +138,29 @@ def test_a_region_whose_probe_went_quiet_becomes_unknown_and_the_rest_decide(clu
         {"monitor_id": mid, "region": "us-east", "status": "up", "checked_at": posted, "probe": "probe-us:202"},
     ])
     wait_for("the monitor to be up", lambda: monitor(api, mid)["status"] == "up", 20)
+    stop = threading.Event()
+    reporter = Client(api.base, key)  # its own client: the test's goes on in the main thread
 
-    def us_east_reports_and_eu_west_is_stale() -> dict | None:  # us-east's probe goes on, eu-west's is gone
-        post_results(api, [{"monitor_id": mid, "region": "us-east", "status": "up", "checked_at": time.time(),
-                            "probe": "probe-us:202"}])
-        shown = monitor(api, mid)
-        return shown if shown["stale_regions"] else None
+    def us_east_reports() -> None:  # us-east's probe goes on, eu-west's is gone
+        while not stop.wait(3):
+            post_results(reporter, [{"monitor_id": mid, "region": "us-east", "status": "up",
+                                     "checked_at": time.time(), "probe": "probe-us:202"}])
 
-    shown = wait_for("eu-west to go stale", us_east_reports_and_eu_west_is_stale, 90, interval=3)
+    thread = threading.Thread(target=us_east_reports, daemon=True)
+    thread.start()
+
+    def quiet_us_east() -> None:
+        stop.set()
+        thread.join(30)
+
+    yield {"api": api, "monitor_id": mid, "posted": posted, "stop_us_east": quiet_us_east}
+    quiet_us_east()
+
+
+def test_a_region_whose_probe_went_quiet_becomes_unknown_and_the_rest_decide(cluster: Cluster,
+                                                                             quiet_region: dict) -> None:
+    api, mid, posted = quiet_region["api"], quiet_region["monitor_id"], quiet_region["posted"]
+    shown = wait_for("eu-west to go stale", lambda: (m := monitor(api, mid))["stale_regions"] and m, 90, interval=1)
     assert shown["regions_status"] == {"eu-west": "unknown", "us-east": "up"} and shown["status"] == "up"
     assert shown["stale_regions"]["eu-west"]["probe"] == "probe-eu:101"
     [stale] = wait_for("the monitor.stale event", lambda: [e for e in monitor_events(cluster, mid)
@@ -146,6 +171,7 @@ def test_a_region_whose_probe_went_quiet_becomes_unknown_and_the_rest_decide(clu
     assert abs(stale["at"] - stale["last_seen_at"] - 31) < 1e-6
 
     # us-east alone decides: down is down, although the quiet eu-west last said up
+    quiet_region["stop_us_east"]()
     post_results(api, [{"monitor_id": mid, "region": "us-east", "status": "down", "cause": "refused",
                         "checked_at": time.time(), "probe": "probe-us:202"}])
     wait_for("the monitor to go down with the region left", lambda: monitor(api, mid)["status"] == "down", 20)
