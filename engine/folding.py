@@ -163,8 +163,9 @@ async def fold_events(state: StateStore, fold: Fold, topic: str, events: list[An
         raise
     unsettled = [event for event, epoch in folded if epoch != cut_in]
     if stale or unsettled:
-        log.info("%s: %d messages fetched before a rebalance left unfolded, %d folded before it left "
-                 "uncommitted (generation %s now; flow %s); they are read again", topic, len(stale),
+        log.info("%s: %d messages left unfolded (fetched before a rebalance, or handed out ahead of an earlier "
+                 "one), %d folded before a rebalance left uncommitted (generation %s now; flow %s); they are "
+                 "read again", topic, len(stale),
                  len(unsettled), app.consumer_generation_id, app.flow_control.is_active())
         never_acked(stale + unsettled)
         if behind is not None:
