@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from engine.partitioning import entity_key, partition_for
 from tables.monitor_state import MonitorState, apply_result
@@ -87,32 +87,17 @@ async def produce(bootstrap: str, results: list[tuple[str, dict]], partitions: i
         await producer.stop()
 
 
-async def stored_per_monitor(bootstrap: str, partitions: int) -> Counter[str]:
+def stored_per_monitor(cluster: Cluster) -> Counter[str]:
     """How many results of each monitor `check-results` holds (envelopes and single results)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition("check-results", p) for p in range(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        stored: Counter[str] = Counter()
-        seen: set[tuple[int, int]] = set()  # Tansu may hand a record out twice in one read
-        while batch := await consumer.getmany(timeout_ms=1000):
-            for record in (r for records in batch.values() for r in records):
-                if (record.partition, record.offset) not in seen:
-                    seen.add((record.partition, record.offset))
-                    value = orjson.loads(record.value)
-                    stored.update(item["monitor_id"] for item in value.get("results", [value])
-                                  if "kind" not in item)  # a monitor's control records are no results
-        return stored
-    finally:
-        await consumer.stop()
+    return Counter(item["monitor_id"] for value in asyncio.run(cluster.records("check-results"))
+                   for item in value.get("results", [value])
+                   if "kind" not in item)  # a monitor's control records and ticks are no results
 
 
 def why_not_counted(cluster: Cluster, api: Client, expected: dict[str, Expected]) -> str:
     """Where the missing results are: per partition, counted vs in Kafka vs produced; what the workers say."""
     counted = {mid: api.get(f"/v1/monitors/{mid}/uptime?period=24h").body["data"]["total_checks"] for mid in expected}
-    stored = asyncio.run(stored_per_monitor(bootstrap_of(cluster), cluster.partitions))
+    stored = stored_per_monitor(cluster)
     rows: dict[int, list[int]] = {}
     for mid, e in expected.items():
         row = rows.setdefault(partition_for(mid, cluster.partitions), [0, 0, 0])
