@@ -190,7 +190,7 @@ class Sequence:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.generation: Any = None
-        self.next: dict[Any, int] = {}  # partition -> the offset after the last one folded in this assignment
+        self.next: dict[Any, int | None] = {}  # partition -> the offset after the last one folded here (None: any)
 
     def skipped_to(self, message: Any) -> int | None:
         """The offset expected before `message`, if it skipped ahead of it; else None (and it is expected)."""
